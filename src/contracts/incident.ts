@@ -1,0 +1,76 @@
+/**
+ * The incident workflow's contract: input, signals, queries and the status it reports.
+ * Shared by the intake (signalWithStart), the CLI (queries) and the workflow itself.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { DetectionEvent, Severity } from '../events/detection-event.js';
+
+export const INCIDENT_WORKFLOW = 'incident';
+
+export interface IncidentInput {
+  incidentId: string;
+  correlationKey: string;
+  /** Carried across continue-as-new so a long-lived incident keeps its history bounded. */
+  carried?: IncidentStatus;
+}
+
+export const detectionSignal = defineSignal<[DetectionEvent]>('detection');
+export const statusQuery = defineQuery<IncidentStatus>('status');
+
+export type IncidentStage = 'received' | 'enriching' | 'deciding' | 'notifying' | 'quiet' | 'closed';
+export type Verdict = 'benign' | 'suspicious' | 'malicious';
+
+export interface TimelineEntry {
+  at: string;
+  kind: 'event' | 'stage' | 'decision' | 'action' | 'note';
+  summary: string;
+  data?: Record<string, unknown>;
+}
+
+export interface DecisionRecord {
+  at: string;
+  kind: 'rules' | 'policy' | 'score' | 'approval';
+  /** Which rule set / policy and which version produced it. */
+  by: string;
+  version: string;
+  verdict: Verdict;
+  riskScore: number;
+  reasons: string[];
+  /** Actions the decision proposes, with whether this playbook may run them now. */
+  actions: { action: string; disposition: 'run' | 'recommend' | 'skip'; why: string }[];
+}
+
+export interface ActionRecord {
+  at: string;
+  action: string;
+  status: 'done' | 'failed' | 'skipped';
+  idempotencyKey?: string;
+  detail?: Record<string, unknown>;
+  error?: string;
+}
+
+export interface IncidentStatus {
+  incidentId: string;
+  correlationKey: string;
+  status: 'open' | 'closed';
+  stage: IncidentStage;
+  playbook?: { name: string; version: string };
+  host: string;
+  severity: Severity;
+  rule: string;
+  techniques: string[];
+  eventCount: number;
+  firstSeen: string;
+  lastSeen: string;
+  /** Up to the first few distinct events, kept as evidence (later duplicates are only counted). */
+  evidence: DetectionEvent[];
+  verdict?: Verdict;
+  riskScore?: number;
+  decisions: DecisionRecord[];
+  actions: ActionRecord[];
+  timeline: TimelineEntry[];
+  closedAt?: string;
+  outcome?: string;
+}
+
+export type IncidentResult = IncidentStatus;

@@ -1,0 +1,66 @@
+/** Types shared by playbooks and the activities they call. */
+import type { Verdict } from './incident.js';
+
+export type LineageFlag =
+  | 'shell-spawned-by-service'
+  | 'reverse-shell-pattern'
+  | 'download-and-execute'
+  | 'exec-from-writable-dir'
+  | 'network-tool'
+  | 'interactive-shell'
+  | 'privileged-user'
+  | 'in-container'
+  | 'sensitive-file';
+
+export interface TechniqueInfo {
+  id: string;
+  /** false when the id is not in the ATT&CK table we ship: kept and flagged, never dropped. */
+  known: boolean;
+  name?: string;
+  tactics: string[];
+}
+
+export interface Enrichment {
+  /** Process names from the offending process up its parent chain. */
+  lineage: string[];
+  flags: LineageFlag[];
+  techniques: TechniqueInfo[];
+  attackVersion: string;
+}
+
+/** Settings a playbook reads from the worker's configuration (recorded in history at incident start). */
+export interface PlaybookSettings {
+  quietPeriodMs: number;
+  suspiciousThreshold: number;
+  maliciousThreshold: number;
+  /** How many distinct events an incident keeps in full as evidence. */
+  evidenceLimit: number;
+  /** Continue-as-new after this many detections, to keep one run's history bounded. */
+  maxEventsPerRun: number;
+  /** Minimum verdict that sends a notification. */
+  notifyAt: Verdict;
+}
+
+/** What a notification says about an incident; the notify activity renders it (text and HTML). */
+export interface IncidentNotice {
+  incidentId: string;
+  host: string;
+  rule: string;
+  severity: string;
+  verdict: Verdict;
+  riskScore: number;
+  techniques: TechniqueInfo[];
+  lineage: string[];
+  reasons: string[];
+  recommended: string[];
+  eventCount: number;
+  firstSeen: string;
+  commandLine?: string;
+  playbook: string;
+}
+
+export interface EmailReceipt {
+  messageId: string;
+  accepted: string[];
+  rejected: string[];
+}

@@ -1,0 +1,14 @@
+/** The registry of source adapters. Adding a source: one file plus one line here. */
+import { falcoAdapter } from './falco.js';
+import { genericAdapter } from './generic.js';
+import type { SourceAdapter } from './types.js';
+
+export const ADAPTERS: ReadonlyMap<string, SourceAdapter> = new Map(
+  [falcoAdapter, genericAdapter].map((a) => [a.name, a]),
+);
+
+export function adapterFor(source: string): SourceAdapter | undefined {
+  return ADAPTERS.get(source);
+}
+
+export type { AdapterContext, AdapterResult, SourceAdapter } from './types.js';
