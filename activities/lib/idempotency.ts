@@ -7,7 +7,9 @@ import { Context } from '@temporalio/activity';
  */
 export function currentIdempotencyKey(label = ''): string {
   const info = Context.current().info;
-  return `${info.workflowExecution.workflowId}:${info.workflowExecution.runId}:${info.activityId}${label ? `:${label}` : ''}`;
+  const wf = info.workflowExecution;
+  const owner = wf ? `${wf.workflowId}:${wf.runId}` : `standalone:${info.activityType}`;
+  return `${owner}:${info.activityId}${label ? `:${label}` : ''}`;
 }
 
 export function shortHash(s: string, len = 32): string {

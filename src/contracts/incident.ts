@@ -12,6 +12,8 @@ export interface IncidentInput {
   correlationKey: string;
   /** Carried across continue-as-new so a long-lived incident keeps its history bounded. */
   carried?: IncidentStatus;
+  /** Ids of recently absorbed events, so a redelivered event is not counted twice across continue-as-new. */
+  recentEventIds?: string[];
 }
 
 export const detectionSignal = defineSignal<[DetectionEvent]>('detection');

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { Duration, parseEnv, type Env } from '../../src/config.js';
+import type { PlaybookSettings } from '../../src/contracts/playbook.js';
+
+const Score = z.coerce.number().int().min(0).max(100);
+
+export const SettingsConfig = z
+  .object({
+    VIGIL_QUIET_PERIOD: Duration.default(15 * 60_000),
+    VIGIL_SUSPICIOUS_THRESHOLD: Score.default(40),
+    VIGIL_MALICIOUS_THRESHOLD: Score.default(75),
+    VIGIL_EVIDENCE_LIMIT: z.coerce.number().int().min(1).max(100).default(10),
+    VIGIL_MAX_EVENTS_PER_RUN: z.coerce.number().int().min(10).max(50_000).default(2_000),
+    VIGIL_NOTIFY_AT: z.enum(['benign', 'suspicious', 'malicious']).default('suspicious'),
+  })
+  .refine((c) => c.VIGIL_SUSPICIOUS_THRESHOLD < c.VIGIL_MALICIOUS_THRESHOLD, {
+    path: ['VIGIL_MALICIOUS_THRESHOLD'],
+    message: 'must be greater than VIGIL_SUSPICIOUS_THRESHOLD',
+  });
+
+export function loadPlaybookSettings(env: Env): PlaybookSettings {
+  const c = parseEnv(SettingsConfig, env, 'playbook settings');
+  return {
+    quietPeriodMs: c.VIGIL_QUIET_PERIOD,
+    suspiciousThreshold: c.VIGIL_SUSPICIOUS_THRESHOLD,
+    maliciousThreshold: c.VIGIL_MALICIOUS_THRESHOLD,
+    evidenceLimit: c.VIGIL_EVIDENCE_LIMIT,
+    maxEventsPerRun: c.VIGIL_MAX_EVENTS_PER_RUN,
+    notifyAt: c.VIGIL_NOTIFY_AT,
+  };
+}

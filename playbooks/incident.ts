@@ -1,0 +1,192 @@
+/**
+ * Workflow: incident (one per correlation key).
+ * Trigger: the intake's signalWithStart(detection) with workflow id = incident id (inc-<host>-<key hash>).
+ * Flow: absorb detections (duplicates join as signals; a redelivered event id counts once) -> route the
+ * first event to a playbook -> run it -> stay open for the quiet period; a higher-severity detection
+ * re-runs the playbook -> close with the result. Continue-as-new bounds the history of a noisy incident.
+ * Side effects: only through the playbook's activities. Queries: `status`.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  detectionSignal,
+  statusQuery,
+  type IncidentInput,
+  type IncidentResult,
+  type IncidentStatus,
+  type TimelineEntry,
+} from '../src/contracts/incident.js';
+import type { PlaybookSettings } from '../src/contracts/playbook.js';
+import { ErrorType } from '../src/errors.js';
+import { SEVERITY_RANK, type DetectionEvent } from '../src/events/detection-event.js';
+import { SA } from '../src/search-attributes.js';
+import type { Playbook, PlaybookContext } from './lib/playbook.js';
+import { settingsActivities } from './lib/presets.js';
+import { describeFailure } from './lib/steps.js';
+import { route } from './registry.js';
+
+const MAX_TIMELINE = 500;
+const MAX_REMEMBERED_IDS = 2_000;
+
+const now = () => new Date().toISOString();
+
+function newStatus(input: IncidentInput, ev: DetectionEvent): IncidentStatus {
+  return {
+    incidentId: input.incidentId,
+    correlationKey: input.correlationKey,
+    status: 'open',
+    stage: 'received',
+    host: ev.host.id,
+    severity: ev.detection.severity,
+    rule: ev.detection.ruleName,
+    techniques: [...ev.detection.techniques],
+    eventCount: 0,
+    firstSeen: ev.observedAt,
+    lastSeen: ev.observedAt,
+    evidence: [],
+    decisions: [],
+    actions: [],
+    timeline: [],
+  };
+}
+
+export async function incident(input: IncidentInput): Promise<IncidentResult> {
+  const seen: string[] = [...(input.recentEventIds ?? [])];
+  const seenSet = new Set(seen);
+  const inbox: DetectionEvent[] = [];
+  let state: IncidentStatus | undefined = input.carried;
+  let settings: PlaybookSettings | undefined;
+  let escalation: DetectionEvent | undefined;
+  let eventsThisRun = 0;
+
+  const log = (kind: TimelineEntry['kind'], summary: string, data?: Record<string, unknown>) => {
+    if (!state) return;
+    if (state.timeline.length >= MAX_TIMELINE) state.timeline.splice(1, 1); // keep the first entry and the newest
+    state.timeline.push({ at: now(), kind, summary, ...(data ? { data } : {}) });
+  };
+
+  const absorb = (s: IncidentStatus, cfg: PlaybookSettings, ev: DetectionEvent) => {
+    s.eventCount += 1;
+    if (ev.observedAt < s.firstSeen) s.firstSeen = ev.observedAt;
+    if (ev.observedAt > s.lastSeen) s.lastSeen = ev.observedAt;
+    for (const t of ev.detection.techniques) if (!s.techniques.includes(t)) s.techniques.push(t);
+    if (s.evidence.length < cfg.evidenceLimit) {
+      s.evidence.push(ev);
+      log('event', `${ev.source}: ${ev.detection.ruleName} (${ev.detection.severity}) on ${ev.host.id}`, { eventId: ev.id });
+    }
+    if (SEVERITY_RANK[ev.detection.severity] > SEVERITY_RANK[s.severity]) {
+      log('note', `severity escalated ${s.severity} -> ${ev.detection.severity}`, { eventId: ev.id });
+      s.severity = ev.detection.severity;
+      if (s.stage !== 'received') escalation = ev;
+    }
+  };
+
+  setHandler(detectionSignal, (ev) => {
+    if (seenSet.has(ev.id)) return; // the same delivery again (a sender's retry): counted once
+    seenSet.add(ev.id);
+    seen.push(ev.id);
+    if (seen.length > MAX_REMEMBERED_IDS) seenSet.delete(seen.shift() ?? '');
+    eventsThisRun += 1;
+    if (state && settings) absorb(state, settings, ev);
+    else inbox.push(ev);
+  });
+  setHandler(statusQuery, (): IncidentStatus => {
+    if (state) return state;
+    const first = inbox[0];
+    if (!first) throw ApplicationFailure.nonRetryable('the incident has not received its first detection yet', ErrorType.NotFound);
+    return newStatus(input, first);
+  });
+
+  settings = await settingsActivities.playbookSettings();
+  const cfg = settings;
+  let trigger: DetectionEvent | undefined;
+  if (!state) {
+    // signalWithStart delivers the first detection together with the start.
+    await condition(() => inbox.length > 0);
+    const first = inbox[0] as DetectionEvent;
+    state = newStatus(input, first);
+    trigger = first;
+  }
+  const s: IncidentStatus = state;
+  for (const ev of inbox.splice(0)) absorb(s, cfg, ev);
+
+  const setStage = (stage: IncidentStatus['stage']) => {
+    if (s.stage !== stage) log('stage', stage);
+    s.stage = stage;
+  };
+
+  const runPlaybook = async (pb: Playbook, ev: DetectionEvent) => {
+    s.playbook = { name: pb.name, version: pb.version };
+    upsertSearchAttributes([
+      { key: SA.playbook, value: pb.name },
+      { key: SA.severity, value: s.severity },
+      { key: SA.technique, value: s.techniques },
+      { key: SA.status, value: 'open' },
+    ]);
+    log('note', `playbook ${pb.name}@${pb.version} started for event ${ev.id}`);
+    const ctx: PlaybookContext = {
+      incident: s,
+      event: ev,
+      settings: cfg,
+      stage: setStage,
+      decision: (d) => {
+        s.decisions.push(d);
+        s.verdict = d.verdict;
+        s.riskScore = d.riskScore;
+        log('decision', `${d.by}@${d.version}: ${d.verdict} (risk ${d.riskScore})`, { reasons: d.reasons, actions: d.actions });
+      },
+      action: (a) => {
+        s.actions.push({ at: now(), ...a });
+        log('action', `${a.action}: ${a.status}${a.error ? ` (${a.error})` : ''}`);
+      },
+      note: (summary, data) => log('note', summary, data),
+    };
+    try {
+      const out = await pb.run(ctx);
+      s.verdict = out.verdict;
+      s.riskScore = out.riskScore;
+      s.outcome = out.outcome;
+    } catch (e) {
+      // A step ran out of its retry budget: say so and leave the verdict to a human.
+      if (!(e instanceof ActivityFailure)) throw e;
+      s.outcome = `playbook ${pb.name} could not finish (${describeFailure(e)}): needs analyst review`;
+      log('note', s.outcome);
+    }
+  };
+
+  if (trigger) await runPlaybook(route(trigger), trigger);
+
+  // Quiet period: duplicates join; a higher severity re-runs the playbook; silence closes the incident.
+  for (;;) {
+    setStage('quiet');
+    const seenCount = s.eventCount;
+    const woke = await condition(() => escalation !== undefined || s.eventCount !== seenCount, cfg.quietPeriodMs);
+    if (!woke) break;
+    if (escalation) {
+      const ev: DetectionEvent = escalation;
+      escalation = undefined;
+      await runPlaybook(route(ev), ev);
+    }
+    if (eventsThisRun >= cfg.maxEventsPerRun || workflowInfo().continueAsNewSuggested) {
+      await condition(() => inbox.length === 0);
+      return continueAsNew<typeof incident>({ ...input, carried: s, recentEventIds: seen.slice(-MAX_REMEMBERED_IDS) });
+    }
+  }
+
+  s.status = 'closed';
+  s.closedAt = now();
+  setStage('closed');
+  s.outcome ??= 'closed';
+  upsertSearchAttributes([
+    { key: SA.status, value: 'closed' },
+    { key: SA.severity, value: s.severity },
+  ]);
+  return s;
+}

@@ -1,0 +1,2 @@
+/** Every workflow type the playbook worker registers. Playbooks themselves are listed in registry.ts. */
+export { incident } from './incident.js';

@@ -1,0 +1,40 @@
+/**
+ * What a playbook is: a named, versioned function the incident workflow runs for one event.
+ * It reads the incident through a context and records stages, decisions and actions through it;
+ * expected outcomes (benign, notified, notification failed) are return values, not exceptions.
+ */
+import type {
+  ActionRecord,
+  DecisionRecord,
+  IncidentStage,
+  IncidentStatus,
+  Verdict,
+} from '../../src/contracts/incident.js';
+import type { PlaybookSettings } from '../../src/contracts/playbook.js';
+import type { DetectionEvent } from '../../src/events/detection-event.js';
+
+export interface PlaybookContext {
+  readonly incident: Readonly<IncidentStatus>;
+  /** The event that triggered this run of the playbook. */
+  readonly event: DetectionEvent;
+  readonly settings: PlaybookSettings;
+  stage(stage: IncidentStage): void;
+  decision(d: DecisionRecord): void;
+  action(a: Omit<ActionRecord, 'at'>): void;
+  note(summary: string, data?: Record<string, unknown>): void;
+}
+
+export interface PlaybookOutcome {
+  verdict: Verdict;
+  riskScore: number;
+  /** One line for the incident's result. */
+  outcome: string;
+}
+
+export interface Playbook {
+  readonly name: string;
+  readonly version: string;
+  readonly description: string;
+  matches(event: DetectionEvent): boolean;
+  run(ctx: PlaybookContext): Promise<PlaybookOutcome>;
+}

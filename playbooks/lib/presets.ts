@@ -1,0 +1,33 @@
+/**
+ * Activity option presets, one per kind of activity. Each names its timeouts and a retry budget
+ * (Temporal's default is unlimited retries). Failure types from src/errors.ts marked non-retryable
+ * are final whatever the budget.
+ */
+import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
+import type { NotifyActivities } from '../../activities/notify/index.js';
+import type { SettingsActivities } from '../../activities/settings/index.js';
+
+/** Local, read-only lookups: fast, few attempts. */
+export const settingsActivities = proxyLocalActivities<SettingsActivities>({
+  startToCloseTimeout: '5s',
+  retry: { initialInterval: '200ms', maximumAttempts: 3 },
+});
+
+/** Enrichment: read-only, quick; a short budget so a broken lookup does not hold the incident. */
+export const enrichmentActivities = proxyActivities<EnrichmentActivities>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+});
+
+/**
+ * Notifications: external servers that may be down for a while. Heartbeats detect a dead worker in
+ * seconds; the budget rides out a short outage; the Message-ID keeps retried sends recognizably one message.
+ */
+export const notifyActivities = proxyActivities<NotifyActivities>({
+  startToCloseTimeout: '60s',
+  heartbeatTimeout: '5s',
+  scheduleToCloseTimeout: '15m',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 12 },
+});

@@ -1,0 +1,77 @@
+/**
+ * Process: the playbook worker. Runs the incident workflow and the observe-class activities
+ * (enrichment, notification). Holds no credentials for destructive actions.
+ */
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { z } from 'zod';
+import { HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
+import { loadAttackTable } from '../activities/enrichment/attack.js';
+import { loadEnrichmentConfig } from '../activities/enrichment/config.js';
+import { createEnrichmentActivities } from '../activities/enrichment/index.js';
+import { createSmtpMailer } from '../activities/notify/client.js';
+import { loadNotifyConfig } from '../activities/notify/config.js';
+import { createNotifyActivities } from '../activities/notify/index.js';
+import { loadPlaybookSettings } from '../activities/settings/config.js';
+import { createSettingsActivities } from '../activities/settings/index.js';
+import { repoRoot } from '../cli/stack/paths.js';
+import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
+
+export const WORKFLOWS_PATH = fileURLToPath(new URL('../playbooks/index.js', import.meta.url));
+
+/** Validate all configuration first, so a bad key stops the worker before it touches Temporal. */
+export function loadWorkerConfig(env: Env) {
+  return {
+    temporal: parseEnv(TemporalConfig, env, 'Temporal configuration'),
+    notify: loadNotifyConfig(env),
+    settings: loadPlaybookSettings(env),
+    enrichment: loadEnrichmentConfig(env, repoRoot()),
+    metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
+  };
+}
+export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
+
+export function createPlaybookActivities(cfg: WorkerConfig) {
+  const mailer = createSmtpMailer(cfg.notify);
+  return {
+    activities: {
+      ...createSettingsActivities(cfg.settings),
+      ...createEnrichmentActivities(loadAttackTable(cfg.enrichment.VIGIL_ATTACK_TABLE)),
+      ...createNotifyActivities(mailer, cfg.notify),
+    },
+    close: () => mailer.close(),
+  };
+}
+
+export async function createPlaybookWorker(
+  cfg: WorkerConfig,
+  connection: NativeConnection,
+  opts: { taskQueue?: string; workflowBundle?: WorkflowBundleOption } = {},
+) {
+  const { activities, close } = createPlaybookActivities(cfg);
+  const worker = await Worker.create({
+    connection,
+    namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+    taskQueue: opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
+    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    activities,
+    shutdownGraceTime: '10s',
+  });
+  return { worker, close };
+}
+
+if (isEntryPoint(import.meta.url)) {
+  runMain('playbook-worker', async () => {
+    const cfg = loadWorkerConfig(process.env);
+    if (cfg.metrics.VIGIL_WORKER_METRICS) {
+      Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: cfg.metrics.VIGIL_WORKER_METRICS } } } });
+    }
+    const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
+    const { worker, close } = await createPlaybookWorker(cfg, connection);
+    void untilSignal().then(() => worker.shutdown());
+    process.stderr.write(`playbook-worker: polling ${cfg.temporal.VIGIL_TASK_QUEUE} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`);
+    await worker.run();
+    close();
+    await connection.close();
+  });
+}
