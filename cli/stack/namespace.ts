@@ -39,22 +39,23 @@ export async function ensureNamespace(connection: Connection, namespace: string,
       description: 'Vigil incidents and playbooks',
       workflowExecutionRetentionPeriod: retention,
     });
-    // A new namespace takes a moment to be visible to every service.
-    for (let i = 0; i < 40; i++) {
-      try {
-        await connection.workflowService.describeNamespace({ namespace });
-        break;
-      } catch {
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
   }
-  const existing = await connection.operatorService.listSearchAttributes({ namespace });
-  const missing = SEARCH_ATTRIBUTE_DEFS.filter((d) => !(d.name in (existing.customAttributes ?? {})));
-  if (missing.length) {
-    await connection.operatorService.addSearchAttributes({
-      namespace,
-      searchAttributes: Object.fromEntries(missing.map((d) => [d.name, INDEXED[d.type]])),
-    });
+  // A newly registered namespace reaches every service only after the namespace cache refreshes (~10 s).
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const existing = await connection.operatorService.listSearchAttributes({ namespace });
+      const missing = SEARCH_ATTRIBUTE_DEFS.filter((d) => !(d.name in (existing.customAttributes ?? {})));
+      if (missing.length) {
+        await connection.operatorService.addSearchAttributes({
+          namespace,
+          searchAttributes: Object.fromEntries(missing.map((d) => [d.name, INDEXED[d.type]])),
+        });
+      }
+      return;
+    } catch (e) {
+      if (grpcCode(e) !== GRPC_NOT_FOUND || Date.now() > deadline) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 }

@@ -71,6 +71,8 @@ export interface DevServerOptions {
   metricsPort?: number;
   headless?: boolean;
   logFile?: string;
+  /** Namespaces the server creates at start (immediately usable; retention is set by ensureNamespace). */
+  namespaces?: string[];
   /** How long to wait for the server to serve. */
   readyTimeoutMs?: number;
 }
@@ -88,6 +90,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
     '--db-filename', o.dbFile,
     ...SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
     '--log-level', 'warn',
+    ...(o.namespaces ?? []).flatMap((n) => ['--namespace', n]),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-ip', '127.0.0.1']),
   ];
   const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });

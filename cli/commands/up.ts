@@ -1,0 +1,194 @@
+/**
+ * `vigil up`: the whole stack on the embedded default. Temporal (unless TEMPORAL_ADDRESS is set; found
+ * or built with progress), the namespace with retention and search attributes, a dev mailbox, the
+ * playbook worker and the intake. Prints the URLs; Ctrl-C stops everything cleanly.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Connection } from '@temporalio/client';
+import { z } from 'zod';
+import { Port, parseEnv, TemporalConfig } from '../../src/config.js';
+import { printJson } from '../output.js';
+import { clearState, loadOrCreateCredentials, processAlive, StackState, vigilHome, writeState } from '../state.js';
+import { startDevMailServer } from '../stack/devmail.js';
+import { ensureNamespace } from '../stack/namespace.js';
+import { distEntry } from '../stack/paths.js';
+import { supervise, type ManagedProcess } from '../stack/supervisor.js';
+import { findTemporalBinary, freePort, portIsFree, startDevServer, type DevServer } from '../stack/temporal.js';
+
+const UpConfig = z.object({
+  VIGIL_INTAKE_PORT: Port.default(8088),
+  VIGIL_TEMPORAL_PORT: Port.default(7233),
+  VIGIL_TEMPORAL_UI_PORT: Port.default(8233),
+  VIGIL_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  VIGIL_MAIL_TO: z.string().default('soc@vigil.local'),
+});
+
+async function pick(preferred: number): Promise<number> {
+  return preferred !== 0 && (await portIsFree(preferred)) ? preferred : freePort();
+}
+
+async function waitHttp(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return true;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
+
+export async function up(opts: { json: boolean }): Promise<void> {
+  const say = (l: string) => process.stderr.write(`${l}\n`);
+  const env = process.env;
+  const home = vigilHome(env);
+  const cfg = parseEnv(UpConfig, env, 'vigil up');
+  const temporalCfg = parseEnv(TemporalConfig, { ...env, TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }, 'Temporal configuration');
+  const stateFile = join(home, 'state.json');
+  if (existsSync(stateFile)) {
+    const prev = StackState.safeParse(JSON.parse(readFileSync(stateFile, 'utf8')));
+    if (prev.success && processAlive(prev.data.pid) && prev.data.pid !== process.pid) {
+      throw new Error(`a Vigil stack is already running for ${home} (pid ${prev.data.pid}); stop it first or set VIGIL_HOME`);
+    }
+  }
+  mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o700 });
+  const creds = loadOrCreateCredentials(home);
+  const cleanups: (() => Promise<void>)[] = [];
+  let stopping: Promise<void> | undefined;
+  const stopAll = (why: string) =>
+    (stopping ??= (async () => {
+      say(`\nvigil: stopping (${why})...`);
+      for (const c of cleanups.reverse()) await c().catch((e: Error) => say(`vigil: ${e.message}`));
+      clearState(home);
+      say('vigil: stopped');
+    })());
+
+  try {
+    // 1. Temporal
+    let temporal: DevServer | undefined;
+    let address = env.TEMPORAL_ADDRESS;
+    if (address) {
+      say(`vigil: using the Temporal server at ${address} (TEMPORAL_ADDRESS)`);
+    } else {
+      say('vigil: finding the Temporal CLI (built from the Go module proxy on first use)...');
+      const bin = await findTemporalBinary((l) => say(l));
+      say(`vigil: starting the Temporal dev server (${bin}, SQLite ${join(home, 'temporal.db')})...`);
+      temporal = await startDevServer({
+        bin,
+        dbFile: join(home, 'temporal.db'),
+        port: await pick(cfg.VIGIL_TEMPORAL_PORT),
+        uiPort: await pick(cfg.VIGIL_TEMPORAL_UI_PORT),
+        logFile: join(home, 'logs', 'temporal.log'),
+        namespaces: [temporalCfg.TEMPORAL_NAMESPACE],
+      });
+      const t = temporal;
+      cleanups.push(() => t.stop());
+      address = temporal.address;
+    }
+    const connection = await Connection.connect({ address, connectTimeout: 10_000 });
+    await ensureNamespace(connection, temporalCfg.TEMPORAL_NAMESPACE, cfg.VIGIL_RETENTION_DAYS);
+    await connection.close();
+    say(`vigil: namespace ${temporalCfg.TEMPORAL_NAMESPACE} ready (retention ${cfg.VIGIL_RETENTION_DAYS} days, search attributes registered)`);
+
+    // 2. Dev mailbox
+    const mailbox = join(home, 'devmail.db');
+    const mail = await startDevMailServer({ file: mailbox, user: creds.smtp.user, password: creds.smtp.password });
+    cleanups.push(() => mail.close());
+
+    // 3. Worker and intake
+    const intakePort = await pick(cfg.VIGIL_INTAKE_PORT);
+    const workerMetricsPort = await freePort();
+    const common: NodeJS.ProcessEnv = {
+      ...env,
+      TEMPORAL_ADDRESS: address,
+      TEMPORAL_NAMESPACE: temporalCfg.TEMPORAL_NAMESPACE,
+      VIGIL_TASK_QUEUE: temporalCfg.VIGIL_TASK_QUEUE,
+    };
+    const procs: ManagedProcess[] = [];
+    const giveUp = (why: string) => void stopAll(why).then(() => process.exit(1));
+    procs.push(
+      supervise({
+        name: 'worker',
+        entry: distEntry('workers/playbook-worker'),
+        env: {
+          ...common,
+          SMTP_HOST: mail.host,
+          SMTP_PORT: String(mail.port),
+          SMTP_SECURITY: 'none',
+          SMTP_USER: creds.smtp.user,
+          SMTP_PASSWORD: creds.smtp.password,
+          VIGIL_MAIL_FROM: env.VIGIL_MAIL_FROM ?? 'vigil@vigil.local',
+          VIGIL_MAIL_TO: cfg.VIGIL_MAIL_TO,
+          VIGIL_WORKER_METRICS: `127.0.0.1:${workerMetricsPort}`,
+        },
+        logFile: join(home, 'logs', 'worker.log'),
+        echo: say,
+        onGiveUp: giveUp,
+      }),
+    );
+    procs.push(
+      supervise({
+        name: 'intake',
+        entry: distEntry('workers/intake'),
+        env: {
+          ...common,
+          VIGIL_INTAKE_HOST: '127.0.0.1',
+          VIGIL_INTAKE_PORT: String(intakePort),
+          VIGIL_INTAKE_KEYS: JSON.stringify([{ id: creds.intakeKey.id, secret: creds.intakeKey.secret, sources: ['*'] }]),
+          VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(creds.adminToken).digest('hex'),
+          VIGIL_METRICS_PUBLIC: 'true', // loopback only in the dev stack
+          VIGIL_DATA_DIR: home,
+        },
+        logFile: join(home, 'logs', 'intake.log'),
+        echo: say,
+        onGiveUp: giveUp,
+      }),
+    );
+    for (const p of procs) cleanups.push(() => p.stop());
+
+    const intakeUrl = `http://127.0.0.1:${intakePort}`;
+    if (!(await waitHttp(`${intakeUrl}/readyz`, 60_000))) throw new Error(`the intake did not become ready on ${intakeUrl} (log: ${join(home, 'logs', 'intake.log')})`);
+
+    const state: StackState = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      home,
+      temporal: { address, namespace: temporalCfg.TEMPORAL_NAMESPACE, uiUrl: temporal?.uiUrl, embedded: !!temporal, metricsUrl: temporal?.metricsUrl },
+      taskQueue: temporalCfg.VIGIL_TASK_QUEUE,
+      intake: { url: intakeUrl, metricsUrl: `${intakeUrl}/metrics` },
+      worker: { metricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics` },
+      smtp: { host: mail.host, port: mail.port, mailbox },
+      deadLetters: join(home, 'dead-letters.db'),
+    };
+    writeState(home, state);
+    if (opts.json) printJson({ ready: true, ...state });
+    say(
+      [
+        '',
+        'Vigil is up.',
+        `  Intake:          ${intakeUrl}/v1/events/{source}   (sources: falco, generic)`,
+        `  Temporal UI:     ${temporal?.uiUrl ? `${temporal.uiUrl}/namespaces/${temporalCfg.TEMPORAL_NAMESPACE}/workflows` : '(external cluster: use its UI)'}`,
+        `  Temporal:        ${address} (namespace ${temporalCfg.TEMPORAL_NAMESPACE})`,
+        `  Metrics:         ${intakeUrl}/metrics (intake), ${state.worker.metricsUrl} (worker)${temporal ? `, ${temporal.metricsUrl} (Temporal)` : ''}`,
+        `  Dev mailbox:     smtp://${mail.host}:${mail.port}  (read it with: vigil mail)`,
+        `  State and data:  ${home}`,
+        '',
+        'Send a first event:  vigil send --source falco test/fixtures/falco/run-shell-untrusted.json',
+        'Stop with Ctrl-C.',
+      ].join('\n'),
+    );
+  } catch (e) {
+    await stopAll('start-up failed');
+    throw e;
+  }
+  const sig = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  await stopAll(sig);
+}
