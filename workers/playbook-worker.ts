@@ -2,7 +2,6 @@
  * Process: the playbook worker. Runs the incident workflow and the observe-class activities
  * (enrichment, notification). Holds no credentials for destructive actions.
  */
-import { fileURLToPath } from 'node:url';
 import { NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { z } from 'zod';
 import { HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
@@ -14,10 +13,11 @@ import { loadNotifyConfig } from '../activities/notify/config.js';
 import { createNotifyActivities } from '../activities/notify/index.js';
 import { loadPlaybookSettings } from '../activities/settings/config.js';
 import { createSettingsActivities } from '../activities/settings/index.js';
-import { repoRoot } from '../cli/stack/paths.js';
-import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
+import { distEntry, repoRoot } from '../cli/stack/paths.js';
+import { isEntryPoint, runMain } from './lib/main.js';
 
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../playbooks/index.js', import.meta.url));
+/** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
+export const WORKFLOWS_PATH = distEntry('playbooks/index');
 
 /** Validate all configuration first, so a bad key stops the worker before it touches Temporal. */
 export function loadWorkerConfig(env: Env) {
@@ -68,7 +68,7 @@ if (isEntryPoint(import.meta.url)) {
     }
     const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
     const { worker, close } = await createPlaybookWorker(cfg, connection);
-    void untilSignal().then(() => worker.shutdown());
+    // The Temporal runtime shuts the worker down gracefully on SIGINT/SIGTERM.
     process.stderr.write(`playbook-worker: polling ${cfg.temporal.VIGIL_TASK_QUEUE} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`);
     await worker.run();
     close();

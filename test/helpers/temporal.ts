@@ -1,0 +1,53 @@
+/** Per-test access to the run's Temporal server: a client, a unique task queue, and a real playbook worker. */
+import { randomUUID } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { inject } from 'vitest';
+import { createPlaybookWorker, loadWorkerConfig } from '../../workers/playbook-worker.js';
+
+export function temporalAddress(): string {
+  return inject('temporalAddress');
+}
+
+export async function testClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  const connection = await Connection.connect({ address: inject('temporalAddress') });
+  return { client: new Client({ connection, namespace: inject('temporalNamespace') }), close: () => connection.close() };
+}
+
+export function uniqueQueue(name: string): string {
+  return `test-${name}-${randomUUID().slice(0, 8)}`;
+}
+
+/** Environment for a worker in tests: real SMTP on `smtpPort`, short quiet period unless overridden. */
+export function workerEnv(smtpPort: number, taskQueue: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_NAMESPACE: inject('temporalNamespace'),
+    VIGIL_TASK_QUEUE: taskQueue,
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(smtpPort),
+    SMTP_SECURITY: 'none',
+    SMTP_TIMEOUT: '3s',
+    VIGIL_MAIL_FROM: 'vigil@test.local',
+    VIGIL_MAIL_TO: 'soc@test.local',
+    VIGIL_QUIET_PERIOD: '2s',
+    ...extra,
+  };
+}
+
+/** Start a real playbook worker in this process; returns it and a stop function. */
+export async function startWorker(env: Record<string, string>): Promise<{ worker: Worker; stop: () => Promise<void> }> {
+  const cfg = loadWorkerConfig(env);
+  const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
+  const { worker, close } = await createPlaybookWorker(cfg, connection, { workflowBundle: { code: inject('workflowBundle') } });
+  const running = worker.run();
+  return {
+    worker,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      close();
+      await connection.close();
+    },
+  };
+}
