@@ -1,0 +1,207 @@
+/**
+ * Intake rules against a fake IncidentStarter (our own interface) and a real SQLite dead-letter store.
+ * The same server against real Temporal is exercised in test/intake.test.ts.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { repoRoot } from '../cli/stack/paths.js';
+import type { DetectionEvent } from '../src/events/detection-event.js';
+import { signedHeaders } from '../src/signing.js';
+import { loadIntakeConfig } from './config.js';
+import { DeadLetterStore } from './dead-letter.js';
+import type { IncidentStarter } from './incidents.js';
+import { createIntakeMetrics } from './metrics.js';
+import { buildIntake } from './server.js';
+
+const key = { id: 'falco-1', secret: 'k'.repeat(40) };
+const narrowKey = { id: 'generic-only', secret: 'g'.repeat(40) };
+const adminToken = 'admin-token-for-tests';
+const falco = readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', 'run-shell-untrusted.json'));
+
+let dir: string;
+let store: DeadLetterStore;
+let app: FastifyInstance;
+let started: { incidentId: string; key: string; event: DetectionEvent }[];
+let starterBehaviour: 'ok' | 'fail' | 'hang';
+
+function build(extra: Record<string, string> = {}) {
+  const config = loadIntakeConfig({
+    VIGIL_INTAKE_KEYS: JSON.stringify([key, { ...narrowKey, sources: ['generic'] }]),
+    VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(adminToken).digest('hex'),
+    VIGIL_BODY_LIMIT: '4096',
+    ...extra,
+  });
+  const starter: IncidentStarter = {
+    async start(incidentId, k, event) {
+      if (starterBehaviour === 'fail') throw new Error('deadline exceeded');
+      if (starterBehaviour === 'hang') await new Promise((r) => setTimeout(r, 300));
+      started.push({ incidentId, key: k, event });
+      return { runId: 'run-1' };
+    },
+  };
+  return buildIntake({ config, deadLetters: store, starter, metrics: createIntakeMetrics(() => store.counts().pending), ready: async () => true });
+}
+
+async function post(source: string, body: Buffer | string, opts: { k?: typeof key; skewMs?: number; headers?: Record<string, string> } = {}) {
+  const path = `/v1/events/${source}`;
+  const headers = { 'content-type': 'application/json', ...signedHeaders(opts.k ?? key, 'POST', path, body, Date.now() + (opts.skewMs ?? 0)), ...opts.headers };
+  return app.inject({ method: 'POST', url: path, headers, payload: body });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vigil-intake-'));
+  store = new DeadLetterStore(join(dir, 'dl.db'));
+  started = [];
+  starterBehaviour = 'ok';
+  app = build();
+});
+afterEach(async () => {
+  await app.close();
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('intake', () => {
+  it('accepts a signed Falco alert with 202 and the incident id once the starter accepted it', async () => {
+    const r = await post('falco', falco);
+    expect(r.statusCode).toBe(202);
+    const body = r.json<{ incidentId: string; eventId: string }>();
+    expect(body.incidentId).toMatch(/^inc-web-01-[0-9a-f]{16}$/);
+    expect(started).toHaveLength(1);
+    expect(started[0]?.key).toBe('host=web-01|rule=Run shell untrusted');
+    expect(started[0]?.event.id).toBe(body.eventId);
+  });
+
+  it('gives the same delivery the same event id, and the same key the same incident', async () => {
+    const a = (await post('falco', falco)).json<{ incidentId: string; eventId: string }>();
+    const b = (await post('falco', falco)).json<{ incidentId: string; eventId: string }>();
+    expect(b).toEqual(a);
+    const other = JSON.parse(falco.toString()) as { output_fields: Record<string, unknown> };
+    other.output_fields['proc.pid'] = 1;
+    const c = (await post('falco', JSON.stringify(other))).json<{ incidentId: string; eventId: string }>();
+    expect(c.incidentId).toBe(a.incidentId);
+    expect(c.eventId).not.toBe(a.eventId);
+  });
+
+  it.each([
+    ['no key id', { headers: { 'x-vigil-key-id': '' } }, /missing/],
+    ['an unknown key id', { headers: { 'x-vigil-key-id': 'nobody' } }, /unknown key/],
+    ['a wrong secret', { k: { id: key.id, secret: 'z'.repeat(40) } }, /mismatch/],
+    ['a stale timestamp', { skewMs: -301_000 }, /window/],
+    ['a timestamp from the future', { skewMs: 301_000 }, /window/],
+  ])('refuses a request with %s with 401 and stores nothing', async (_n, opts, reason) => {
+    const r = await post('falco', falco, opts);
+    expect(r.statusCode).toBe(401);
+    expect(r.json<{ reason: string }>().reason).toMatch(reason);
+    expect(started).toHaveLength(0);
+    expect(store.counts().pending).toBe(0);
+  });
+
+  it('refuses a body signed for another source (the path is signed)', async () => {
+    const headers = signedHeaders(key, 'POST', '/v1/events/generic', falco);
+    const r = await app.inject({ method: 'POST', url: '/v1/events/falco', headers: { ...headers, 'content-type': 'application/json' }, payload: falco });
+    expect(r.statusCode).toBe(401);
+  });
+
+  it.each([
+    ['malformed JSON', 'falco', '{"rule": "x",', 400, 'malformed-json'],
+    ['a missing field', 'falco', '{"priority":"Notice","time":"2026-11-26T09:00:00Z","hostname":"h"}', 400, 'invalid-event'],
+    ['a wrong type', 'generic', '{"time":"2026-11-26T09:00:00Z","host":"h","rule":"r","severity":true}', 400, 'invalid-event'],
+    ['an unknown source', 'splunk', '{"a":1}', 404, 'unknown-source'],
+  ])('answers %s with its 4xx and keeps the raw bytes as a dead letter', async (_n, source, body, status, reason) => {
+    const r = await post(source, body);
+    expect(r.statusCode).toBe(status);
+    const j = r.json<{ error: string; issues: string[]; deadLetterId: number }>();
+    expect(j.error).toBe(reason);
+    expect(j.issues.length).toBeGreaterThan(0);
+    const d = store.get(j.deadLetterId);
+    expect(d?.body.toString()).toBe(body);
+    expect(d).toMatchObject({ source, reason, keyId: key.id, state: 'pending' });
+    expect(started).toHaveLength(0);
+  });
+
+  it('refuses (403) and dead-letters a key posting to a source it is not bound to', async () => {
+    const r = await post('falco', falco, { k: narrowKey });
+    expect(r.statusCode).toBe(403);
+    expect(store.counts().pending).toBe(1);
+  });
+
+  it('answers 413 for a body over the limit, from Content-Length, before reading it', async () => {
+    const big = Buffer.alloc(5000, 'a');
+    const r = await post('falco', big);
+    expect(r.statusCode).toBe(413);
+    expect(store.counts().pending).toBe(0);
+  });
+
+  it('answers 503 with Retry-After when Temporal does not accept, and keeps nothing half-done', async () => {
+    starterBehaviour = 'fail';
+    const r = await post('falco', falco);
+    expect(r.statusCode).toBe(503);
+    expect(r.headers['retry-after']).toBe('5');
+    expect(store.counts().pending).toBe(0);
+  });
+
+  it('answers 429 with Retry-After beyond the in-flight limit', async () => {
+    await app.close();
+    app = build({ VIGIL_MAX_INFLIGHT: '1' });
+    starterBehaviour = 'hang';
+    const other = JSON.parse(falco.toString()) as { hostname: string };
+    other.hostname = 'web-02';
+    const [a, b] = await Promise.all([post('falco', falco), post('falco', JSON.stringify(other))]);
+    expect([a.statusCode, b.statusCode].sort()).toEqual([202, 429]);
+    expect((a.statusCode === 429 ? a : b).headers['retry-after']).toBe('1');
+  });
+
+  it('lists, shows and retries dead letters for the admin only', async () => {
+    const bad = await post('generic', '{"time":"2026-11-26T09:00:00Z","host":"h","rule":"r"}');
+    const id = bad.json<{ deadLetterId: number }>().deadLetterId;
+    expect((await app.inject({ url: '/v1/admin/dlq' })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/v1/admin/dlq', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+    const auth = { authorization: `Bearer ${adminToken}` };
+    const list = await app.inject({ url: '/v1/admin/dlq', headers: auth });
+    expect(list.json<{ items: { id: number }[] }>().items.map((i) => i.id)).toEqual([id]);
+    const one = await app.inject({ url: `/v1/admin/dlq/${id}`, headers: auth });
+    expect(one.json<{ preview: string }>().preview).toContain('"rule":"r"');
+    // Still invalid: the retry says why and the letter stays pending.
+    const retry = await app.inject({ method: 'POST', url: `/v1/admin/dlq/${id}/retry`, headers: auth });
+    expect(retry.statusCode).toBe(422);
+    expect(store.get(id)).toMatchObject({ state: 'pending', attempts: 1 });
+  });
+
+  it('resubmits a dead letter that became valid (e.g. after an adapter fix) exactly once', async () => {
+    // Dead-lettered as "source not allowed", then the key is widened: simulate with a letter from the wide key.
+    const id = store.add({ source: 'falco', keyId: key.id, reason: 'invalid-event', issues: ['old adapter'], body: falco });
+    const auth = { authorization: `Bearer ${adminToken}` };
+    const r = await app.inject({ method: 'POST', url: `/v1/admin/dlq/${id}/retry`, headers: auth });
+    expect(r.statusCode).toBe(200);
+    expect(started).toHaveLength(1);
+    expect(store.get(id)?.state).toBe('resubmitted');
+    const again = await app.inject({ method: 'POST', url: `/v1/admin/dlq/${id}/retry`, headers: auth });
+    expect(again.statusCode).toBe(409);
+    expect(started).toHaveLength(1);
+  });
+
+  it('does not let a retry bypass the key-to-source binding', async () => {
+    const r = await post('falco', falco, { k: narrowKey });
+    const id = r.json<{ deadLetterId: number }>().deadLetterId;
+    const retry = await app.inject({ method: 'POST', url: `/v1/admin/dlq/${id}/retry`, headers: { authorization: `Bearer ${adminToken}` } });
+    expect(retry.statusCode).toBe(403);
+    expect(started).toHaveLength(0);
+  });
+
+  it('counts outcomes in /metrics (admin only unless public)', async () => {
+    await post('falco', falco);
+    await post('falco', '{', {});
+    await post('falco', falco, { k: { id: key.id, secret: 'z'.repeat(40) } });
+    expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
+    const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } })).body;
+    expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="accepted"\} 1/);
+    expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="dead_lettered"\} 1/);
+    expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="unauthenticated"\} 1/);
+    expect(m).toMatch(/vigil_intake_dead_letters 1/);
+  });
+});
