@@ -1,0 +1,70 @@
+/**
+ * Durability: kill -9 the worker process in the middle of a playbook (while its email is being sent)
+ * and start another: the incident completes, and every delivery carries the same Message-ID.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { distEntry } from '../cli/stack/paths.js';
+import type { IncidentStatus } from '../src/contracts/incident.js';
+import { temporalStarter } from '../intake/incidents.js';
+import { reverseShell } from './helpers/events.js';
+import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
+import { testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+
+let client: Client;
+let closeClient: () => Promise<void>;
+let smtp: TestSmtp;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  ({ client, close: closeClient } = await testClient());
+  smtp = await startTestSmtp();
+});
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  await smtp.close();
+  await closeClient();
+});
+
+function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [distEntry('workers/playbook-worker')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('polling')) resolve(child);
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${out.slice(-2000)}`)));
+  });
+}
+
+it('completes the incident after the worker is killed mid-notification, with one Message-ID', async () => {
+  const queue = uniqueQueue('crash');
+  const env = workerEnv(smtp.port, queue, { VIGIL_QUIET_PERIOD: '1s' });
+  const first = await spawnWorker(env);
+  let killedAt = 0;
+  smtp.onMessage = () => {
+    if (!killedAt) {
+      killedAt = Date.now();
+      first.kill('SIGKILL'); // the SMTP server has the message; the activity never learns it was sent
+    }
+  };
+  const e = reverseShell(`crash-${randomUUID().slice(0, 8)}`);
+  await temporalStarter(client, queue, 5000).start(e.incidentId, e.correlationKey, e.event);
+  for (let i = 0; i < 100 && !killedAt; i++) await new Promise((r) => setTimeout(r, 100));
+  expect(killedAt).toBeGreaterThan(0);
+  if (first.exitCode === null && first.signalCode === null) await new Promise((r) => first.once('exit', r));
+
+  await spawnWorker(env);
+  const r = (await client.workflow.getHandle(e.incidentId).result()) as IncidentStatus;
+  expect(r).toMatchObject({ status: 'closed', verdict: 'malicious', outcome: 'malicious: analysts notified by email' });
+  const mails = smtp.messages.filter((m) => m.headers.get('x-vigil-incident') === e.incidentId);
+  expect(mails.length).toBeGreaterThanOrEqual(2); // delivered before the crash, and again by the retry
+  expect(new Set(mails.map((m) => m.messageId))).toEqual(new Set([r.actions[0]?.idempotencyKey]));
+  expect(r.actions.filter((a) => a.action === 'notify-email')).toHaveLength(1);
+});
