@@ -5,6 +5,7 @@ import { dlq } from './commands/dlq.js';
 import { incidents, show } from './commands/incidents.js';
 import { mail } from './commands/mail.js';
 import { send } from './commands/send.js';
+import { setup } from './commands/setup.js';
 import { up } from './commands/up.js';
 import { UsageError } from './output.js';
 import { NotRunning } from './state.js';
@@ -13,6 +14,7 @@ const HELP = `vigil: SOAR playbooks on Temporal
 
 Usage:
   vigil up [--json]                                 start the stack (Temporal, worker, intake, dev mailbox)
+  vigil setup [--json]                              prepare TEMPORAL_ADDRESS's namespace (retention, search attributes)
   vigil send --source <falco|generic> <file|->      sign and post events; prints the incident ids
   vigil incidents [--status open|closed] [--host H] [--limit N] [--json]
   vigil show <incident> [--json]                    stage, verdict, decisions, actions, timeline
@@ -44,6 +46,9 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'up':
       await up({ json });
+      return 0;
+    case 'setup':
+      await setup({ json });
       return 0;
     case 'send':
       return send({ source: values.source, file: rest[0], json });

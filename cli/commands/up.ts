@@ -10,6 +10,7 @@ import { Connection } from '@temporalio/client';
 import { z } from 'zod';
 import { Port, parseEnv, TemporalConfig } from '../../src/config.js';
 import { printJson } from '../output.js';
+import { SetupConfig } from './setup.js';
 import { clearState, loadOrCreateCredentials, processAlive, StackState, vigilHome, writeState } from '../state.js';
 import { startDevMailServer } from '../stack/devmail.js';
 import { ensureNamespace } from '../stack/namespace.js';
@@ -17,11 +18,10 @@ import { distEntry } from '../stack/paths.js';
 import { supervise, type ManagedProcess } from '../stack/supervisor.js';
 import { findTemporalBinary, freePort, portIsFree, startDevServer, type DevServer } from '../stack/temporal.js';
 
-const UpConfig = z.object({
+const UpConfig = SetupConfig.pick({ VIGIL_RETENTION_DAYS: true }).extend({
   VIGIL_INTAKE_PORT: Port.default(8088),
   VIGIL_TEMPORAL_PORT: Port.default(7233),
   VIGIL_TEMPORAL_UI_PORT: Port.default(8233),
-  VIGIL_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   VIGIL_MAIL_TO: z.string().default('soc@vigil.local'),
 });
 
