@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { repoRoot } from './stack/paths.js';
+import { repoRoot } from '../src/paths.js';
 
 export function vigilHome(env = process.env): string {
   return resolve(env.VIGIL_HOME ?? join(repoRoot(), '.vigil'));
@@ -23,7 +23,13 @@ export const StackState = z.object({
   pid: z.number().int(),
   startedAt: z.string(),
   home: z.string(),
-  temporal: z.object({ address: z.string(), namespace: z.string(), uiUrl: z.string().optional(), embedded: z.boolean(), metricsUrl: z.string().optional() }),
+  temporal: z.object({
+    address: z.string(),
+    namespace: z.string(),
+    uiUrl: z.string().optional(),
+    embedded: z.boolean(),
+    metricsUrl: z.string().optional(),
+  }),
   taskQueue: z.string(),
   intake: z.object({ url: z.string(), metricsUrl: z.string() }),
   worker: z.object({ metricsUrl: z.string().optional() }),
@@ -74,8 +80,12 @@ export class NotRunning extends Error {}
 export function readStack(env = process.env): { state: StackState; creds: Credentials } {
   const home = vigilHome(env);
   const file = join(home, 'state.json');
-  if (!existsSync(file)) throw new NotRunning(`no Vigil stack is running for ${home} (start one with: npm start)`);
+  if (!existsSync(file))
+    throw new NotRunning(`no Vigil stack is running for ${home} (start one with: npm start)`);
   const state = StackState.parse(JSON.parse(readFileSync(file, 'utf8')));
-  if (!processAlive(state.pid)) throw new NotRunning(`the Vigil stack for ${home} is not running any more (pid ${state.pid}); start it with: npm start`);
+  if (!processAlive(state.pid))
+    throw new NotRunning(
+      `the Vigil stack for ${home} is not running any more (pid ${state.pid}); start it with: npm start`,
+    );
   return { state, creds: loadOrCreateCredentials(home) };
 }

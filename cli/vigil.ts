@@ -53,7 +53,12 @@ async function main(argv: string[]): Promise<number> {
     case 'send':
       return send({ source: values.source, file: rest[0], json });
     case 'incidents':
-      await incidents({ status: values.status, host: values.host, limit: values.limit ? Number(values.limit) : undefined, json });
+      await incidents({
+        status: values.status,
+        host: values.host,
+        limit: values.limit ? Number(values.limit) : undefined,
+        json,
+      });
       return 0;
     case 'show':
       await show({ incident: rest[0], json });

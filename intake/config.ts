@@ -29,7 +29,12 @@ export const IntakeConfig = TemporalConfig.extend({
   /** sha256 (hex) of the admin bearer token for /v1/admin and /metrics; the token itself is never configured. */
   VIGIL_ADMIN_TOKEN_SHA256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex sha256 of the admin token'),
   VIGIL_METRICS_PUBLIC: Bool.default(false),
-  VIGIL_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  VIGIL_BODY_LIMIT: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
   VIGIL_REPLAY_WINDOW: Duration.default(300_000),
   VIGIL_CORRELATION_KEY: CsvList.pipe(z.array(z.enum(CORRELATION_FIELDS)).min(1)).default(['host', 'rule']),
   VIGIL_DATA_DIR: z.string().min(1).default('.vigil'),

@@ -58,7 +58,8 @@ const toDeadLetter = (r: Row): DeadLetter => ({
   incidentId: r.incident_id,
 });
 
-const COLUMNS = 'id, received_at, source, key_id, reason, issues, content_type, sha256, size, state, attempts, resolved_at, incident_id';
+const COLUMNS =
+  'id, received_at, source, key_id, reason, issues, content_type, sha256, size, state, attempts, resolved_at, incident_id';
 
 export class DeadLetterStore {
   private readonly db: Database.Database;
@@ -88,7 +89,15 @@ export class DeadLetterStore {
     CREATE INDEX IF NOT EXISTS dead_letters_state ON dead_letters(state, id);`);
   }
 
-  add(d: { source: string; keyId?: string; reason: DeadLetterReason; issues: string[]; contentType?: string; body: Buffer; receivedAt?: string }): number {
+  add(d: {
+    source: string;
+    keyId?: string;
+    reason: DeadLetterReason;
+    issues: string[];
+    contentType?: string;
+    body: Buffer;
+    receivedAt?: string;
+  }): number {
     const r = this.db
       .prepare(
         `INSERT INTO dead_letters (received_at, source, key_id, reason, issues, content_type, body, sha256, size)
@@ -113,18 +122,26 @@ export class DeadLetterStore {
       .prepare(
         `SELECT ${COLUMNS} FROM dead_letters WHERE (? IS NULL OR state = ?) AND id > ? ORDER BY id LIMIT ?`,
       )
-      .all(opts.state ?? null, opts.state ?? null, opts.afterId ?? 0, Math.min(opts.limit ?? 100, 1000)) as Row[];
+      .all(
+        opts.state ?? null,
+        opts.state ?? null,
+        opts.afterId ?? 0,
+        Math.min(opts.limit ?? 100, 1000),
+      ) as Row[];
     return rows.map(toDeadLetter);
   }
 
   get(id: number): (DeadLetter & { body: Buffer }) | undefined {
-    const r = this.db.prepare(`SELECT ${COLUMNS}, body FROM dead_letters WHERE id = ?`).get(id) as Row | undefined;
+    const r = this.db.prepare(`SELECT ${COLUMNS}, body FROM dead_letters WHERE id = ?`).get(id) as
+      Row | undefined;
     return r ? { ...toDeadLetter(r), body: r.body ?? Buffer.alloc(0) } : undefined;
   }
 
   markResubmitted(id: number, incidentId: string): void {
     this.db
-      .prepare(`UPDATE dead_letters SET state = 'resubmitted', attempts = attempts + 1, resolved_at = ?, incident_id = ? WHERE id = ?`)
+      .prepare(
+        `UPDATE dead_letters SET state = 'resubmitted', attempts = attempts + 1, resolved_at = ?, incident_id = ? WHERE id = ?`,
+      )
       .run(new Date().toISOString(), incidentId, id);
   }
 
@@ -135,7 +152,10 @@ export class DeadLetterStore {
   }
 
   counts(): { pending: number; resubmitted: number } {
-    const rows = this.db.prepare(`SELECT state, COUNT(*) AS n FROM dead_letters GROUP BY state`).all() as { state: string; n: number }[];
+    const rows = this.db.prepare(`SELECT state, COUNT(*) AS n FROM dead_letters GROUP BY state`).all() as {
+      state: string;
+      n: number;
+    }[];
     const get = (s: string) => rows.find((r) => r.state === s)?.n ?? 0;
     return { pending: get('pending'), resubmitted: get('resubmitted') };
   }

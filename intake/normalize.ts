@@ -18,14 +18,30 @@ export function incidentIdFor(host: string, key: string): string {
   return `inc-${hostSlug(host)}-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
-export function normalize(source: string, body: Buffer, fields: readonly CorrelationField[], receivedAt = new Date().toISOString()): Normalized {
+export function normalize(
+  source: string,
+  body: Buffer,
+  fields: readonly CorrelationField[],
+  receivedAt = new Date().toISOString(),
+): Normalized {
   const adapter = adapterFor(source);
-  if (!adapter) return { ok: false, reason: 'unknown-source', status: 404, issues: [`unknown source "${source.slice(0, 64)}"`] };
+  if (!adapter)
+    return {
+      ok: false,
+      reason: 'unknown-source',
+      status: 404,
+      issues: [`unknown source "${source.slice(0, 64)}"`],
+    };
   let raw: unknown;
   try {
     raw = JSON.parse(body.toString('utf8'));
   } catch (e) {
-    return { ok: false, reason: 'malformed-json', status: 400, issues: [`body is not valid JSON: ${(e as Error).message}`] };
+    return {
+      ok: false,
+      reason: 'malformed-json',
+      status: 400,
+      issues: [`body is not valid JSON: ${(e as Error).message}`],
+    };
   }
   const r = adapter.parse(raw, { id: eventId(source, body), receivedAt });
   if (!r.ok) return { ok: false, reason: 'invalid-event', status: 400, issues: r.issues };

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { repoRoot } from '../cli/stack/paths.js';
+import { repoRoot } from '../src/paths.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
 import { signedHeaders } from '../src/signing.js';
 import { loadIntakeConfig } from './config.js';
@@ -43,12 +43,26 @@ function build(extra: Record<string, string> = {}) {
       return { runId: 'run-1' };
     },
   };
-  return buildIntake({ config, deadLetters: store, starter, metrics: createIntakeMetrics(() => store.counts().pending), ready: async () => true });
+  return buildIntake({
+    config,
+    deadLetters: store,
+    starter,
+    metrics: createIntakeMetrics(() => store.counts().pending),
+    ready: async () => true,
+  });
 }
 
-async function post(source: string, body: Buffer | string, opts: { k?: typeof key; skewMs?: number; headers?: Record<string, string> } = {}) {
+async function post(
+  source: string,
+  body: Buffer | string,
+  opts: { k?: typeof key; skewMs?: number; headers?: Record<string, string> } = {},
+) {
   const path = `/v1/events/${source}`;
-  const headers = { 'content-type': 'application/json', ...signedHeaders(opts.k ?? key, 'POST', path, body, Date.now() + (opts.skewMs ?? 0)), ...opts.headers };
+  const headers = {
+    'content-type': 'application/json',
+    ...signedHeaders(opts.k ?? key, 'POST', path, body, Date.now() + (opts.skewMs ?? 0)),
+    ...opts.headers,
+  };
   return app.inject({ method: 'POST', url: path, headers, payload: body });
 }
 
@@ -103,26 +117,46 @@ describe('intake', () => {
 
   it('refuses a body signed for another source (the path is signed)', async () => {
     const headers = signedHeaders(key, 'POST', '/v1/events/generic', falco);
-    const r = await app.inject({ method: 'POST', url: '/v1/events/falco', headers: { ...headers, 'content-type': 'application/json' }, payload: falco });
+    const r = await app.inject({
+      method: 'POST',
+      url: '/v1/events/falco',
+      headers: { ...headers, 'content-type': 'application/json' },
+      payload: falco,
+    });
     expect(r.statusCode).toBe(401);
   });
 
   it.each([
     ['malformed JSON', 'falco', '{"rule": "x",', 400, 'malformed-json'],
-    ['a missing field', 'falco', '{"priority":"Notice","time":"2026-11-26T09:00:00Z","hostname":"h"}', 400, 'invalid-event'],
-    ['a wrong type', 'generic', '{"time":"2026-11-26T09:00:00Z","host":"h","rule":"r","severity":true}', 400, 'invalid-event'],
+    [
+      'a missing field',
+      'falco',
+      '{"priority":"Notice","time":"2026-11-26T09:00:00Z","hostname":"h"}',
+      400,
+      'invalid-event',
+    ],
+    [
+      'a wrong type',
+      'generic',
+      '{"time":"2026-11-26T09:00:00Z","host":"h","rule":"r","severity":true}',
+      400,
+      'invalid-event',
+    ],
     ['an unknown source', 'splunk', '{"a":1}', 404, 'unknown-source'],
-  ])('answers %s with its 4xx and keeps the raw bytes as a dead letter', async (_n, source, body, status, reason) => {
-    const r = await post(source, body);
-    expect(r.statusCode).toBe(status);
-    const j = r.json<{ error: string; issues: string[]; deadLetterId: number }>();
-    expect(j.error).toBe(reason);
-    expect(j.issues.length).toBeGreaterThan(0);
-    const d = store.get(j.deadLetterId);
-    expect(d?.body.toString()).toBe(body);
-    expect(d).toMatchObject({ source, reason, keyId: key.id, state: 'pending' });
-    expect(started).toHaveLength(0);
-  });
+  ])(
+    'answers %s with its 4xx and keeps the raw bytes as a dead letter',
+    async (_n, source, body, status, reason) => {
+      const r = await post(source, body);
+      expect(r.statusCode).toBe(status);
+      const j = r.json<{ error: string; issues: string[]; deadLetterId: number }>();
+      expect(j.error).toBe(reason);
+      expect(j.issues.length).toBeGreaterThan(0);
+      const d = store.get(j.deadLetterId);
+      expect(d?.body.toString()).toBe(body);
+      expect(d).toMatchObject({ source, reason, keyId: key.id, state: 'pending' });
+      expect(started).toHaveLength(0);
+    },
+  );
 
   it('refuses (403) and dead-letters a key posting to a source it is not bound to', async () => {
     const r = await post('falco', falco, { k: narrowKey });
@@ -160,7 +194,9 @@ describe('intake', () => {
     const bad = await post('generic', '{"time":"2026-11-26T09:00:00Z","host":"h","rule":"r"}');
     const id = bad.json<{ deadLetterId: number }>().deadLetterId;
     expect((await app.inject({ url: '/v1/admin/dlq' })).statusCode).toBe(401);
-    expect((await app.inject({ url: '/v1/admin/dlq', headers: { authorization: 'Bearer wrong' } })).statusCode).toBe(401);
+    expect(
+      (await app.inject({ url: '/v1/admin/dlq', headers: { authorization: 'Bearer wrong' } })).statusCode,
+    ).toBe(401);
     const auth = { authorization: `Bearer ${adminToken}` };
     const list = await app.inject({ url: '/v1/admin/dlq', headers: auth });
     expect(list.json<{ items: { id: number }[] }>().items.map((i) => i.id)).toEqual([id]);
@@ -174,7 +210,13 @@ describe('intake', () => {
 
   it('resubmits a dead letter that became valid (e.g. after an adapter fix) exactly once', async () => {
     // Dead-lettered as "source not allowed", then the key is widened: simulate with a letter from the wide key.
-    const id = store.add({ source: 'falco', keyId: key.id, reason: 'invalid-event', issues: ['old adapter'], body: falco });
+    const id = store.add({
+      source: 'falco',
+      keyId: key.id,
+      reason: 'invalid-event',
+      issues: ['old adapter'],
+      body: falco,
+    });
     const auth = { authorization: `Bearer ${adminToken}` };
     const r = await app.inject({ method: 'POST', url: `/v1/admin/dlq/${id}/retry`, headers: auth });
     expect(r.statusCode).toBe(200);
@@ -188,7 +230,11 @@ describe('intake', () => {
   it('does not let a retry bypass the key-to-source binding', async () => {
     const r = await post('falco', falco, { k: narrowKey });
     const id = r.json<{ deadLetterId: number }>().deadLetterId;
-    const retry = await app.inject({ method: 'POST', url: `/v1/admin/dlq/${id}/retry`, headers: { authorization: `Bearer ${adminToken}` } });
+    const retry = await app.inject({
+      method: 'POST',
+      url: `/v1/admin/dlq/${id}/retry`,
+      headers: { authorization: `Bearer ${adminToken}` },
+    });
     expect(retry.statusCode).toBe(403);
     expect(started).toHaveLength(0);
   });
@@ -198,7 +244,8 @@ describe('intake', () => {
     await post('falco', '{', {});
     await post('falco', falco, { k: { id: key.id, secret: 'z'.repeat(40) } });
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
-    const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } })).body;
+    const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } }))
+      .body;
     expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="accepted"\} 1/);
     expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="dead_lettered"\} 1/);
     expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="unauthenticated"\} 1/);

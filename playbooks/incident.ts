@@ -62,7 +62,8 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
   const seenSet = new Set(seen);
   const inbox: DetectionEvent[] = [];
   let state: IncidentStatus | undefined = input.carried;
-  let settings: PlaybookSettings | undefined;
+  // Set once the settings are read; detections that arrive before that wait in the inbox.
+  const loaded: { settings?: PlaybookSettings } = {};
   let escalation: DetectionEvent | undefined;
   let eventsThisRun = 0;
 
@@ -79,7 +80,9 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     for (const t of ev.detection.techniques) if (!s.techniques.includes(t)) s.techniques.push(t);
     if (s.evidence.length < cfg.evidenceLimit) {
       s.evidence.push(ev);
-      log('event', `${ev.source}: ${ev.detection.ruleName} (${ev.detection.severity}) on ${ev.host.id}`, { eventId: ev.id });
+      log('event', `${ev.source}: ${ev.detection.ruleName} (${ev.detection.severity}) on ${ev.host.id}`, {
+        eventId: ev.id,
+      });
     }
     if (SEVERITY_RANK[ev.detection.severity] > SEVERITY_RANK[s.severity]) {
       log('note', `severity escalated ${s.severity} -> ${ev.detection.severity}`, { eventId: ev.id });
@@ -94,18 +97,21 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     seen.push(ev.id);
     if (seen.length > MAX_REMEMBERED_IDS) seenSet.delete(seen.shift() ?? '');
     eventsThisRun += 1;
-    if (state && settings) absorb(state, settings, ev);
+    if (state && loaded.settings) absorb(state, loaded.settings, ev);
     else inbox.push(ev);
   });
   setHandler(statusQuery, (): IncidentStatus => {
     if (state) return state;
     const first = inbox[0];
-    if (!first) throw ApplicationFailure.nonRetryable('the incident has not received its first detection yet', ErrorType.NotFound);
+    if (!first)
+      throw ApplicationFailure.nonRetryable(
+        'the incident has not received its first detection yet',
+        ErrorType.NotFound,
+      );
     return newStatus(input, first);
   });
 
-  settings = await settingsActivities.playbookSettings();
-  const cfg = settings;
+  const cfg = await settingsActivities.playbookSettings();
   let trigger: DetectionEvent | undefined;
   if (!state) {
     // signalWithStart delivers the first detection together with the start.
@@ -116,6 +122,7 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
   }
   const s: IncidentStatus = state;
   for (const ev of inbox.splice(0)) absorb(s, cfg, ev);
+  loaded.settings = cfg;
 
   const setStage = (stage: IncidentStatus['stage']) => {
     if (s.stage !== stage) log('stage', stage);
@@ -140,7 +147,10 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
         s.decisions.push(d);
         s.verdict = d.verdict;
         s.riskScore = d.riskScore;
-        log('decision', `${d.by}@${d.version}: ${d.verdict} (risk ${d.riskScore})`, { reasons: d.reasons, actions: d.actions });
+        log('decision', `${d.by}@${d.version}: ${d.verdict} (risk ${d.riskScore})`, {
+          reasons: d.reasons,
+          actions: d.actions,
+        });
       },
       action: (a) => {
         s.actions.push({ at: now(), ...a });
@@ -167,7 +177,10 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
   for (;;) {
     setStage('quiet');
     const seenCount = s.eventCount;
-    const woke = await condition(() => escalation !== undefined || s.eventCount !== seenCount, cfg.quietPeriodMs);
+    const woke = await condition(
+      () => escalation !== undefined || s.eventCount !== seenCount,
+      cfg.quietPeriodMs,
+    );
     if (!woke) break;
     if (escalation) {
       const ev: DetectionEvent = escalation;
@@ -176,7 +189,11 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     }
     if (eventsThisRun >= cfg.maxEventsPerRun || workflowInfo().continueAsNewSuggested) {
       await condition(() => inbox.length === 0);
-      return continueAsNew<typeof incident>({ ...input, carried: s, recentEventIds: seen.slice(-MAX_REMEMBERED_IDS) });
+      return continueAsNew<typeof incident>({
+        ...input,
+        carried: s,
+        recentEventIds: seen.slice(-MAX_REMEMBERED_IDS),
+      });
     }
   }
 

@@ -29,7 +29,9 @@ describe('configuration', () => {
   });
 
   it('names a missing secret', () => {
-    expect(problemKeys(() => loadIntakeConfig({ VIGIL_ADMIN_TOKEN_SHA256: 'a'.repeat(64) }))).toEqual(['VIGIL_INTAKE_KEYS']);
+    expect(problemKeys(() => loadIntakeConfig({ VIGIL_ADMIN_TOKEN_SHA256: 'a'.repeat(64) }))).toEqual([
+      'VIGIL_INTAKE_KEYS',
+    ]);
   });
 
   it('names the key of a short secret, a bad duration and an unknown correlation field', () => {
@@ -41,7 +43,13 @@ describe('configuration', () => {
         VIGIL_CORRELATION_KEY: 'host,colour',
       }),
     );
-    expect(keys).toEqual(expect.arrayContaining(['VIGIL_INTAKE_KEYS.0.secret', 'VIGIL_REPLAY_WINDOW', 'VIGIL_CORRELATION_KEY.1']));
+    expect(keys).toEqual(
+      expect.arrayContaining([
+        'VIGIL_INTAKE_KEYS.0.secret',
+        'VIGIL_REPLAY_WINDOW',
+        'VIGIL_CORRELATION_KEY.1',
+      ]),
+    );
   });
 
   it('says the setting is required, not an opaque type error', () => {
@@ -55,12 +63,23 @@ describe('configuration', () => {
   });
 
   it('refuses SMTP_USER without SMTP_PASSWORD and a bad recipient', () => {
-    const keys = problemKeys(() => loadNotifyConfig({ SMTP_HOST: 'mx', SMTP_USER: 'u', VIGIL_MAIL_FROM: 'v@x.io', VIGIL_MAIL_TO: 'soc@x.io,not-an-address' }));
+    const keys = problemKeys(() =>
+      loadNotifyConfig({
+        SMTP_HOST: 'mx',
+        SMTP_USER: 'u',
+        VIGIL_MAIL_FROM: 'v@x.io',
+        VIGIL_MAIL_TO: 'soc@x.io,not-an-address',
+      }),
+    );
     expect(keys).toEqual(expect.arrayContaining(['SMTP_PASSWORD', 'VIGIL_MAIL_TO.1']));
   });
 
   it('refuses thresholds in the wrong order', () => {
-    expect(problemKeys(() => loadPlaybookSettings({ VIGIL_SUSPICIOUS_THRESHOLD: '80', VIGIL_MALICIOUS_THRESHOLD: '70' }))).toEqual(['VIGIL_MALICIOUS_THRESHOLD']);
+    expect(
+      problemKeys(() =>
+        loadPlaybookSettings({ VIGIL_SUSPICIOUS_THRESHOLD: '80', VIGIL_MALICIOUS_THRESHOLD: '70' }),
+      ),
+    ).toEqual(['VIGIL_MALICIOUS_THRESHOLD']);
     expect(loadPlaybookSettings({ VIGIL_QUIET_PERIOD: '90s' }).quietPeriodMs).toBe(90_000);
   });
 });

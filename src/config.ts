@@ -40,7 +40,9 @@ export const Bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** `host:port` */
-export const HostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
+export const HostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
 
 /** A comma-separated list. */
 export const CsvList = z.string().transform((s) =>

@@ -13,6 +13,6 @@ export const SA = {
 } as const;
 
 /** name -> type, for registering them on a namespace or a dev server. */
-export const SEARCH_ATTRIBUTE_DEFS: readonly { name: string; type: SearchAttributeType }[] = Object.values(SA).map(
-  (k) => ({ name: k.name, type: k.type }),
-);
+export const SEARCH_ATTRIBUTE_DEFS: readonly { name: string; type: SearchAttributeType }[] = Object.values(
+  SA,
+).map((k) => ({ name: k.name, type: k.type }));

@@ -13,12 +13,28 @@ export const HEADER_KEY_ID = 'x-vigil-key-id';
 export const HEADER_TIMESTAMP = 'x-vigil-timestamp';
 export const HEADER_SIGNATURE = 'x-vigil-signature';
 
-export function signatureBase(timestamp: string, method: string, path: string, body: Buffer | string): Buffer {
-  return Buffer.concat([Buffer.from(`${SIGNATURE_VERSION}:${timestamp}:${method.toUpperCase()}:${path}:`), Buffer.from(body)]);
+export function signatureBase(
+  timestamp: string,
+  method: string,
+  path: string,
+  body: Buffer | string,
+): Buffer {
+  return Buffer.concat([
+    Buffer.from(`${SIGNATURE_VERSION}:${timestamp}:${method.toUpperCase()}:${path}:`),
+    Buffer.from(body),
+  ]);
 }
 
-export function sign(secret: string, timestamp: string, method: string, path: string, body: Buffer | string): string {
-  return `${SIGNATURE_VERSION}=${createHmac('sha256', secret).update(signatureBase(timestamp, method, path, body)).digest('hex')}`;
+export function sign(
+  secret: string,
+  timestamp: string,
+  method: string,
+  path: string,
+  body: Buffer | string,
+): string {
+  return `${SIGNATURE_VERSION}=${createHmac('sha256', secret)
+    .update(signatureBase(timestamp, method, path, body))
+    .digest('hex')}`;
 }
 
 export function signedHeaders(
@@ -29,7 +45,11 @@ export function signedHeaders(
   nowMs = Date.now(),
 ): Record<string, string> {
   const ts = String(Math.floor(nowMs / 1000));
-  return { [HEADER_KEY_ID]: key.id, [HEADER_TIMESTAMP]: ts, [HEADER_SIGNATURE]: sign(key.secret, ts, method, path, body) };
+  return {
+    [HEADER_KEY_ID]: key.id,
+    [HEADER_TIMESTAMP]: ts,
+    [HEADER_SIGNATURE]: sign(key.secret, ts, method, path, body),
+  };
 }
 
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
@@ -45,12 +65,15 @@ export function verify(
   nowMs = Date.now(),
 ): VerifyResult {
   const { timestamp, signature } = headers;
-  if (!timestamp || !/^\d{1,12}$/.test(timestamp)) return { ok: false, reason: 'missing or malformed timestamp' };
+  if (!timestamp || !/^\d{1,12}$/.test(timestamp))
+    return { ok: false, reason: 'missing or malformed timestamp' };
   const skew = Math.abs(nowMs / 1000 - Number(timestamp));
   if (skew > windowSeconds) return { ok: false, reason: `timestamp outside the ${windowSeconds}s window` };
-  if (!signature || !signature.startsWith(`${SIGNATURE_VERSION}=`)) return { ok: false, reason: 'missing or malformed signature' };
+  if (!signature || !signature.startsWith(`${SIGNATURE_VERSION}=`))
+    return { ok: false, reason: 'missing or malformed signature' };
   const expected = Buffer.from(sign(secret, timestamp, method, path, body));
   const given = Buffer.from(signature);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return { ok: false, reason: 'signature mismatch' };
+  if (expected.length !== given.length || !timingSafeEqual(expected, given))
+    return { ok: false, reason: 'signature mismatch' };
   return { ok: true };
 }

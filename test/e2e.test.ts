@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../cli/stack/paths.js';
+import { repoRoot } from '../src/paths.js';
 
 const run = promisify(execFile);
 const VIGIL = join(repoRoot(), 'bin', 'vigil.js');
@@ -17,7 +17,10 @@ let stack: ChildProcess;
 let stackLog = '';
 const env = () => ({ ...process.env, VIGIL_HOME: home, TEMPORAL_ADDRESS: undefined });
 
-async function vigil(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function vigil(
+  args: string[],
+  input?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   if (input !== undefined) {
     return new Promise((resolve) => {
       const c = spawn(process.execPath, [VIGIL, ...args], { env: env() });
@@ -41,7 +44,14 @@ async function vigil(args: string[], input?: string): Promise<{ code: number; st
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'vigil-e2e-'));
   stack = spawn(process.execPath, [VIGIL, 'up'], {
-    env: { ...env(), VIGIL_INTAKE_PORT: '0', VIGIL_TEMPORAL_PORT: '0', VIGIL_TEMPORAL_UI_PORT: '0', VIGIL_QUIET_PERIOD: '2s', VIGIL_MAIL_TO: 'analysts@corp.test' },
+    env: {
+      ...env(),
+      VIGIL_INTAKE_PORT: '0',
+      VIGIL_TEMPORAL_PORT: '0',
+      VIGIL_TEMPORAL_UI_PORT: '0',
+      VIGIL_QUIET_PERIOD: '2s',
+      VIGIL_MAIL_TO: 'analysts@corp.test',
+    },
   });
   stack.stderr?.on('data', (d: Buffer) => (stackLog += d.toString()));
   stack.stdout?.on('data', (d: Buffer) => (stackLog += d.toString()));
@@ -67,13 +77,20 @@ describe('vigil up + CLI', () => {
   });
 
   it('turns a Falco alert sent with the CLI into a closed incident with a mail in the dev mailbox', async () => {
-    const sent = await vigil(['send', '--source', 'falco', join(repoRoot(), 'test', 'fixtures', 'falco', 'run-shell-untrusted.json'), '--json']);
+    const sent = await vigil([
+      'send',
+      '--source',
+      'falco',
+      join(repoRoot(), 'test', 'fixtures', 'falco', 'run-shell-untrusted.json'),
+      '--json',
+    ]);
     expect(sent.code).toBe(0);
     const [res] = JSON.parse(sent.stdout) as { status: number; incidentId: string }[];
     expect(res?.status).toBe(202);
     const id = res?.incidentId ?? '';
 
-    let shown: { status?: string; verdict?: string; actions?: { status: string; idempotencyKey: string }[] } = {};
+    let shown: { status?: string; verdict?: string; actions?: { status: string; idempotencyKey: string }[] } =
+      {};
     for (let i = 0; i < 100 && shown.status !== 'closed'; i++) {
       await new Promise((r) => setTimeout(r, 300));
       const s = await vigil(['show', id, '--json']);
@@ -85,7 +102,12 @@ describe('vigil up + CLI', () => {
     expect(human.stdout).toContain('Decisions:');
     expect(human.stdout).toContain('notify-email: done');
 
-    const mail = JSON.parse((await vigil(['mail', '--json'])).stdout) as { subject: string; to: string[]; messageId: string; text: string }[];
+    const mail = JSON.parse((await vigil(['mail', '--json'])).stdout) as {
+      subject: string;
+      to: string[];
+      messageId: string;
+      text: string;
+    }[];
     const m = mail.find((x) => x.text.includes(id));
     expect(m?.to).toEqual(['analysts@corp.test']);
     expect(m?.subject).toContain('MALICIOUS');
@@ -93,18 +115,25 @@ describe('vigil up + CLI', () => {
 
     let listed: { incidentId: string; status: string }[] = [];
     for (let i = 0; i < 40 && !listed.some((x) => x.incidentId === id && x.status === 'closed'); i++) {
-      listed = JSON.parse((await vigil(['incidents', '--status', 'closed', '--host', 'web-01', '--json'])).stdout) as typeof listed;
+      listed = JSON.parse(
+        (await vigil(['incidents', '--status', 'closed', '--host', 'web-01', '--json'])).stdout,
+      ) as typeof listed;
       if (!listed.length) await new Promise((r) => setTimeout(r, 250));
     }
     expect(listed.map((x) => x.incidentId)).toContain(id);
   });
 
   it('keeps a malformed event as a dead letter that can be listed, shown and retried', async () => {
-    const sent = await vigil(['send', '--source', 'generic', '-'], '{"time":"2026-11-26T09:00:00Z","host":"db-1","rule":"r","severity":"loud"}\n');
+    const sent = await vigil(
+      ['send', '--source', 'generic', '-'],
+      '{"time":"2026-11-26T09:00:00Z","host":"db-1","rule":"r","severity":"loud"}\n',
+    );
     expect(sent.code).toBe(1);
     expect(sent.stdout).toMatch(/HTTP 400 invalid-event \(dead letter (\d+)\)/);
     expect(sent.stdout).toContain('severity');
-    const dl = JSON.parse((await vigil(['dlq', 'list', '--json'])).stdout) as { items: { id: number; source: string; reason: string }[] };
+    const dl = JSON.parse((await vigil(['dlq', 'list', '--json'])).stdout) as {
+      items: { id: number; source: string; reason: string }[];
+    };
     const item = dl.items.find((i) => i.source === 'generic');
     expect(item?.reason).toBe('invalid-event');
     const shown = await vigil(['dlq', 'show', String(item?.id)]);

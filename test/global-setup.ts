@@ -29,7 +29,13 @@ export async function setup(project: TestProject): Promise<void> {
   const bin = await findTemporalBinary((l) => process.stderr.write(`${l}\n`));
   dir = mkdtempSync(join(tmpdir(), 'vigil-test-'));
   const namespace = 'vigil-test';
-  server = await startDevServer({ bin, dbFile: join(dir, 'temporal.db'), headless: true, namespaces: [namespace], logFile: join(dir, 'temporal.log') });
+  server = await startDevServer({
+    bin,
+    dbFile: join(dir, 'temporal.db'),
+    headless: true,
+    namespaces: [namespace],
+    logFile: join(dir, 'temporal.log'),
+  });
   const connection = await Connection.connect({ address: server.address });
   await ensureNamespace(connection, namespace, 30);
   await connection.close();
@@ -48,4 +54,11 @@ export async function teardown(): Promise<void> {
 }
 
 const noop = () => undefined;
-const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => process.stderr.write(`${m}\n`), log: noop };
+const quietLogger = {
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: (m: string) => process.stderr.write(`${m}\n`),
+  log: noop,
+};

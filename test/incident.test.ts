@@ -22,11 +22,17 @@ afterAll(async () => {
 });
 
 const host = () => `h-${randomUUID().slice(0, 8)}`;
-const mailsFor = (incidentId: string) => smtp.messages.filter((m) => m.headers.get('x-vigil-incident') === incidentId);
+const mailsFor = (incidentId: string) =>
+  smtp.messages.filter((m) => m.headers.get('x-vigil-incident') === incidentId);
 
-async function withWorker<T>(extra: Record<string, string>, fn: (start: ReturnType<typeof temporalStarter>, queue: string) => Promise<T>): Promise<T> {
+async function withWorker<T>(
+  extra: Record<string, string>,
+  fn: (start: ReturnType<typeof temporalStarter>, queue: string) => Promise<T>,
+): Promise<T> {
   const queue = uniqueQueue('incident');
-  const w = await startWorker(workerEnv(smtp.port, queue, { SMTP_USER: 'vigil', SMTP_PASSWORD: 'pw', ...extra }));
+  const w = await startWorker(
+    workerEnv(smtp.port, queue, { SMTP_USER: 'vigil', SMTP_PASSWORD: 'pw', ...extra }),
+  );
   try {
     return await fn(temporalStarter(client, queue, 5000), queue);
   } finally {
@@ -47,7 +53,14 @@ describe('incident workflow', () => {
       expect(dup.incidentId).toBe(first.incidentId);
       await start.start(dup.incidentId, dup.correlationKey, dup.event);
       const r = await result(first.incidentId);
-      expect(r).toMatchObject({ status: 'closed', stage: 'closed', verdict: 'malicious', eventCount: 2, host: h, playbook: { name: 'suspicious-process' } });
+      expect(r).toMatchObject({
+        status: 'closed',
+        stage: 'closed',
+        verdict: 'malicious',
+        eventCount: 2,
+        host: h,
+        playbook: { name: 'suspicious-process' },
+      });
       expect(r.outcome).toBe('malicious: analysts notified by email');
       expect(r.decisions).toHaveLength(1);
       expect(r.actions).toEqual([expect.objectContaining({ action: 'notify-email', status: 'done' })]);
@@ -58,7 +71,10 @@ describe('incident workflow', () => {
       // Search attributes were kept current: the closed incident is found by status and host.
       let found = 0;
       for (let i = 0; i < 40 && !found; i++) {
-        for await (const _ of client.workflow.list({ query: `VigilHost = '${h}' AND VigilStatus = 'closed' AND VigilPlaybook = 'suspicious-process'` })) found++;
+        for await (const _ of client.workflow.list({
+          query: `VigilHost = '${h}' AND VigilStatus = 'closed' AND VigilPlaybook = 'suspicious-process'`,
+        }))
+          found++;
         if (!found) await new Promise((res) => setTimeout(res, 250));
       }
       expect(found).toBe(1);
@@ -97,11 +113,24 @@ describe('incident workflow', () => {
   it('re-runs the playbook when a joined detection raises the severity', async () => {
     await withWorker({ VIGIL_QUIET_PERIOD: '3s' }, async (start) => {
       const h = host();
-      const low = normalized('generic', { time: '2026-11-26T09:00:00Z', host: h, rule: 'Odd shell', severity: 'medium', process: { name: 'bash', ancestors: [{ name: 'bash' }] } });
-      const high = normalized('generic', { time: '2026-11-26T09:00:01Z', host: h, rule: 'Odd shell', severity: 'critical', process: { name: 'bash', ancestors: [{ name: 'bash' }] } });
+      const low = normalized('generic', {
+        time: '2026-11-26T09:00:00Z',
+        host: h,
+        rule: 'Odd shell',
+        severity: 'medium',
+        process: { name: 'bash', ancestors: [{ name: 'bash' }] },
+      });
+      const high = normalized('generic', {
+        time: '2026-11-26T09:00:01Z',
+        host: h,
+        rule: 'Odd shell',
+        severity: 'critical',
+        process: { name: 'bash', ancestors: [{ name: 'bash' }] },
+      });
       await start.start(low.incidentId, low.correlationKey, low.event);
       const handle = client.workflow.getHandle(low.incidentId);
-      for (let i = 0; i < 50 && (await handle.query(statusQuery)).stage !== 'quiet'; i++) await new Promise((r) => setTimeout(r, 100));
+      for (let i = 0; i < 50 && (await handle.query(statusQuery)).stage !== 'quiet'; i++)
+        await new Promise((r) => setTimeout(r, 100));
       await start.start(high.incidentId, high.correlationKey, high.event);
       const r = await result(low.incidentId);
       expect(r.severity).toBe('critical');
@@ -112,7 +141,12 @@ describe('incident workflow', () => {
 
   it('routes an event without a process to the triage playbook and closes a benign one without mail', async () => {
     await withWorker({}, async (start) => {
-      const e = normalized('generic', { time: '2026-11-26T09:00:00Z', host: host(), rule: 'Package installed', severity: 'info' });
+      const e = normalized('generic', {
+        time: '2026-11-26T09:00:00Z',
+        host: host(),
+        rule: 'Package installed',
+        severity: 'info',
+      });
       await start.start(e.incidentId, e.correlationKey, e.event);
       const r = await result(e.incidentId);
       expect(r.playbook?.name).toBe('triage');

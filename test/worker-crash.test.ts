@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { distEntry } from '../cli/stack/paths.js';
+import { distEntry } from '../src/paths.js';
 import type { IncidentStatus } from '../src/contracts/incident.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { reverseShell } from './helpers/events.js';
@@ -29,7 +29,10 @@ afterAll(async () => {
 });
 
 function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [distEntry('workers/playbook-worker')], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [distEntry('workers/playbook-worker')], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
@@ -62,7 +65,11 @@ it('completes the incident after the worker is killed mid-notification, with one
 
   await spawnWorker(env);
   const r = (await client.workflow.getHandle(e.incidentId).result()) as IncidentStatus;
-  expect(r).toMatchObject({ status: 'closed', verdict: 'malicious', outcome: 'malicious: analysts notified by email' });
+  expect(r).toMatchObject({
+    status: 'closed',
+    verdict: 'malicious',
+    outcome: 'malicious: analysts notified by email',
+  });
   const mails = smtp.messages.filter((m) => m.headers.get('x-vigil-incident') === e.incidentId);
   expect(mails.length).toBeGreaterThanOrEqual(2); // delivered before the crash, and again by the retry
   expect(new Set(mails.map((m) => m.messageId))).toEqual(new Set([r.actions[0]?.idempotencyKey]));

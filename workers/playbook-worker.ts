@@ -13,7 +13,7 @@ import { loadNotifyConfig } from '../activities/notify/config.js';
 import { createNotifyActivities } from '../activities/notify/index.js';
 import { loadPlaybookSettings } from '../activities/settings/config.js';
 import { createSettingsActivities } from '../activities/settings/index.js';
-import { distEntry, repoRoot } from '../cli/stack/paths.js';
+import { distEntry, repoRoot } from '../src/paths.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
@@ -64,12 +64,16 @@ if (isEntryPoint(import.meta.url)) {
   runMain('playbook-worker', async () => {
     const cfg = loadWorkerConfig(process.env);
     if (cfg.metrics.VIGIL_WORKER_METRICS) {
-      Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: cfg.metrics.VIGIL_WORKER_METRICS } } } });
+      Runtime.install({
+        telemetryOptions: { metrics: { prometheus: { bindAddress: cfg.metrics.VIGIL_WORKER_METRICS } } },
+      });
     }
     const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
     const { worker, close } = await createPlaybookWorker(cfg, connection);
     // The Temporal runtime shuts the worker down gracefully on SIGINT/SIGTERM.
-    process.stderr.write(`playbook-worker: polling ${cfg.temporal.VIGIL_TASK_QUEUE} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`);
+    process.stderr.write(
+      `playbook-worker: polling ${cfg.temporal.VIGIL_TASK_QUEUE} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`,
+    );
     await worker.run();
     close();
     await connection.close();

@@ -3,7 +3,13 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { TechniqueInfo } from '../../src/contracts/playbook.js';
 
-const Row = z.object({ id: z.string(), name: z.string(), tactics: z.array(z.string()), platforms: z.array(z.string()), is_subtechnique: z.boolean() });
+const Row = z.object({
+  id: z.string(),
+  name: z.string(),
+  tactics: z.array(z.string()),
+  platforms: z.array(z.string()),
+  is_subtechnique: z.boolean(),
+});
 export const ATTACK_VERSION = 'enterprise-18.1';
 
 export interface AttackTable {

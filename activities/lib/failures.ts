@@ -6,7 +6,12 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { z } from 'zod';
 import { ErrorType, NON_RETRYABLE } from '../../src/errors.js';
 
-export function failure(type: ErrorType, message: string, details?: unknown, nextRetryDelayMs?: number): ApplicationFailure {
+export function failure(
+  type: ErrorType,
+  message: string,
+  details?: unknown,
+  nextRetryDelayMs?: number,
+): ApplicationFailure {
   return ApplicationFailure.create({
     type,
     message,
@@ -25,13 +30,24 @@ export function parseInput<S extends z.ZodType>(schema: S, input: unknown, activ
 }
 
 /** Map an HTTP status to a failure (shared by every HTTP client). */
-export function httpFailure(status: number, reason: string, retryAfterHeader?: string | null): ApplicationFailure {
+export function httpFailure(
+  status: number,
+  reason: string,
+  retryAfterHeader?: string | null,
+): ApplicationFailure {
   if (status === 429) {
     const secs = Number(retryAfterHeader);
-    return failure(ErrorType.RateLimited, `rate limited: ${reason}`, { status }, Number.isFinite(secs) && secs > 0 ? secs * 1000 : undefined);
+    return failure(
+      ErrorType.RateLimited,
+      `rate limited: ${reason}`,
+      { status },
+      Number.isFinite(secs) && secs > 0 ? secs * 1000 : undefined,
+    );
   }
   if (status === 404) return failure(ErrorType.NotFound, `not found: ${reason}`, { status });
-  if (status === 401 || status === 403) return failure(ErrorType.Unauthenticated, `refused credentials: ${reason}`, { status });
-  if (status >= 400 && status < 500) return failure(ErrorType.UpstreamRejected, `rejected (${status}): ${reason}`, { status });
+  if (status === 401 || status === 403)
+    return failure(ErrorType.Unauthenticated, `refused credentials: ${reason}`, { status });
+  if (status >= 400 && status < 500)
+    return failure(ErrorType.UpstreamRejected, `rejected (${status}): ${reason}`, { status });
   return failure(ErrorType.Unavailable, `upstream error (${status}): ${reason}`, { status });
 }

@@ -63,7 +63,8 @@ export function createSmtpMailer(c: NotifyConfig): Mailer {
 function mapSmtpError(e: SmtpError) {
   // Never echo credentials: nodemailer's messages carry the server's reply, not our secrets.
   const reason = `${e.code ?? 'SMTP'}${e.responseCode ? ` ${e.responseCode}` : ''}: ${e.response ?? e.message}`;
-  if (e.code === 'EAUTH') return failure(ErrorType.Unauthenticated, `SMTP server refused our credentials (${reason})`);
+  if (e.code === 'EAUTH')
+    return failure(ErrorType.Unauthenticated, `SMTP server refused our credentials (${reason})`);
   if (e.code === 'EENVELOPE' || (e.responseCode !== undefined && e.responseCode >= 500)) {
     return failure(ErrorType.UpstreamRejected, `SMTP server rejected the message (${reason})`);
   }

@@ -18,7 +18,11 @@ export const NotifyConfig = z
   })
   .superRefine((c, ctx) => {
     if (!!c.SMTP_USER !== !!c.SMTP_PASSWORD) {
-      ctx.addIssue({ code: 'custom', path: [c.SMTP_USER ? 'SMTP_PASSWORD' : 'SMTP_USER'], message: 'set SMTP_USER and SMTP_PASSWORD together' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [c.SMTP_USER ? 'SMTP_PASSWORD' : 'SMTP_USER'],
+        message: 'set SMTP_USER and SMTP_PASSWORD together',
+      });
     }
   });
 export type NotifyConfig = z.infer<typeof NotifyConfig>;

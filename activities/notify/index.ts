@@ -18,7 +18,14 @@ const Notice = z.object({
   severity: z.string().min(1),
   verdict: z.enum(['benign', 'suspicious', 'malicious']),
   riskScore: z.number().min(0).max(100),
-  techniques: z.array(z.object({ id: z.string(), known: z.boolean(), name: z.string().optional(), tactics: z.array(z.string()) })),
+  techniques: z.array(
+    z.object({
+      id: z.string(),
+      known: z.boolean(),
+      name: z.string().optional(),
+      tactics: z.array(z.string()),
+    }),
+  ),
   lineage: z.array(z.string()),
   reasons: z.array(z.string()),
   recommended: z.array(z.string()),
@@ -33,7 +40,10 @@ export function messageIdFor(idempotencyKey: string, from: string): string {
   return `<vigil.${shortHash(idempotencyKey)}@${domain}>`;
 }
 
-export function createNotifyActivities(mailer: Mailer, config: Pick<NotifyConfig, 'VIGIL_MAIL_FROM' | 'VIGIL_MAIL_TO'>) {
+export function createNotifyActivities(
+  mailer: Mailer,
+  config: Pick<NotifyConfig, 'VIGIL_MAIL_FROM' | 'VIGIL_MAIL_TO'>,
+) {
   return {
     async notifyEmail(input: IncidentNotice): Promise<EmailReceipt> {
       const notice = parseInput(Notice, input, 'notifyEmail');

@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startTestSmtp, type TestSmtp } from '../../test/helpers/smtp.js';
-import type { IncidentNotice } from '../../src/contracts/playbook.js';
+import type { EmailReceipt, IncidentNotice } from '../../src/contracts/playbook.js';
 import { createSmtpMailer } from './client.js';
 import { loadNotifyConfig } from './config.js';
 import { createNotifyActivities } from './index.js';
@@ -15,7 +15,14 @@ const notice: IncidentNotice = {
   severity: 'high',
   verdict: 'malicious',
   riskScore: 90,
-  techniques: [{ id: 'T1059.004', known: true, name: 'Command and Scripting Interpreter: Unix Shell', tactics: ['execution'] }],
+  techniques: [
+    {
+      id: 'T1059.004',
+      known: true,
+      name: 'Command and Scripting Interpreter: Unix Shell',
+      tactics: ['execution'],
+    },
+  ],
   lineage: ['bash', 'nginx'],
   reasons: ['reverse-shell-pattern (+35)'],
   recommended: ['isolate-host: needs approval'],
@@ -29,17 +36,35 @@ let smtp: TestSmtp | undefined;
 afterEach(async () => smtp?.close());
 
 function activities(port: number, extra: Record<string, string> = {}) {
-  const cfg = loadNotifyConfig({ SMTP_HOST: '127.0.0.1', SMTP_PORT: String(port), SMTP_SECURITY: 'none', SMTP_TIMEOUT: '2s', VIGIL_MAIL_FROM: 'vigil@corp.test', VIGIL_MAIL_TO: 'soc@corp.test,lead@corp.test', ...extra });
+  const cfg = loadNotifyConfig({
+    SMTP_HOST: '127.0.0.1',
+    SMTP_PORT: String(port),
+    SMTP_SECURITY: 'none',
+    SMTP_TIMEOUT: '2s',
+    VIGIL_MAIL_FROM: 'vigil@corp.test',
+    VIGIL_MAIL_TO: 'soc@corp.test,lead@corp.test',
+    ...extra,
+  });
   return createNotifyActivities(createSmtpMailer(cfg), cfg);
 }
 
 const env = (activityId = '7') =>
-  new MockActivityEnvironment({ activityId, workflowExecution: { workflowId: 'inc-web-01-0123456789abcdef', runId: 'run-1' } });
+  new MockActivityEnvironment({
+    activityId,
+    workflowExecution: { workflowId: 'inc-web-01-0123456789abcdef', runId: 'run-1' },
+  });
+
+/** Run notifyEmail as activity `activityId` of the same workflow run. */
+const send = (a: ReturnType<typeof activities>, input: unknown, activityId = '7'): Promise<EmailReceipt> =>
+  env(activityId).run<[IncidentNotice], EmailReceipt, (n: IncidentNotice) => Promise<EmailReceipt>>(
+    (n) => a.notifyEmail(n),
+    input as IncidentNotice,
+  );
 
 describe('notifyEmail', () => {
   it('delivers text and HTML to the configured recipients with escaped content and no header injection', async () => {
     smtp = await startTestSmtp();
-    const r = await env().run(activities(smtp.port).notifyEmail, notice);
+    const r = await send(activities(smtp.port), notice);
     expect(r.accepted).toEqual(['soc@corp.test', 'lead@corp.test']);
     const m = smtp.messages[0];
     expect(m?.subject).toBe('[Vigil] MALICIOUS high on web-01: Run shell untrusted Bcc: attacker@evil.test');
@@ -54,17 +79,24 @@ describe('notifyEmail', () => {
   it('uses one deterministic Message-ID for every retry of the same activity, and another for another activity', async () => {
     smtp = await startTestSmtp();
     const a = activities(smtp.port);
-    const first = await env('7').run(a.notifyEmail, notice);
-    const retry = await env('7').run(a.notifyEmail, notice);
-    const other = await env('8').run(a.notifyEmail, notice);
+    const first = await send(a, notice, '7');
+    const retry = await send(a, notice, '7');
+    const other = await send(a, notice, '8');
     expect(retry.messageId).toBe(first.messageId);
     expect(other.messageId).not.toBe(first.messageId);
-    expect(smtp.messages.map((m) => m.messageId)).toEqual([first.messageId, first.messageId, other.messageId]);
+    expect(smtp.messages.map((m) => m.messageId)).toEqual([
+      first.messageId,
+      first.messageId,
+      other.messageId,
+    ]);
   });
 
   it('fails non-retryably as Unauthenticated on wrong credentials, naming the server reply but not the password', async () => {
     smtp = await startTestSmtp({ user: 'vigil', password: 'right-password' });
-    const err = await env().run(activities(smtp.port, { SMTP_USER: 'vigil', SMTP_PASSWORD: 'wrong-password' }).notifyEmail, notice).catch((e: unknown) => e);
+    const err = await send(
+      activities(smtp.port, { SMTP_USER: 'vigil', SMTP_PASSWORD: 'wrong-password' }),
+      notice,
+    ).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe('Unauthenticated');
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
@@ -77,17 +109,17 @@ describe('notifyEmail', () => {
     const port = smtp.port;
     await smtp.close();
     const a = activities(port);
-    const err = await env().run(a.notifyEmail, notice).catch((e: unknown) => e);
+    const err = await send(a, notice).catch((e: unknown) => e);
     expect((err as ApplicationFailure).type).toBe('Unavailable');
     expect((err as ApplicationFailure).nonRetryable).toBe(false);
     smtp = await startTestSmtp({ port });
-    const ok = await env().run(a.notifyEmail, notice);
+    const ok = await send(a, notice);
     expect(smtp.messages.map((m) => m.messageId)).toEqual([ok.messageId]);
   });
 
   it('refuses malformed input non-retryably with the zod issues', async () => {
     smtp = await startTestSmtp();
-    const err = await env().run(activities(smtp.port).notifyEmail, { ...notice, riskScore: 400 }).catch((e: unknown) => e);
+    const err = await send(activities(smtp.port), { ...notice, riskScore: 400 }).catch((e: unknown) => e);
     expect((err as ApplicationFailure).type).toBe('InvalidInput');
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as ApplicationFailure).message).toContain('riskScore');

@@ -2,14 +2,19 @@
 import type { IncidentNotice } from '../../src/contracts/playbook.js';
 
 const esc = (s: string) =>
-  s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c);
+  s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
+  );
 
 /** Header values must not carry line breaks (header injection through a rule name or hostname). */
 const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 200);
 
 export function renderNotice(n: IncidentNotice): { subject: string; text: string; html: string } {
   const subject = oneLine(`[Vigil] ${n.verdict.toUpperCase()} ${n.severity} on ${n.host}: ${n.rule}`);
-  const techniques = n.techniques.map((t) => `${t.id}${t.name ? ` ${t.name}` : ''}${t.known ? '' : ' (unknown id)'}`);
+  const techniques = n.techniques.map(
+    (t) => `${t.id}${t.name ? ` ${t.name}` : ''}${t.known ? '' : ' (unknown id)'}`,
+  );
   const rows: [string, string][] = [
     ['Incident', n.incidentId],
     ['Host', n.host],

@@ -6,7 +6,6 @@ import type { PlaybookSettings } from '../../src/contracts/playbook.js';
 
 export function createSettingsActivities(settings: PlaybookSettings) {
   return {
-    // eslint-disable-next-line @typescript-eslint/require-await -- activities are async by contract
     async playbookSettings(): Promise<PlaybookSettings> {
       return settings;
     },

@@ -2,7 +2,10 @@
 import { printJson, table, UsageError } from '../output.js';
 import { readStack } from '../state.js';
 
-async function admin(method: 'GET' | 'POST', path: string): Promise<{ status: number; json: Record<string, unknown> }> {
+async function admin(
+  method: 'GET' | 'POST',
+  path: string,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const { state, creds } = readStack();
   const res = await fetch(`${state.intake.url}${path}`, {
     method,
@@ -12,7 +15,12 @@ async function admin(method: 'GET' | 'POST', path: string): Promise<{ status: nu
   return { status: res.status, json: (await res.json().catch(() => ({}))) as Record<string, unknown> };
 }
 
-export async function dlq(opts: { action?: string; id?: string; state?: string; json: boolean }): Promise<number> {
+export async function dlq(opts: {
+  action?: string;
+  id?: string;
+  state?: string;
+  json: boolean;
+}): Promise<number> {
   switch (opts.action ?? 'list') {
     case 'list': {
       const q = opts.state ? `?state=${encodeURIComponent(opts.state)}` : '';
@@ -21,7 +29,14 @@ export async function dlq(opts: { action?: string; id?: string; state?: string; 
       const items = (json.items ?? []) as Record<string, unknown>[];
       process.stdout.write(
         `${table(
-          items.map((i) => ({ id: String(i.id), receivedAt: String(i.receivedAt), source: String(i.source), reason: String(i.reason), state: String(i.state), firstIssue: String((i.issues as string[])[0] ?? '').slice(0, 80) })),
+          items.map((i) => ({
+            id: String(i.id),
+            receivedAt: String(i.receivedAt),
+            source: String(i.source),
+            reason: String(i.reason),
+            state: String(i.state),
+            firstIssue: String((i.issues as string[])[0] ?? '').slice(0, 80),
+          })),
           ['id', 'receivedAt', 'source', 'reason', 'state', 'firstIssue'],
         )}\n`,
       );
@@ -44,7 +59,10 @@ export async function dlq(opts: { action?: string; id?: string; state?: string; 
       const { status, json } = await admin('POST', `/v1/admin/dlq/${encodeURIComponent(opts.id)}/retry`);
       if (opts.json) printJson({ status, ...json });
       else if (status === 200) process.stdout.write(`resubmitted: ${String(json.incidentId)}\n`);
-      else process.stdout.write(`not resubmitted (HTTP ${status}): ${String(json.error)}\n${((json.issues as string[] | undefined) ?? []).map((i) => `  - ${i}`).join('\n')}\n`);
+      else
+        process.stdout.write(
+          `not resubmitted (HTTP ${status}): ${String(json.error)}\n${((json.issues as string[] | undefined) ?? []).map((i) => `  - ${i}`).join('\n')}\n`,
+        );
       return status === 200 ? 0 : 1;
     }
     default:

@@ -1,6 +1,7 @@
 /** `vigil incidents` and `vigil show <incident>`: read incidents from Temporal (visibility, queries, results). */
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { INCIDENT_WORKFLOW, statusQuery, type IncidentStatus } from '../../src/contracts/incident.js';
+import type { incident } from '../../playbooks/incident.js';
 import { printJson, table, UsageError } from '../output.js';
 import { readStack } from '../state.js';
 
@@ -19,7 +20,12 @@ const quote = (v: string, what: string) => {
   return `'${v}'`;
 };
 
-export async function incidents(opts: { status?: string; host?: string; limit?: number; json: boolean }): Promise<void> {
+export async function incidents(opts: {
+  status?: string;
+  host?: string;
+  limit?: number;
+  json: boolean;
+}): Promise<void> {
   const clauses = [`WorkflowType = '${INCIDENT_WORKFLOW}'`];
   if (opts.status) {
     if (!['open', 'closed'].includes(opts.status)) throw new UsageError('--status is open or closed');
@@ -51,7 +57,11 @@ export async function incidents(opts: { status?: string; host?: string; limit?: 
   if (opts.json) return printJson(rows);
   process.stdout.write(
     `${table(
-      rows.map((r) => ({ ...r, techniques: r.techniques.join(','), startedAt: r.startedAt.replace(/\.\d+Z$/, 'Z') })),
+      rows.map((r) => ({
+        ...r,
+        techniques: r.techniques.join(','),
+        startedAt: r.startedAt.replace(/\.\d+Z$/, 'Z'),
+      })),
       ['incidentId', 'status', 'host', 'severity', 'playbook', 'techniques', 'startedAt'],
     )}\n`,
   );
@@ -61,7 +71,7 @@ export async function show(opts: { incident?: string; json: boolean }): Promise<
   if (!opts.incident) throw new UsageError('vigil show: give an incident id (see vigil incidents)');
   const id = opts.incident;
   const status = await withClient(async (client) => {
-    const handle = client.workflow.getHandle(id);
+    const handle = client.workflow.getHandle<typeof incident>(id);
     let desc;
     try {
       desc = await handle.describe();
@@ -69,12 +79,17 @@ export async function show(opts: { incident?: string; json: boolean }): Promise<
       if (e instanceof WorkflowNotFoundError) throw new UsageError(`no incident ${id}`);
       throw e;
     }
-    if (desc.status.name === 'RUNNING') return { execution: desc.status.name, ...(await handle.query(statusQuery)) };
-    if (desc.status.name === 'COMPLETED') return { execution: desc.status.name, ...((await handle.result()) as IncidentStatus) };
-    return { execution: desc.status.name, incidentId: id } as Partial<IncidentStatus> & { execution: string };
+    type Shown = Partial<IncidentStatus> & { execution: string };
+    if (desc.status.name === 'RUNNING')
+      return { execution: desc.status.name, ...(await handle.query(statusQuery)) } satisfies Shown;
+    if (desc.status.name === 'COMPLETED') {
+      const result = await handle.result();
+      return { execution: desc.status.name, ...result } satisfies Shown;
+    }
+    return { execution: desc.status.name, incidentId: id } satisfies Shown;
   });
   if (opts.json) return printJson(status);
-  const s = status as Partial<IncidentStatus> & { execution: string };
+  const s: Partial<IncidentStatus> & { execution: string } = status;
   const lines = [
     `Incident   ${s.incidentId}  (${s.status ?? s.execution.toLowerCase()}, workflow ${s.execution})`,
     `Key        ${s.correlationKey ?? ''}`,
@@ -91,7 +106,10 @@ export async function show(opts: { incident?: string; json: boolean }): Promise<
       ...d.actions.map((a) => `      ${a.disposition.padEnd(9)} ${a.action}: ${a.why}`),
     ]),
     'Actions:',
-    ...(s.actions ?? []).map((a) => `  ${a.at}  ${a.action}: ${a.status}${a.error ? ` (${a.error})` : ''}${a.idempotencyKey ? `  [${a.idempotencyKey}]` : ''}`),
+    ...(s.actions ?? []).map(
+      (a) =>
+        `  ${a.at}  ${a.action}: ${a.status}${a.error ? ` (${a.error})` : ''}${a.idempotencyKey ? `  [${a.idempotencyKey}]` : ''}`,
+    ),
     'Timeline:',
     ...(s.timeline ?? []).map((t) => `  ${t.at}  ${t.kind.padEnd(8)} ${t.summary}`),
   ];

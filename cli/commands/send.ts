@@ -46,7 +46,12 @@ export async function postSigned(
     const headers = { 'content-type': 'application/json', ...signedHeaders(key, 'POST', path, body) };
     let res: Response;
     try {
-      res = await fetch(`${url}${path}`, { method: 'POST', headers, body, signal: AbortSignal.timeout(15_000) });
+      res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers,
+        body,
+        signal: AbortSignal.timeout(15_000),
+      });
     } catch (e) {
       if (attempt >= maxTries) throw new Error(`cannot reach the intake at ${url}: ${(e as Error).message}`);
       await new Promise((r) => setTimeout(r, 500 * attempt));
@@ -78,7 +83,7 @@ export async function send(opts: { source?: string; file?: string; json: boolean
       status,
       incidentId: json.incidentId as string | undefined,
       eventId: json.eventId as string | undefined,
-      error: status === 202 ? undefined : String(json.error ?? `HTTP ${status}`),
+      error: status === 202 ? undefined : typeof json.error === 'string' ? json.error : `HTTP ${status}`,
       issues: json.issues as string[] | undefined,
       deadLetterId: json.deadLetterId as number | undefined,
     });

@@ -26,7 +26,8 @@ export async function setup(opts: { json: boolean }): Promise<void> {
     } catch (e) {
       await connection?.close().catch(() => undefined);
       connection = undefined;
-      if (Date.now() > deadline) throw new Error(`Temporal at ${cfg.TEMPORAL_ADDRESS} is not reachable: ${(e as Error).message}`);
+      if (Date.now() > deadline)
+        throw new Error(`Temporal at ${cfg.TEMPORAL_ADDRESS} is not reachable: ${(e as Error).message}`);
       process.stderr.write(`vigil setup: waiting for Temporal at ${cfg.TEMPORAL_ADDRESS}...\n`);
       await new Promise((r) => setTimeout(r, 2000));
     }
@@ -36,7 +37,15 @@ export async function setup(opts: { json: boolean }): Promise<void> {
   } finally {
     await connection.close();
   }
-  const result = { address: cfg.TEMPORAL_ADDRESS, namespace: cfg.TEMPORAL_NAMESPACE, retentionDays: cfg.VIGIL_RETENTION_DAYS, searchAttributes: SEARCH_ATTRIBUTE_DEFS.map((d) => d.name) };
+  const result = {
+    address: cfg.TEMPORAL_ADDRESS,
+    namespace: cfg.TEMPORAL_NAMESPACE,
+    retentionDays: cfg.VIGIL_RETENTION_DAYS,
+    searchAttributes: SEARCH_ATTRIBUTE_DEFS.map((d) => d.name),
+  };
   if (opts.json) printJson(result);
-  else process.stdout.write(`namespace ${result.namespace} ready on ${result.address}: retention ${result.retentionDays} days, search attributes ${result.searchAttributes.join(', ')}\n`);
+  else
+    process.stdout.write(
+      `namespace ${result.namespace} ready on ${result.address}: retention ${result.retentionDays} days, search attributes ${result.searchAttributes.join(', ')}\n`,
+    );
 }

@@ -11,12 +11,25 @@ import { z } from 'zod';
 import { Port, parseEnv, TemporalConfig } from '../../src/config.js';
 import { printJson } from '../output.js';
 import { SetupConfig } from './setup.js';
-import { clearState, loadOrCreateCredentials, processAlive, StackState, vigilHome, writeState } from '../state.js';
+import {
+  clearState,
+  loadOrCreateCredentials,
+  processAlive,
+  StackState,
+  vigilHome,
+  writeState,
+} from '../state.js';
 import { startDevMailServer } from '../stack/devmail.js';
 import { ensureNamespace } from '../stack/namespace.js';
-import { distEntry } from '../stack/paths.js';
+import { distEntry } from '../../src/paths.js';
 import { supervise, type ManagedProcess } from '../stack/supervisor.js';
-import { findTemporalBinary, freePort, portIsFree, startDevServer, type DevServer } from '../stack/temporal.js';
+import {
+  findTemporalBinary,
+  freePort,
+  portIsFree,
+  startDevServer,
+  type DevServer,
+} from '../stack/temporal.js';
 
 const UpConfig = SetupConfig.pick({ VIGIL_RETENTION_DAYS: true }).extend({
   VIGIL_INTAKE_PORT: Port.default(8088),
@@ -48,12 +61,18 @@ export async function up(opts: { json: boolean }): Promise<void> {
   const env = process.env;
   const home = vigilHome(env);
   const cfg = parseEnv(UpConfig, env, 'vigil up');
-  const temporalCfg = parseEnv(TemporalConfig, { ...env, TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }, 'Temporal configuration');
+  const temporalCfg = parseEnv(
+    TemporalConfig,
+    { ...env, TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' },
+    'Temporal configuration',
+  );
   const stateFile = join(home, 'state.json');
   if (existsSync(stateFile)) {
     const prev = StackState.safeParse(JSON.parse(readFileSync(stateFile, 'utf8')));
     if (prev.success && processAlive(prev.data.pid) && prev.data.pid !== process.pid) {
-      throw new Error(`a Vigil stack is already running for ${home} (pid ${prev.data.pid}); stop it first or set VIGIL_HOME`);
+      throw new Error(
+        `a Vigil stack is already running for ${home} (pid ${prev.data.pid}); stop it first or set VIGIL_HOME`,
+      );
     }
   }
   mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o700 });
@@ -93,11 +112,17 @@ export async function up(opts: { json: boolean }): Promise<void> {
     const connection = await Connection.connect({ address, connectTimeout: 10_000 });
     await ensureNamespace(connection, temporalCfg.TEMPORAL_NAMESPACE, cfg.VIGIL_RETENTION_DAYS);
     await connection.close();
-    say(`vigil: namespace ${temporalCfg.TEMPORAL_NAMESPACE} ready (retention ${cfg.VIGIL_RETENTION_DAYS} days, search attributes registered)`);
+    say(
+      `vigil: namespace ${temporalCfg.TEMPORAL_NAMESPACE} ready (retention ${cfg.VIGIL_RETENTION_DAYS} days, search attributes registered)`,
+    );
 
     // 2. Dev mailbox
     const mailbox = join(home, 'devmail.db');
-    const mail = await startDevMailServer({ file: mailbox, user: creds.smtp.user, password: creds.smtp.password });
+    const mail = await startDevMailServer({
+      file: mailbox,
+      user: creds.smtp.user,
+      password: creds.smtp.password,
+    });
     cleanups.push(() => mail.close());
 
     // 3. Worker and intake
@@ -139,7 +164,9 @@ export async function up(opts: { json: boolean }): Promise<void> {
           ...common,
           VIGIL_INTAKE_HOST: '127.0.0.1',
           VIGIL_INTAKE_PORT: String(intakePort),
-          VIGIL_INTAKE_KEYS: JSON.stringify([{ id: creds.intakeKey.id, secret: creds.intakeKey.secret, sources: ['*'] }]),
+          VIGIL_INTAKE_KEYS: JSON.stringify([
+            { id: creds.intakeKey.id, secret: creds.intakeKey.secret, sources: ['*'] },
+          ]),
           VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(creds.adminToken).digest('hex'),
           VIGIL_METRICS_PUBLIC: 'true', // loopback only in the dev stack
           VIGIL_DATA_DIR: home,
@@ -152,13 +179,22 @@ export async function up(opts: { json: boolean }): Promise<void> {
     for (const p of procs) cleanups.push(() => p.stop());
 
     const intakeUrl = `http://127.0.0.1:${intakePort}`;
-    if (!(await waitHttp(`${intakeUrl}/readyz`, 60_000))) throw new Error(`the intake did not become ready on ${intakeUrl} (log: ${join(home, 'logs', 'intake.log')})`);
+    if (!(await waitHttp(`${intakeUrl}/readyz`, 60_000)))
+      throw new Error(
+        `the intake did not become ready on ${intakeUrl} (log: ${join(home, 'logs', 'intake.log')})`,
+      );
 
     const state: StackState = {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       home,
-      temporal: { address, namespace: temporalCfg.TEMPORAL_NAMESPACE, uiUrl: temporal?.uiUrl, embedded: !!temporal, metricsUrl: temporal?.metricsUrl },
+      temporal: {
+        address,
+        namespace: temporalCfg.TEMPORAL_NAMESPACE,
+        uiUrl: temporal?.uiUrl,
+        embedded: !!temporal,
+        metricsUrl: temporal?.metricsUrl,
+      },
       taskQueue: temporalCfg.VIGIL_TASK_QUEUE,
       intake: { url: intakeUrl, metricsUrl: `${intakeUrl}/metrics` },
       worker: { metricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics` },

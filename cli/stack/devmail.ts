@@ -32,7 +32,13 @@ function open(file: string, readonly = false): Database.Database {
   return db;
 }
 
-export async function startDevMailServer(o: { file: string; user: string; password: string; port?: number; host?: string }) {
+export async function startDevMailServer(o: {
+  file: string;
+  user: string;
+  password: string;
+  port?: number;
+  host?: string;
+}) {
   const db = open(o.file);
   const insert = db.prepare(
     'INSERT INTO mail (received_at, message_id, mail_from, rcpt_to, subject, text, html, headers, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -84,7 +90,13 @@ export async function startDevMailServer(o: { file: string; user: string; passwo
   return {
     host,
     port,
-    close: () => new Promise<void>((r) => server.close(() => { db.close(); r(); })),
+    close: () =>
+      new Promise<void>((r) =>
+        server.close(() => {
+          db.close();
+          r();
+        }),
+      ),
   };
 }
 

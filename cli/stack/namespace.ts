@@ -21,16 +21,23 @@ const INDEXED: Record<SearchAttributeType, number> = {
 const GRPC_NOT_FOUND = 5;
 
 function grpcCode(e: unknown): number | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? Number((e as { code: unknown }).code) : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e ? Number(e.code) : undefined;
 }
 
-export async function ensureNamespace(connection: Connection, namespace: string, retentionDays: number): Promise<void> {
+export async function ensureNamespace(
+  connection: Connection,
+  namespace: string,
+  retentionDays: number,
+): Promise<void> {
   const retention = msToTs(retentionDays * 86_400_000);
   try {
     const d = await connection.workflowService.describeNamespace({ namespace });
     const current = Number(d.config?.workflowExecutionRetentionTtl?.seconds ?? 0);
     if (current < retentionDays * 86_400) {
-      await connection.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: retention } });
+      await connection.workflowService.updateNamespace({
+        namespace,
+        config: { workflowExecutionRetentionTtl: retention },
+      });
     }
   } catch (e) {
     if (grpcCode(e) !== GRPC_NOT_FOUND) throw e;

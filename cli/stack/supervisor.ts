@@ -48,7 +48,8 @@ export function supervise(o: {
       restarts.push(now);
       while (restarts.length && (restarts[0] ?? 0) < now - 60_000) restarts.shift();
       if (code === 2) return o.onGiveUp(`${o.name} stopped on a configuration error (see above)`);
-      if (restarts.length > maxRestarts) return o.onGiveUp(`${o.name} exited ${restarts.length} times within a minute`);
+      if (restarts.length > maxRestarts)
+        return o.onGiveUp(`${o.name} exited ${restarts.length} times within a minute`);
       o.echo(`[${o.name}] exited (${signal ?? `code ${code}`}); restarting in 1s`);
       setTimeout(() => {
         if (!stopping) start();

@@ -7,12 +7,14 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { Connection } from '@temporalio/client';
-import { repoRoot } from './paths.js';
+import { repoRoot } from '../../src/paths.js';
 
 export const SQLITE_PRAGMAS = ['journal_mode=WAL', 'synchronous=NORMAL'] as const;
 
 /** Find or build the Temporal CLI; build progress is passed line by line to `progress`. */
-export async function findTemporalBinary(progress: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): Promise<string> {
+export async function findTemporalBinary(
+  progress: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): Promise<string> {
   const script = join(repoRoot(), 'scripts', 'ensure-temporal.sh');
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -83,13 +85,19 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   const uiPort = o.headless ? undefined : (o.uiPort ?? (await freePort()));
   mkdirSync(dirname(o.dbFile), { recursive: true });
   const args = [
-    'server', 'start-dev',
-    '--ip', '127.0.0.1',
-    '--port', String(port),
-    '--metrics-port', String(metricsPort),
-    '--db-filename', o.dbFile,
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--metrics-port',
+    String(metricsPort),
+    '--db-filename',
+    o.dbFile,
     ...SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
-    '--log-level', 'warn',
+    '--log-level',
+    'warn',
     ...(o.namespaces ?? []).flatMap((n) => ['--namespace', n]),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-ip', '127.0.0.1']),
   ];
@@ -108,7 +116,10 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   child.once('exit', (code) => (exited = code));
   const deadline = Date.now() + (o.readyTimeoutMs ?? 60_000);
   for (;;) {
-    if (exited !== undefined) throw new Error(`the Temporal dev server exited with code ${exited} before serving${o.logFile ? ` (log: ${o.logFile})` : ''}`);
+    if (exited !== undefined)
+      throw new Error(
+        `the Temporal dev server exited with code ${exited} before serving${o.logFile ? ` (log: ${o.logFile})` : ''}`,
+      );
     if (await isServing(address)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
@@ -140,7 +151,11 @@ export async function isServing(address: string): Promise<boolean> {
 }
 
 /** Send `signal`, wait up to `graceMs`, then SIGKILL. Resolves once the process has exited. */
-export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM', graceMs = 10_000): Promise<void> {
+export async function stopChild(
+  child: ChildProcess,
+  signal: NodeJS.Signals = 'SIGTERM',
+  graceMs = 10_000,
+): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const done = new Promise<void>((r) => child.once('exit', () => r()));
   child.kill(signal);

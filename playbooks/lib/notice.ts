@@ -20,7 +20,9 @@ export function buildNotice(
     techniques: enrichment.techniques,
     lineage: enrichment.lineage,
     reasons: decision.reasons,
-    recommended: decision.actions.filter((a) => a.disposition === 'recommend').map((a) => `${a.action}: ${a.why}`),
+    recommended: decision.actions
+      .filter((a) => a.disposition === 'recommend')
+      .map((a) => `${a.action}: ${a.why}`),
     eventCount: incident.eventCount,
     firstSeen: incident.firstSeen,
     commandLine: event.process?.commandLine,

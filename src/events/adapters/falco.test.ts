@@ -2,13 +2,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadAttackTable } from '../../../activities/enrichment/attack.js';
-import { repoRoot } from '../../../cli/stack/paths.js';
+import { repoRoot } from '../../paths.js';
 import { falcoAlertFor, loadFalcoRules } from '../../../test/helpers/falco-rules.js';
 import { DetectionEvent } from '../detection-event.js';
 import { falcoAdapter } from './falco.js';
 
 const ctx = { id: 'ev_test0000', receivedAt: '2026-11-26T09:00:00.000Z' };
-const fixture = (name: string) => JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', name), 'utf8')) as Record<string, unknown>;
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', name), 'utf8')) as Record<
+    string,
+    unknown
+  >;
 
 describe('falco adapter', () => {
   it('normalizes every rule of the upstream stable and incubating rule files', () => {
@@ -49,7 +53,13 @@ describe('falco adapter', () => {
         priority: 'Warning',
         time: '2026-11-26T10:00:00.000000001Z',
         hostname: 'db-2',
-        output_fields: { 'proc.name': 'cat', 'proc.pid': '<NA>', 'user.name': null, 'container.id': 'host', 'fd.name': '/etc/shadow' },
+        output_fields: {
+          'proc.name': 'cat',
+          'proc.pid': '<NA>',
+          'user.name': null,
+          'container.id': 'host',
+          'fd.name': '/etc/shadow',
+        },
         tags: [],
       },
       ctx,
@@ -65,7 +75,10 @@ describe('falco adapter', () => {
   });
 
   it('takes the time from evt.time nanoseconds when the time key is missing', () => {
-    const res = falcoAdapter.parse({ rule: 'x', priority: 'Critical', hostname: 'h', output_fields: { 'evt.time': 1795685067123456789 } }, ctx);
+    const res = falcoAdapter.parse(
+      { rule: 'x', priority: 'Critical', hostname: 'h', output_fields: { 'evt.time': 1795685067123456789 } },
+      ctx,
+    );
     expect(res.ok && res.event.observedAt).toBe('2026-11-26T09:24:27.123Z');
     expect(res.ok && res.event.detection.severity).toBe('critical');
   });

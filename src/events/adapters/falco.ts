@@ -22,11 +22,9 @@ const PRIORITY: Record<string, Severity> = {
 
 const FalcoAlert = z.object({
   rule: z.string().min(1, 'rule must name the Falco rule'),
-  priority: z
-    .string()
-    .refine((p) => PRIORITY[p.toLowerCase()] !== undefined, {
-      message: `priority must be one of ${Object.keys(PRIORITY).join(', ')}`,
-    }),
+  priority: z.string().refine((p) => PRIORITY[p.toLowerCase()] !== undefined, {
+    message: `priority must be one of ${Object.keys(PRIORITY).join(', ')}`,
+  }),
   time: z.string().optional(),
   output: z.string().optional(),
   output_fields: z.record(z.string(), z.unknown()).default({}),
@@ -85,7 +83,11 @@ export const falcoAdapter: SourceAdapter = {
     const procPresent = ['proc.pid', 'proc.name', 'proc.exepath', 'proc.exe', 'proc.cmdline'].some(
       (k) => str(f[k]) !== undefined,
     );
-    const user = compact({ name: str(f['user.name']), uid: int(f['user.uid']), loginUid: int(f['user.loginuid']) });
+    const user = compact({
+      name: str(f['user.name']),
+      uid: int(f['user.uid']),
+      loginUid: int(f['user.loginuid']),
+    });
 
     const candidate = {
       schemaVersion: 1,
@@ -109,7 +111,11 @@ export const falcoAdapter: SourceAdapter = {
         : undefined,
       user: Object.keys(user).length ? user : undefined,
       container: inContainer
-        ? compact({ id: containerId, name: str(f['container.name']), image: image && tag ? `${image}:${tag}` : image })
+        ? compact({
+            id: containerId,
+            name: str(f['container.name']),
+            image: image && tag ? `${image}:${tag}` : image,
+          })
         : undefined,
       file: !isNet && fdName?.startsWith('/') ? { path: fdName } : undefined,
       network: isNet

@@ -10,7 +10,12 @@ describe('generic adapter', () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.event.host.id).toBe('web-01');
-    expect(r.event.detection).toMatchObject({ ruleId: 'Webshell write', ruleName: 'Webshell write', severity: 'high', techniques: [] });
+    expect(r.event.detection).toMatchObject({
+      ruleId: 'Webshell write',
+      ruleName: 'Webshell write',
+      severity: 'high',
+      techniques: [],
+    });
     expect(r.event.raw).toEqual(minimal);
   });
 

@@ -7,7 +7,11 @@ import { DetectionEvent, IsoTime, ProcessRef, Severity, TechniqueId, UserRef } f
 import { formatIssues, type SourceAdapter } from './types.js';
 
 const Host = z.union([
-  z.string().min(1).max(255).transform((id) => ({ id, name: id, addresses: [] as string[] })),
+  z
+    .string()
+    .min(1)
+    .max(255)
+    .transform((id) => ({ id, name: id, addresses: [] as string[] })),
   z.object({
     id: z.string().min(1).max(255).optional(),
     name: z.string().min(1).max(255).optional(),
@@ -17,7 +21,11 @@ const Host = z.union([
 ]);
 
 const Rule = z.union([
-  z.string().min(1).max(512).transform((name) => ({ id: name, name })),
+  z
+    .string()
+    .min(1)
+    .max(512)
+    .transform((name) => ({ id: name, name })),
   z.object({ id: z.string().min(1).max(512).optional(), name: z.string().min(1).max(512) }),
 ]);
 
@@ -28,7 +36,9 @@ const Sev = z.union([
     .number()
     .min(0)
     .max(100)
-    .transform((n): Severity => (n >= 90 ? 'critical' : n >= 70 ? 'high' : n >= 40 ? 'medium' : n >= 20 ? 'low' : 'info')),
+    .transform((n): Severity =>
+      n >= 90 ? 'critical' : n >= 70 ? 'high' : n >= 40 ? 'medium' : n >= 20 ? 'low' : 'info',
+    ),
 ]);
 
 export const GenericEvent = z.object({
@@ -43,12 +53,17 @@ export const GenericEvent = z.object({
   process: ProcessRef.extend({
     ppid: z.number().int().nonnegative().optional(),
     startTime: IsoTime.optional(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/i).optional(),
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/i)
+      .optional(),
     user: UserRef.optional(),
     ancestors: z.array(ProcessRef).max(64).default([]),
   }).optional(),
   user: UserRef.optional(),
-  container: z.object({ id: z.string().optional(), name: z.string().optional(), image: z.string().optional() }).optional(),
+  container: z
+    .object({ id: z.string().optional(), name: z.string().optional(), image: z.string().optional() })
+    .optional(),
   file: z.object({ path: z.string(), sha256: z.string().optional() }).optional(),
   network: z
     .object({
