@@ -1,35 +1,71 @@
 /** Hand a normalized event to Temporal: signalWithStart on the incident workflow (id = incident id). */
-import { WorkflowIdReusePolicy, type Client } from '@temporalio/client';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { Client, WorkflowIdReusePolicy, type ConnectionLike } from '@temporalio/client';
 import { detectionSignal, INCIDENT_WORKFLOW, type IncidentInput } from '../src/contracts/incident.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
 import { SA } from '../src/search-attributes.js';
 
-export interface IncidentStarter {
-  start(incidentId: string, correlationKey: string, event: DetectionEvent): Promise<{ runId: string }>;
+export interface StartResult {
+  runId: string;
+  /** true: this event started a new incident run; false: it joined an open one. */
+  started: boolean;
 }
 
-export function temporalStarter(client: Client, taskQueue: string, timeoutMs: number): IncidentStarter {
+export interface IncidentStarter {
+  start(incidentId: string, correlationKey: string, event: DetectionEvent): Promise<StartResult>;
+}
+
+/**
+ * The SDK's signalWithStart returns only the run id; the service's response also says whether a run was
+ * started. We read it from the response (per call, through AsyncLocalStorage) so the intake can count
+ * started vs joined exactly.
+ */
+function observingClient(connection: ConnectionLike, namespace: string, store: AsyncLocalStorage<{ started?: boolean }>): Client {
+  const service = connection.workflowService;
+  const observed = new Proxy(service, {
+    get(target, prop, receiver) {
+      if (prop === 'signalWithStartWorkflowExecution') {
+        return async (req: Parameters<typeof service.signalWithStartWorkflowExecution>[0]) => {
+          const res = await target.signalWithStartWorkflowExecution(req);
+          const slot = store.getStore();
+          if (slot) slot.started = res.started;
+          return res;
+        };
+      }
+      return Reflect.get(target, prop, receiver) as unknown;
+    },
+  });
+  const conn = Object.create(connection, { workflowService: { value: observed } }) as ConnectionLike;
+  return new Client({ connection: conn, namespace });
+}
+
+export function temporalStarter(connection: ConnectionLike, namespace: string, taskQueue: string, timeoutMs: number): IncidentStarter {
+  const store = new AsyncLocalStorage<{ started?: boolean }>();
+  const client = observingClient(connection, namespace, store);
   return {
     async start(incidentId, correlationKey, event) {
       const input: IncidentInput = { incidentId, correlationKey };
-      const handle = await client.withDeadline(Date.now() + timeoutMs, () =>
-        client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
-          workflowId: incidentId,
-          taskQueue,
-          args: [input],
-          signal: detectionSignal,
-          signalArgs: [event],
-          // A detection after the incident closed starts a new run under the same id (linked by it).
-          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-          typedSearchAttributes: [
-            { key: SA.host, value: event.host.id },
-            { key: SA.severity, value: event.detection.severity },
-            { key: SA.technique, value: event.detection.techniques },
-            { key: SA.status, value: 'open' },
-          ],
-        }),
+      const slot: { started?: boolean } = {};
+      const handle = await store.run(slot, () =>
+        client.withDeadline(Date.now() + timeoutMs, () =>
+          client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
+            workflowId: incidentId,
+            taskQueue,
+            args: [input],
+            signal: detectionSignal,
+            signalArgs: [event],
+            // A detection after the incident closed starts a new run under the same id (linked by it).
+            workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+            typedSearchAttributes: [
+              { key: SA.host, value: event.host.id },
+              { key: SA.severity, value: event.detection.severity },
+              { key: SA.technique, value: event.detection.techniques },
+              { key: SA.status, value: 'open' },
+            ],
+          }),
+        ),
       );
-      return { runId: handle.signaledRunId };
+      return { runId: handle.signaledRunId, started: slot.started ?? false };
     },
   };
 }

@@ -5,8 +5,8 @@ export function createIntakeMetrics(deadLetterCount: () => number) {
   collectDefaultMetrics({ register: registry, prefix: 'vigil_intake_' });
   const events = new Counter({
     name: 'vigil_intake_events_total',
-    help: 'Events by source and outcome (accepted, dead_lettered, unauthenticated, busy, unavailable)',
-    labelNames: ['source', 'outcome'] as const,
+    help: 'Events by source, sender and outcome: started, joined, dead_lettered, skipped (osquery baseline rows), unauthenticated, rate_limited, busy, unavailable',
+    labelNames: ['source', 'sender', 'outcome'] as const,
     registers: [registry],
   });
   const latency = new Histogram({

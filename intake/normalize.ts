@@ -1,12 +1,18 @@
-/** Raw request bytes -> DetectionEvent, or the reason it cannot be one. Shared by the intake and DLQ retry. */
+/** Raw request bytes -> DetectionEvents, or the reason they cannot be. Shared by the intake and DLQ retry. */
 import { createHash } from 'node:crypto';
 import { adapterFor } from '../src/events/adapters/index.js';
 import { correlationKey, hostSlug, type CorrelationField } from '../src/events/correlation.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
 import type { DeadLetterReason } from './dead-letter.js';
 
+export interface NormalizedEvent {
+  event: DetectionEvent;
+  incidentId: string;
+  correlationKey: string;
+}
+
 export type Normalized =
-  | { ok: true; event: DetectionEvent; incidentId: string; correlationKey: string }
+  | { ok: true; items: NormalizedEvent[]; skipped?: { count: number; reason: string } }
   | { ok: false; reason: DeadLetterReason; issues: string[]; status: number };
 
 /** The same bytes from the same source are the same event (a sender's retry is recognized). */
@@ -18,20 +24,39 @@ export function incidentIdFor(host: string, key: string): string {
   return `inc-${hostSlug(host)}-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
 
+export function normalizeDocument(
+  source: string,
+  raw: unknown,
+  id: string,
+  fields: readonly CorrelationField[],
+  receivedAt = new Date().toISOString(),
+): Normalized {
+  const adapter = adapterFor(source);
+  if (!adapter) return { ok: false, reason: 'unknown-source', status: 404, issues: [`unknown source "${source.slice(0, 64)}"`] };
+  let r;
+  try {
+    r = adapter.parse(raw, { id, receivedAt });
+  } catch (e) {
+    // An adapter bug must not lose the event: it becomes a dead letter with the reason.
+    return { ok: false, reason: 'invalid-event', status: 400, issues: [`the ${source} adapter failed: ${(e as Error).message}`] };
+  }
+  if (!r.ok) return { ok: false, reason: 'invalid-event', status: 400, issues: r.issues };
+  const items = r.events.map((event) => {
+    const key = correlationKey(event, fields);
+    return { event, correlationKey: key, incidentId: incidentIdFor(event.host.id, key) };
+  });
+  return { ok: true, items, ...(r.skipped ? { skipped: r.skipped } : {}) };
+}
+
 export function normalize(
   source: string,
   body: Buffer,
   fields: readonly CorrelationField[],
   receivedAt = new Date().toISOString(),
 ): Normalized {
-  const adapter = adapterFor(source);
-  if (!adapter)
-    return {
-      ok: false,
-      reason: 'unknown-source',
-      status: 404,
-      issues: [`unknown source "${source.slice(0, 64)}"`],
-    };
+  if (!adapterFor(source)) {
+    return { ok: false, reason: 'unknown-source', status: 404, issues: [`unknown source "${source.slice(0, 64)}"`] };
+  }
   let raw: unknown;
   try {
     raw = JSON.parse(body.toString('utf8'));
@@ -43,8 +68,5 @@ export function normalize(
       issues: [`body is not valid JSON: ${(e as Error).message}`],
     };
   }
-  const r = adapter.parse(raw, { id: eventId(source, body), receivedAt });
-  if (!r.ok) return { ok: false, reason: 'invalid-event', status: 400, issues: r.issues };
-  const key = correlationKey(r.event, fields);
-  return { ok: true, event: r.event, correlationKey: key, incidentId: incidentIdFor(r.event.host.id, key) };
+  return normalizeDocument(source, raw, eventId(source, body), fields, receivedAt);
 }

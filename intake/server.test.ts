@@ -15,22 +15,30 @@ import { loadIntakeConfig } from './config.js';
 import { DeadLetterStore } from './dead-letter.js';
 import type { IncidentStarter } from './incidents.js';
 import { createIntakeMetrics } from './metrics.js';
+import { OsqueryNodeStore } from './osquery-nodes.js';
 import { buildIntake } from './server.js';
 
 const key = { id: 'falco-1', secret: 'k'.repeat(40) };
 const narrowKey = { id: 'generic-only', secret: 'g'.repeat(40) };
+const webToken = 'falcosidekick-token-for-web-hosts';
 const adminToken = 'admin-token-for-tests';
 const falco = readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', 'run-shell-untrusted.json'));
 
 let dir: string;
 let store: DeadLetterStore;
+let nodes: OsqueryNodeStore;
 let app: FastifyInstance;
 let started: { incidentId: string; key: string; event: DetectionEvent }[];
+const seenRuns = new Set<string>();
 let starterBehaviour: 'ok' | 'fail' | 'hang';
 
 function build(extra: Record<string, string> = {}) {
   const config = loadIntakeConfig({
-    VIGIL_INTAKE_KEYS: JSON.stringify([key, { ...narrowKey, sources: ['generic'] }]),
+    VIGIL_INTAKE_KEYS: JSON.stringify([
+      { ...key, hosts: ['*'] },
+      { ...narrowKey, sources: ['generic'], hosts: ['db-*'] },
+    ]),
+    VIGIL_INTAKE_TOKENS: JSON.stringify([{ id: 'sidekick', sha256: createHash('sha256').update(webToken).digest('hex'), sources: ['falco'], hosts: ['web-*'] }]),
     VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(adminToken).digest('hex'),
     VIGIL_BODY_LIMIT: '4096',
     ...extra,
@@ -40,12 +48,15 @@ function build(extra: Record<string, string> = {}) {
       if (starterBehaviour === 'fail') throw new Error('deadline exceeded');
       if (starterBehaviour === 'hang') await new Promise((r) => setTimeout(r, 300));
       started.push({ incidentId, key: k, event });
-      return { runId: 'run-1' };
+      const isNew = !seenRuns.has(incidentId);
+      seenRuns.add(incidentId);
+      return { runId: `run-${incidentId}`, started: isNew };
     },
   };
   return buildIntake({
     config,
     deadLetters: store,
+    nodes,
     starter,
     metrics: createIntakeMetrics(() => store.counts().pending),
     ready: async () => true,
@@ -68,7 +79,9 @@ async function post(
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'vigil-intake-'));
-  store = new DeadLetterStore(join(dir, 'dl.db'));
+  store = new DeadLetterStore(join(dir, 'intake.db'));
+  nodes = new OsqueryNodeStore(join(dir, 'intake.db'));
+  seenRuns.clear();
   started = [];
   starterBehaviour = 'ok';
   app = build();
@@ -76,6 +89,7 @@ beforeEach(() => {
 afterEach(async () => {
   await app.close();
   store.close();
+  nodes.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -246,9 +260,115 @@ describe('intake', () => {
     expect((await app.inject({ url: '/metrics' })).statusCode).toBe(401);
     const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } }))
       .body;
-    expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="accepted"\} 1/);
-    expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="dead_lettered"\} 1/);
-    expect(m).toMatch(/vigil_intake_events_total\{source="falco",outcome="unauthenticated"\} 1/);
+    expect(m).toMatch(/vigil_intake_events_total\{source="falco",sender="falco-1",outcome="started"\} 1/);
+    expect(m).toMatch(/vigil_intake_events_total\{source="falco",sender="falco-1",outcome="dead_lettered"\} 1/);
+    expect(m).toMatch(/vigil_intake_events_total\{source="falco",sender="unknown",outcome="unauthenticated"\} 1/);
     expect(m).toMatch(/vigil_intake_dead_letters 1/);
+  });
+
+  it('counts a second event of an open incident as joined, not started', async () => {
+    await post('falco', falco);
+    const other = JSON.parse(falco.toString()) as { output_fields: Record<string, unknown> };
+    other.output_fields['proc.pid'] = 2;
+    const r = await post('falco', JSON.stringify(other));
+    expect(r.statusCode).toBe(202);
+    const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } })).body;
+    expect(m).toMatch(/outcome="started"\} 1/);
+    expect(m).toMatch(/outcome="joined"\} 1/);
+  });
+
+  describe('senders that cannot sign', () => {
+    const withToken = (body: Buffer | string, headers: Record<string, string>, source = 'falco') =>
+      app.inject({ method: 'POST', url: `/v1/events/${source}`, headers: { 'content-type': 'application/json', ...headers }, payload: body });
+
+    it.each([
+      ['Authorization: Bearer', { authorization: `Bearer ${webToken}` }],
+      ['X-Api-Key', { 'x-api-key': webToken }],
+      ["Falcosidekick's custom header X-Vigil-Token", { 'x-vigil-token': webToken }],
+    ])('accepts a static token in %s', async (_n, headers) => {
+      expect((await withToken(falco, headers)).statusCode).toBe(202);
+    });
+
+    it('refuses an unknown token with 401 and stores nothing', async () => {
+      const r = await withToken(falco, { authorization: 'Bearer not-a-token' });
+      expect(r.statusCode).toBe(401);
+      expect(store.counts().pending).toBe(0);
+    });
+
+    it('binds the token to its hosts: an event for another host is refused (403) and kept', async () => {
+      const other = JSON.parse(falco.toString()) as { hostname: string };
+      other.hostname = 'db-01';
+      const r = await withToken(JSON.stringify(other), { 'x-api-key': webToken });
+      expect(r.statusCode).toBe(403);
+      expect(r.json<{ error: string }>().error).toBe('host-not-allowed');
+      expect(started).toHaveLength(0);
+      expect(store.counts().pending).toBe(1);
+    });
+
+    it('binds the token to its sources', async () => {
+      const r = await withToken('{"time":"2026-11-26T09:00:00Z","host":"web-9","rule":"r","severity":"low"}', { 'x-api-key': webToken }, 'generic');
+      expect(r.statusCode).toBe(403);
+      expect(r.json<{ error: string }>().error).toBe('source-not-allowed');
+    });
+  });
+
+  it('binds a signing key to its hosts too', async () => {
+    const r = await post('generic', '{"time":"2026-11-26T09:00:00Z","host":"web-01","rule":"r","severity":"low"}', { k: narrowKey });
+    expect(r.statusCode).toBe(403);
+    const ok = await post('generic', '{"time":"2026-11-26T09:00:00Z","host":"db-01","rule":"r","severity":"low"}', { k: narrowKey });
+    expect(ok.statusCode).toBe(202);
+  });
+
+  it('rate-limits each sender on its own with 429 and Retry-After', async () => {
+    await app.close();
+    app = build({ VIGIL_RATE_LIMIT: '1', VIGIL_RATE_BURST: '2' });
+    const gen = (i: number) => `{"time":"2026-11-26T09:00:0${i}Z","host":"db-0${i}","rule":"r","severity":"low"}`;
+    expect((await post('generic', gen(1))).statusCode).toBe(202);
+    expect((await post('generic', gen(2))).statusCode).toBe(202);
+    const limited = await post('generic', gen(3));
+    expect(limited.statusCode).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // Another sender is not affected.
+    expect((await post('generic', gen(4), { k: narrowKey })).statusCode).toBe(202);
+  });
+
+  describe('NDJSON batches', () => {
+    const ndjson = (lines: string[], k = key) => {
+      const body = `${lines.join('\n')}\n`;
+      const path = '/v1/events/generic';
+      return app.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/x-ndjson', ...signedHeaders(k, 'POST', path, body) }, payload: body });
+    };
+    const good = (h: string) => `{"time":"2026-11-26T09:00:00Z","host":"${h}","rule":"r","severity":"high"}`;
+
+    it('accepts every good line with 202 and the incident of each', async () => {
+      const r = await ndjson([good('a'), good('b'), good('a')]);
+      expect(r.statusCode).toBe(202);
+      const j = r.json<{ accepted: number; refused: number; results: { index: number; status: number; incidentId: string }[] }>();
+      expect(j).toMatchObject({ accepted: 3, refused: 0 });
+      expect(j.results.map((x) => x.status)).toEqual([202, 202, 202]);
+      expect(j.results[0]?.incidentId).toBe(j.results[2]?.incidentId);
+      expect(started).toHaveLength(3);
+    });
+
+    it('answers 207 and judges each line on its own, dead-lettering the bad ones', async () => {
+      const r = await ndjson([good('a'), '{not json', '{"time":"2026-11-26T09:00:00Z","host":"b","rule":"r"}', good('c')]);
+      expect(r.statusCode).toBe(207);
+      const j = r.json<{ accepted: number; refused: number; results: { index: number; status: number; error?: string; deadLetterId?: number }[] }>();
+      expect(j).toMatchObject({ accepted: 2, refused: 2 });
+      expect(j.results.map((x) => [x.index, x.status, x.error])).toEqual([
+        [0, 202, undefined],
+        [1, 400, 'malformed-json'],
+        [2, 400, 'invalid-event'],
+        [3, 202, undefined],
+      ]);
+      expect(store.get(j.results[1]?.deadLetterId ?? 0)?.body.toString()).toBe('{not json');
+      expect(started.map((s) => s.event.host.id)).toEqual(['a', 'c']);
+    });
+
+    it('gives a line the same event id as the same bytes sent alone', async () => {
+      const batch = (await ndjson([good('a')])).json<{ results: { eventId: string }[] }>();
+      const single = (await post('generic', good('a'))).json<{ eventId: string }>();
+      expect(batch.results[0]?.eventId).toBe(single.eventId);
+    });
   });
 });

@@ -1,29 +1,38 @@
 /**
  * The intake HTTP server. Every request is authenticated before its body is parsed; invalid events are
- * answered 4xx with the reasons and kept in the dead-letter store; valid ones are acknowledged 202 only
- * after Temporal accepted them; when Temporal is busy or away the answer is 429/503 with Retry-After.
+ * answered 4xx with the reasons and kept in the dead-letter store; valid ones are acknowledged only after
+ * Temporal accepted them; a sender over its rate, or a Temporal that is busy or away, gets 429/503 with
+ * Retry-After. Conservation: authenticated events = started + joined + dead-lettered (+ refused for retry).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify } from '../src/signing.js';
-import type { IntakeConfig, IntakeKey } from './config.js';
-import type { DeadLetterStore } from './dead-letter.js';
+import { HEADER_SIGNATURE } from '../src/signing.js';
+import { createAuthenticator, hostMatcher, sha256, sourceAllowed, type Principal } from './auth.js';
+import type { IntakeConfig } from './config.js';
+import type { DeadLetterReason, DeadLetterStore } from './dead-letter.js';
 import type { IncidentStarter } from './incidents.js';
 import type { IntakeMetrics } from './metrics.js';
-import { normalize, type Normalized } from './normalize.js';
+import { eventId, normalize, normalizeDocument, type Normalized } from './normalize.js';
+import type { OsqueryNodeStore } from './osquery-nodes.js';
+import { RateLimiter } from './rate-limit.js';
 
 export interface IntakeDeps {
   config: Pick<
     IntakeConfig,
     | 'VIGIL_INTAKE_KEYS'
+    | 'VIGIL_INTAKE_TOKENS'
+    | 'VIGIL_OSQUERY_ENROLL_SECRETS'
     | 'VIGIL_ADMIN_TOKEN_SHA256'
     | 'VIGIL_METRICS_PUBLIC'
     | 'VIGIL_BODY_LIMIT'
     | 'VIGIL_REPLAY_WINDOW'
     | 'VIGIL_CORRELATION_KEY'
     | 'VIGIL_MAX_INFLIGHT'
+    | 'VIGIL_RATE_LIMIT'
+    | 'VIGIL_RATE_BURST'
   >;
   deadLetters: DeadLetterStore;
+  nodes: OsqueryNodeStore;
   starter: IncidentStarter;
   metrics: IntakeMetrics;
   /** Is Temporal reachable? For /readyz. */
@@ -31,7 +40,25 @@ export interface IntakeDeps {
   logger?: boolean;
 }
 
+/** The answer for one document (a request body, or one NDJSON line, or one osquery log item). */
+export interface DocResult {
+  index: number;
+  status: number;
+  incidentId?: string;
+  runId?: string;
+  eventId?: string;
+  /** Every event of the document (osquery batches hold several). */
+  events?: { incidentId: string; eventId: string; started: boolean }[];
+  skipped?: { count: number; reason: string };
+  error?: string;
+  reason?: string;
+  issues?: string[];
+  deadLetterId?: number;
+  retryAfter?: number;
+}
+
 type Raw = { Body: Buffer; Params: { source: string } };
+const OSQUERY_SOURCE = 'osquery';
 
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
@@ -39,37 +66,39 @@ function header(req: FastifyRequest, name: string): string | undefined {
 }
 
 export function buildIntake(deps: IntakeDeps): FastifyInstance {
-  const { config, deadLetters, starter, metrics } = deps;
-  const keys = new Map<string, IntakeKey>(config.VIGIL_INTAKE_KEYS.map((k) => [k.id, k]));
+  const { config, deadLetters, nodes, starter, metrics } = deps;
   const adminHash = Buffer.from(config.VIGIL_ADMIN_TOKEN_SHA256, 'hex');
-  const windowSeconds = Math.floor(config.VIGIL_REPLAY_WINDOW / 1000);
+  const authenticate = createAuthenticator(config.VIGIL_INTAKE_KEYS, config.VIGIL_INTAKE_TOKENS, Math.floor(config.VIGIL_REPLAY_WINDOW / 1000));
+  const limiter = new RateLimiter(config.VIGIL_RATE_LIMIT, config.VIGIL_RATE_BURST);
+  const enrollSecrets = config.VIGIL_OSQUERY_ENROLL_SECRETS.map((s) => ({ ...s, hash: Buffer.from(s.sha256, 'hex'), hosts: hostMatcher(s.hosts) }));
+  const configured = new Map<string, Principal>([
+    ...config.VIGIL_INTAKE_KEYS.map((k) => [k.id, { id: k.id, method: 'hmac', sources: k.sources, hosts: hostMatcher(k.hosts) }] as const),
+    ...config.VIGIL_INTAKE_TOKENS.map((t) => [t.id, { id: t.id, method: 'token', sources: t.sources, hosts: hostMatcher(t.hosts) }] as const),
+  ]);
+  const nodePrincipal = (host: string): Principal => ({ id: `osquery-node:${host}`, method: 'osquery-node', sources: [OSQUERY_SOURCE], hosts: hostMatcher([host]) });
+  /** The principal a dead letter was sent by, as configured now (a retry is not a way around a binding). */
+  const principalById = (id: string | null): Principal | undefined =>
+    !id ? undefined : id.startsWith('osquery-node:') ? nodePrincipal(id.slice('osquery-node:'.length)) : configured.get(id);
   let inflight = 0;
 
   const app = Fastify({
     bodyLimit: config.VIGIL_BODY_LIMIT,
-    logger: deps.logger
-      ? { level: 'info', redact: ['req.headers.authorization', `req.headers["${HEADER_SIGNATURE}"]`] }
-      : false,
+    logger: deps.logger ? { level: 'info', redact: ['req.headers.authorization', `req.headers["${HEADER_SIGNATURE}"]`, 'req.headers["x-api-key"]', 'req.headers["x-vigil-token"]'] } : false,
     return503OnClosing: true,
     requestTimeout: 30_000,
   });
 
   // Keep the exact bytes: the signature is over them, and dead letters store them unchanged.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    '*',
-    { parseAs: 'buffer', bodyLimit: config.VIGIL_BODY_LIMIT },
-    (_req, body, done) => done(null, body),
-  );
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.VIGIL_BODY_LIMIT }, (_req, body, done) => done(null, body));
 
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', async (_req, reply) => {
     metrics.latency.observe({ status: String(reply.statusCode) }, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status === 413)
-      return reply.code(413).send({ error: 'payload too large', limit: config.VIGIL_BODY_LIMIT });
+    if (status === 413) return reply.code(413).send({ error: 'payload too large', limit: config.VIGIL_BODY_LIMIT });
     if (status >= 500) app.log.error(err);
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message, code: err.code });
   });
@@ -77,158 +106,254 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   const isAdmin = (req: FastifyRequest) => {
     const auth = header(req, 'authorization');
     if (!auth?.startsWith('Bearer ')) return false;
-    const h = createHash('sha256').update(auth.slice(7)).digest();
-    return h.length === adminHash.length && timingSafeEqual(h, adminHash);
+    const h = sha256(auth.slice(7));
+    return timingSafeEqual(h, adminHash);
   };
-  const requireAdmin = async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!isAdmin(req))
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required' });
+
+  const count = (source: string, sender: string, outcome: string, n = 1) => {
+    const label = source.length <= 32 && /^[a-z0-9_-]+$/.test(source) ? source : 'other';
+    metrics.events.inc({ source: label, sender, outcome }, n);
+  };
+
+  const refuse = (source: string, principal: Principal, body: Buffer, contentType: string | undefined, receivedAt: string, index: number, reason: DeadLetterReason, status: number, issues: string[]): DocResult => {
+    const deadLetterId = deadLetters.add({ source, keyId: principal.id, reason, issues, contentType, body, receivedAt });
+    count(source, principal.id, 'dead_lettered');
+    return { index, status, error: reason, issues, deadLetterId };
+  };
+
+  /** One document: authorize, normalize, bind to hosts, hand every event to Temporal. */
+  async function ingest(principal: Principal, source: string, body: Buffer, index: number, receivedAt: string, contentType?: string, parsed?: { raw: unknown }): Promise<DocResult> {
+    if (!sourceAllowed(principal, source)) {
+      return refuse(source, principal, body, contentType, receivedAt, index, 'source-not-allowed', 403, [`credential "${principal.id}" may not post to source "${source.slice(0, 64)}"`]);
+    }
+    const n: Normalized = parsed
+      ? normalizeDocument(source, parsed.raw, eventId(source, body), config.VIGIL_CORRELATION_KEY, receivedAt)
+      : normalize(source, body, config.VIGIL_CORRELATION_KEY, receivedAt);
+    if (!n.ok) return refuse(source, principal, body, contentType, receivedAt, index, n.reason, n.status, n.issues);
+    const foreign = n.items.filter((i) => !principal.hosts.allows(i.event.host.id)).map((i) => i.event.host.id);
+    if (foreign.length) {
+      return refuse(source, principal, body, contentType, receivedAt, index, 'host-not-allowed', 403, [
+        `credential "${principal.id}" may not report on host(s) ${[...new Set(foreign)].map((h) => `"${h.slice(0, 255)}"`).join(', ')}`,
+      ]);
+    }
+    if (n.skipped) count(source, principal.id, 'skipped', n.skipped.count);
+    if (!n.items.length) return { index, status: 200, skipped: n.skipped };
+
+    if (inflight + n.items.length > config.VIGIL_MAX_INFLIGHT) {
+      count(source, principal.id, 'busy', n.items.length);
+      return { index, status: 429, error: 'busy', reason: 'too many events in flight; retry later', retryAfter: 1 };
+    }
+    inflight += n.items.length;
+    const events: NonNullable<DocResult['events']> = [];
+    let runId: string | undefined;
+    try {
+      for (const item of n.items) {
+        const t0 = performance.now();
+        const r = await starter.start(item.incidentId, item.correlationKey, item.event);
+        metrics.temporalStart.observe((performance.now() - t0) / 1000);
+        count(source, principal.id, r.started ? 'started' : 'joined');
+        events.push({ incidentId: item.incidentId, eventId: item.event.id, started: r.started });
+        runId ??= r.runId;
+      }
+    } catch (e) {
+      count(source, principal.id, 'unavailable', n.items.length - events.length);
+      app.log.warn({ err: (e as Error).message }, 'Temporal did not accept the event');
+      // Events already accepted stay accepted; a resend is recognized by its event id and counted once.
+      return { index, status: 503, error: 'unavailable', reason: 'the workflow engine did not accept the event; retry later', retryAfter: 5, events };
+    } finally {
+      inflight -= n.items.length;
+    }
+    const [firstEvent] = events;
+    return {
+      index,
+      status: 202,
+      incidentId: firstEvent?.incidentId,
+      eventId: firstEvent?.eventId,
+      runId,
+      ...(events.length > 1 ? { events } : {}),
+      ...(n.skipped ? { skipped: n.skipped } : {}),
+    };
+  }
+
+  const sendDoc = (reply: FastifyReply, r: DocResult) => {
+    if (r.retryAfter) void reply.header('retry-after', String(r.retryAfter));
+    const { index: _index, status, retryAfter: _ra, ...body } = r;
+    return reply.code(status).send(status === 202 ? { status: 'accepted', ...body } : status === 200 ? { status: 'skipped', ...body } : body);
+  };
+
+  /** NDJSON batches: each line on its own; 202 when every line was accepted or skipped, else 207. */
+  const sendBatch = (reply: FastifyReply, results: DocResult[]) => {
+    const accepted = results.filter((r) => r.status === 202 || r.status === 200).length;
+    const retry = Math.max(0, ...results.map((r) => r.retryAfter ?? 0));
+    if (retry) void reply.header('retry-after', String(retry));
+    return reply.code(accepted === results.length ? 202 : 207).send({ accepted, refused: results.length - accepted, results });
   };
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) =>
-    (await deps.ready())
-      ? { ready: true }
-      : reply
-          .code(503)
-          .header('retry-after', '5')
-          .send({ ready: false, reason: 'Temporal is not reachable' }),
+    (await deps.ready()) ? { ready: true } : reply.code(503).header('retry-after', '5').send({ ready: false, reason: 'Temporal is not reachable' }),
   );
   app.get('/metrics', async (req, reply) => {
-    if (!config.VIGIL_METRICS_PUBLIC && !isAdmin(req))
-      return reply.code(401).send({ error: 'admin token required' });
+    if (!config.VIGIL_METRICS_PUBLIC && !isAdmin(req)) return reply.code(401).send({ error: 'admin token required' });
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
   app.post<Raw>('/v1/events/:source', async (req, reply) => {
     const source = req.params.source;
     const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const label = source.length <= 32 && /^[a-z0-9_-]+$/.test(source) ? source : 'other';
-
-    // 1. Authenticate. A badly signed request is refused and not stored.
-    const keyId = header(req, HEADER_KEY_ID);
-    const key = keyId ? keys.get(keyId) : undefined;
-    const v = key
-      ? verify(
-          key.secret,
-          { timestamp: header(req, HEADER_TIMESTAMP), signature: header(req, HEADER_SIGNATURE) },
-          'POST',
-          req.url,
-          body,
-          windowSeconds,
-        )
-      : ({ ok: false, reason: keyId ? 'unknown key id' : `missing ${HEADER_KEY_ID} header` } as const);
-    if (!v.ok || !key) {
-      metrics.events.inc({ source: label, outcome: 'unauthenticated' });
-      return reply.code(401).send({ error: 'unauthenticated', reason: v.ok ? 'unknown key' : v.reason });
+    const auth = authenticate(req.headers, 'POST', req.url, body);
+    if (!auth.ok) {
+      count(source, 'unknown', 'unauthenticated');
+      return reply.code(401).send({ error: 'unauthenticated', reason: auth.reason });
     }
+    const principal = auth.principal;
     const receivedAt = new Date().toISOString();
     const contentType = header(req, 'content-type');
+    const batch = /ndjson|jsonl|json-seq/i.test(contentType ?? '');
+    const lines = batch ? splitLines(body) : [body];
+    const rate = limiter.take(principal.id, Math.max(1, lines.length));
+    if (!rate.ok) {
+      count(source, principal.id, 'rate_limited', lines.length);
+      return reply.code(429).header('retry-after', String(rate.retryAfterSeconds)).send({ error: 'rate limited', reason: `credential "${principal.id}" is over ${config.VIGIL_RATE_LIMIT} events/s`, retryAfter: rate.retryAfterSeconds });
+    }
+    if (!batch) return sendDoc(reply, await ingest(principal, source, body, 0, receivedAt, contentType));
+    const results: DocResult[] = [];
+    for (const [i, line] of lines.entries()) results.push(await ingest(principal, source, line, i, receivedAt, 'application/json'));
+    return sendBatch(reply, results);
+  });
 
-    // 2. Authorize the key for this source; then normalize. Refusals are dead-lettered with the reason.
-    const allowed = key.sources.includes('*') || key.sources.includes(source);
-    const n: Normalized = allowed
-      ? normalize(source, body, config.VIGIL_CORRELATION_KEY, receivedAt)
-      : {
-          ok: false,
-          reason: 'source-not-allowed',
-          status: 403,
-          issues: [`key "${key.id}" may not post to source "${source.slice(0, 64)}"`],
-        };
-    if (!n.ok) {
-      const id = deadLetters.add({
-        source,
-        keyId: key.id,
-        reason: n.reason,
-        issues: n.issues,
-        contentType,
-        body,
-        receivedAt,
-      });
-      metrics.events.inc({ source: label, outcome: 'dead_lettered' });
-      return reply.code(n.status).send({ error: n.reason, issues: n.issues, deadLetterId: id });
+  // osquery's TLS plugins: enroll with a shared secret, then post logs with the node key.
+  app.post('/v1/osquery/enroll', async (req, reply) => {
+    const ip = req.ip;
+    const rate = limiter.take(`enroll:${ip}`, Math.max(1, config.VIGIL_RATE_BURST / 100));
+    if (!rate.ok) return reply.code(429).header('retry-after', String(rate.retryAfterSeconds)).send({ node_invalid: true });
+    const b = parseJson(req.body) as { enroll_secret?: unknown; host_identifier?: unknown } | undefined;
+    const secret = typeof b?.enroll_secret === 'string' ? b.enroll_secret : '';
+    const host = typeof b?.host_identifier === 'string' ? b.host_identifier.trim() : '';
+    const h = sha256(secret);
+    let match: (typeof enrollSecrets)[number] | undefined;
+    for (const s of enrollSecrets) if (timingSafeEqual(h, s.hash)) match = s;
+    if (!match || !host || host.length > 255) {
+      count(OSQUERY_SOURCE, 'unknown', 'unauthenticated');
+      return reply.code(401).send({ node_invalid: true, error: !host ? 'host_identifier is required' : 'invalid enroll secret' });
     }
+    if (!match.hosts.allows(host)) {
+      count(OSQUERY_SOURCE, match.id, 'unauthenticated');
+      return reply.code(403).send({ node_invalid: true, error: `enroll secret "${match.id}" may not enroll host "${host}"` });
+    }
+    return { node_key: nodes.enroll(host, match.id), node_invalid: false };
+  });
 
-    // 3. Hand to Temporal; acknowledge only what it accepted.
-    if (inflight >= config.VIGIL_MAX_INFLIGHT) {
-      metrics.events.inc({ source: label, outcome: 'busy' });
-      return reply
-        .code(429)
-        .header('retry-after', '1')
-        .send({ error: 'busy', reason: 'too many events in flight; retry later' });
+  app.post('/v1/osquery/log', async (req, reply) => {
+    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const b = parseJson(body) as { node_key?: unknown; log_type?: unknown; data?: unknown } | undefined;
+    const node = typeof b?.node_key === 'string' ? nodes.lookup(b.node_key) : undefined;
+    if (!node) {
+      count(OSQUERY_SOURCE, 'unknown', 'unauthenticated');
+      // osquery re-enrolls when it reads node_invalid.
+      return reply.code(401).send({ node_invalid: true });
     }
-    inflight++;
-    const t0 = performance.now();
-    try {
-      const { runId } = await starter.start(n.incidentId, n.correlationKey, n.event);
-      metrics.temporalStart.observe((performance.now() - t0) / 1000);
-      metrics.events.inc({ source: label, outcome: 'accepted' });
-      return reply
-        .code(202)
-        .send({ status: 'accepted', incidentId: n.incidentId, runId, eventId: n.event.id });
-    } catch (e) {
-      metrics.events.inc({ source: label, outcome: 'unavailable' });
-      req.log.warn({ err: (e as Error).message }, 'Temporal did not accept the event');
-      return reply
-        .code(503)
-        .header('retry-after', '5')
-        .send({ error: 'unavailable', reason: 'the workflow engine did not accept the event; retry later' });
-    } finally {
-      inflight--;
+    const principal = nodePrincipal(node.hostIdentifier);
+    if (b?.log_type !== 'result') return { node_invalid: false }; // status logs are osquery's own health, not detections
+    const data = Array.isArray(b.data) ? (b.data as unknown[]) : [];
+    const rate = limiter.take(principal.id, Math.max(1, data.length));
+    if (!rate.ok) return reply.code(429).header('retry-after', String(rate.retryAfterSeconds)).send({ node_invalid: false, error: 'rate limited' });
+    const receivedAt = new Date().toISOString();
+    const results: DocResult[] = [];
+    for (const [i, item] of data.entries()) {
+      results.push(await ingest(principal, OSQUERY_SOURCE, Buffer.from(JSON.stringify(item)), i, receivedAt, 'application/json', { raw: item }));
     }
+    // Anything to retry: answer 503 so osquery keeps the batch and resends it (accepted items count once).
+    const retry = results.filter((r) => r.status === 429 || r.status === 503);
+    if (retry.length) return reply.code(503).header('retry-after', String(Math.max(...retry.map((r) => r.retryAfter ?? 5)))).send({ node_invalid: false, error: 'retry later' });
+    return { node_invalid: false, accepted: results.filter((r) => r.status < 300).length, refused: results.filter((r) => r.status >= 300).length };
   });
 
   // Dead-letter administration (bearer admin token).
   app.register(async (admin) => {
-    admin.addHook('onRequest', requireAdmin);
-    admin.get<{ Querystring: { state?: 'pending' | 'resubmitted'; limit?: string; after?: string } }>(
-      '/v1/admin/dlq',
-      async (req) => ({
-        counts: deadLetters.counts(),
-        items: deadLetters.list({
-          state:
-            req.query.state === 'pending' || req.query.state === 'resubmitted' ? req.query.state : undefined,
-          limit: Number(req.query.limit ?? 100) || 100,
-          afterId: Number(req.query.after ?? 0) || 0,
-        }),
+    admin.addHook('onRequest', async (req, reply) => {
+      if (!isAdmin(req)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required' });
+    });
+    admin.get<{ Querystring: { state?: string; limit?: string; after?: string } }>('/v1/admin/dlq', async (req) => ({
+      counts: deadLetters.counts(),
+      items: deadLetters.list({
+        state: req.query.state === 'pending' || req.query.state === 'resubmitted' ? req.query.state : undefined,
+        limit: Number(req.query.limit ?? 100) || 100,
+        afterId: Number(req.query.after ?? 0) || 0,
       }),
-    );
+    }));
     admin.get<{ Params: { id: string } }>('/v1/admin/dlq/:id', async (req, reply) => {
       const d = deadLetters.get(Number(req.params.id));
       if (!d) return reply.code(404).send({ error: 'no such dead letter' });
       const { body, ...meta } = d;
-      return {
-        ...meta,
-        body: body.toString('base64'),
-        preview: body.toString('utf8', 0, Math.min(body.length, 4096)),
-      };
+      return { ...meta, body: body.toString('base64'), preview: body.toString('utf8', 0, Math.min(body.length, 4096)) };
     });
     admin.post<{ Params: { id: string } }>('/v1/admin/dlq/:id/retry', async (req, reply) => {
       const d = deadLetters.get(Number(req.params.id));
       if (!d) return reply.code(404).send({ error: 'no such dead letter' });
-      if (d.state === 'resubmitted')
-        return reply.code(409).send({ error: 'already resubmitted', incidentId: d.incidentId });
-      // The sender's key must (still) be allowed to post to this source: a retry is not a way around it.
-      const sender = d.keyId ? keys.get(d.keyId) : undefined;
-      if (!sender || !(sender.sources.includes('*') || sender.sources.includes(d.source))) {
-        const issues = [`key "${d.keyId ?? '?'}" may not post to source "${d.source}"`];
-        deadLetters.markFailedRetry(d.id, 'source-not-allowed', issues);
-        return reply.code(403).send({ error: 'source-not-allowed', issues, deadLetterId: d.id });
+      if (d.state === 'resubmitted') return reply.code(409).send({ error: 'already resubmitted', incidentId: d.incidentId });
+      // The sender's credential, as configured now, must still allow this source and host.
+      const principal = principalById(d.keyId);
+      if (!principal) {
+        deadLetters.markFailedRetry(d.id, d.reason, [`the credential "${d.keyId ?? '?'}" that sent it is no longer configured`]);
+        return reply.code(403).send({ error: 'credential-gone', deadLetterId: d.id });
       }
-      const n = normalize(d.source, d.body, config.VIGIL_CORRELATION_KEY);
-      if (!n.ok) {
-        deadLetters.markFailedRetry(d.id, n.reason, n.issues);
-        return reply.code(422).send({ error: n.reason, issues: n.issues, deadLetterId: d.id });
+      const r = await ingestRetry(principal, d.source, d.body);
+      if (r.status === 202 || r.status === 200) {
+        deadLetters.markResubmitted(d.id, r.incidentId ?? '');
+        return { status: 'resubmitted', incidentId: r.incidentId, eventId: r.eventId };
       }
-      try {
-        await starter.start(n.incidentId, n.correlationKey, n.event);
-      } catch {
-        return reply.code(503).header('retry-after', '5').send({ error: 'unavailable' });
-      }
-      deadLetters.markResubmitted(d.id, n.incidentId);
-      return { status: 'resubmitted', incidentId: n.incidentId, eventId: n.event.id };
+      if (r.status === 429 || r.status === 503) return reply.code(503).header('retry-after', String(r.retryAfter ?? 5)).send({ error: 'unavailable' });
+      deadLetters.markFailedRetry(d.id, (r.error ?? 'invalid-event') as DeadLetterReason, r.issues ?? []);
+      return reply.code(r.status === 403 ? 403 : 422).send({ error: r.error, issues: r.issues, deadLetterId: d.id });
     });
   });
 
+  /** A retry re-runs every check without writing a second dead letter for the same bytes. */
+  async function ingestRetry(principal: Principal, source: string, body: Buffer): Promise<DocResult> {
+    if (!sourceAllowed(principal, source)) return { index: 0, status: 403, error: 'source-not-allowed', issues: [`credential "${principal.id}" may not post to source "${source}"`] };
+    const n = normalize(source, body, config.VIGIL_CORRELATION_KEY);
+    if (!n.ok) return { index: 0, status: n.status, error: n.reason, issues: n.issues };
+    const foreign = n.items.filter((i) => !principal.hosts.allows(i.event.host.id));
+    if (foreign.length) return { index: 0, status: 403, error: 'host-not-allowed', issues: foreign.map((i) => `credential "${principal.id}" may not report on host "${i.event.host.id}"`) };
+    let first: DocResult = { index: 0, status: 200, skipped: n.skipped };
+    try {
+      for (const item of n.items) {
+        const r = await starter.start(item.incidentId, item.correlationKey, item.event);
+        count(source, principal.id, r.started ? 'started' : 'joined');
+        if (first.status !== 202) first = { index: 0, status: 202, incidentId: item.incidentId, eventId: item.event.id, runId: r.runId };
+      }
+    } catch {
+      return { index: 0, status: 503, retryAfter: 5 };
+    }
+    return first;
+  }
+
   return app;
 }
+
+function parseJson(body: unknown): unknown {
+  if (!Buffer.isBuffer(body)) return undefined;
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** NDJSON lines (CRLF tolerated, blank lines ignored), as the exact bytes of each line. */
+function splitLines(body: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= body.length; i++) {
+    if (i === body.length || body[i] === 0x0a) {
+      let end = i;
+      if (end > start && body[end - 1] === 0x0d) end--;
+      const line = body.subarray(start, end);
+      if (line.toString('utf8').trim()) out.push(line);
+      start = i + 1;
+    }
+  }
+  return out;
+}
+

@@ -34,7 +34,7 @@ async function withWorker<T>(
     workerEnv(smtp.port, queue, { SMTP_USER: 'vigil', SMTP_PASSWORD: 'pw', ...extra }),
   );
   try {
-    return await fn(temporalStarter(client, queue, 5000), queue);
+    return await fn(temporalStarter(client.connection, client.options.namespace, queue, 5000), queue);
   } finally {
     await w.stop();
   }

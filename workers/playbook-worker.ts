@@ -2,7 +2,7 @@
  * Process: the playbook worker. Runs the incident workflow and the observe-class activities
  * (enrichment, notification). Holds no credentials for destructive actions.
  */
-import { NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import { z } from 'zod';
 import { HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
 import { loadAttackTable } from '../activities/enrichment/attack.js';
@@ -43,6 +43,16 @@ export function createPlaybookActivities(cfg: WorkerConfig) {
   };
 }
 
+/** The bundler's webpack report is noise on every start; keep its warnings and errors. */
+const quietBundler = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (m: string) => process.stderr.write(`workflow bundle: ${m}\n`),
+  error: (m: string) => process.stderr.write(`workflow bundle: ${m}\n`),
+};
+
 export async function createPlaybookWorker(
   cfg: WorkerConfig,
   connection: NativeConnection,
@@ -53,7 +63,7 @@ export async function createPlaybookWorker(
     connection,
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler })),
     activities,
     shutdownGraceTime: '10s',
   });

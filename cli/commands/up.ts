@@ -165,7 +165,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
           VIGIL_INTAKE_HOST: '127.0.0.1',
           VIGIL_INTAKE_PORT: String(intakePort),
           VIGIL_INTAKE_KEYS: JSON.stringify([
-            { id: creds.intakeKey.id, secret: creds.intakeKey.secret, sources: ['*'] },
+            { id: creds.intakeKey.id, secret: creds.intakeKey.secret, sources: ['*'], hosts: ['*'] },
           ]),
           VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(creds.adminToken).digest('hex'),
           VIGIL_METRICS_PUBLIC: 'true', // loopback only in the dev stack
@@ -199,7 +199,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
       intake: { url: intakeUrl, metricsUrl: `${intakeUrl}/metrics` },
       worker: { metricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics` },
       smtp: { host: mail.host, port: mail.port, mailbox },
-      deadLetters: join(home, 'dead-letters.db'),
+      deadLetters: join(home, 'intake.db'),
     };
     writeState(home, state);
     if (opts.json) printJson({ ready: true, ...state });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../src/paths.js';
-import { normalize } from '../../intake/normalize.js';
+import { normalize, type NormalizedEvent } from '../../intake/normalize.js';
 
 export function falcoFixture(name = 'run-shell-untrusted.json'): Record<string, unknown> {
   return JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', name), 'utf8')) as Record<
@@ -11,11 +11,13 @@ export function falcoFixture(name = 'run-shell-untrusted.json'): Record<string, 
   >;
 }
 
-/** Normalize `doc` as if posted to /v1/events/<source>; throws on invalid input (tests want valid events). */
-export function normalized(source: string, doc: unknown) {
+/** Normalize `doc` as if posted to /v1/events/<source>; throws unless it is exactly one valid event. */
+export function normalized(source: string, doc: unknown): NormalizedEvent {
   const n = normalize(source, Buffer.from(JSON.stringify(doc)), ['host', 'rule']);
   if (!n.ok) throw new Error(`fixture is invalid: ${n.issues.join('; ')}`);
-  return n;
+  const [one, ...more] = n.items;
+  if (!one || more.length) throw new Error(`fixture holds ${n.items.length} events, not one`);
+  return one;
 }
 
 /** The reverse-shell Falco fixture on another host (so tests do not share incidents). */

@@ -22,12 +22,12 @@ describe('falco adapter', () => {
     for (const [i, r] of rules.entries()) {
       const res = falcoAdapter.parse(falcoAlertFor(r, i), ctx);
       if (!res.ok) throw new Error(`${r.rule}: ${res.issues.join('; ')}`);
-      expect(DetectionEvent.parse(res.event)).toEqual(res.event);
-      expect(res.event.detection.ruleName).toBe(r.rule);
+      expect(DetectionEvent.parse(res.events[0]!)).toEqual(res.events[0]!);
+      expect(res.events[0]!.detection.ruleName).toBe(r.rule);
       // Every technique id a rule carries is kept, and all of them are in the shipped ATT&CK table.
       const ids = r.tags.filter((t) => /^T\d{4}/.test(t));
-      expect(res.event.detection.techniques).toEqual(ids);
-      for (const t of res.event.detection.techniques) expect(attack.lookup(t).known).toBe(true);
+      expect(res.events[0]!.detection.techniques).toEqual(ids);
+      for (const t of res.events[0]!.detection.techniques) expect(attack.lookup(t).known).toBe(true);
     }
   });
 
@@ -35,7 +35,7 @@ describe('falco adapter', () => {
     const res = falcoAdapter.parse(fixture('run-shell-untrusted.json'), ctx);
     expect(res.ok).toBe(true);
     if (!res.ok) return;
-    const ev = res.event;
+    const ev = res.events[0]!;
     expect(ev.host).toEqual({ id: 'web-01', name: 'web-01', addresses: [] });
     expect(ev.detection.severity).toBe('low');
     expect(ev.process?.pid).toBe(48213);
@@ -66,12 +66,12 @@ describe('falco adapter', () => {
     );
     expect(res.ok).toBe(true);
     if (!res.ok) return;
-    expect(res.event.process).toMatchObject({ name: 'cat' });
-    expect(res.event.process?.pid).toBeUndefined();
-    expect(res.event.user).toBeUndefined();
-    expect(res.event.container).toBeUndefined();
-    expect(res.event.file).toEqual({ path: '/etc/shadow' });
-    expect(res.event.detection.severity).toBe('medium');
+    expect(res.events[0]!.process).toMatchObject({ name: 'cat' });
+    expect(res.events[0]!.process?.pid).toBeUndefined();
+    expect(res.events[0]!.user).toBeUndefined();
+    expect(res.events[0]!.container).toBeUndefined();
+    expect(res.events[0]!.file).toEqual({ path: '/etc/shadow' });
+    expect(res.events[0]!.detection.severity).toBe('medium');
   });
 
   it('takes the time from evt.time nanoseconds when the time key is missing', () => {
@@ -79,8 +79,8 @@ describe('falco adapter', () => {
       { rule: 'x', priority: 'Critical', hostname: 'h', output_fields: { 'evt.time': 1795685067123456789 } },
       ctx,
     );
-    expect(res.ok && res.event.observedAt).toBe('2026-11-26T09:24:27.123Z');
-    expect(res.ok && res.event.detection.severity).toBe('critical');
+    expect(res.ok && res.events[0]!.observedAt).toBe('2026-11-26T09:24:27.123Z');
+    expect(res.ok && res.events[0]!.detection.severity).toBe('critical');
   });
 
   it.each([

@@ -140,6 +140,6 @@ export const falcoAdapter: SourceAdapter = {
       raw,
     };
     const ev = DetectionEvent.safeParse(candidate);
-    return ev.success ? { ok: true, event: ev.data } : { ok: false, issues: formatIssues(ev.error) };
+    return ev.success ? { ok: true, events: [ev.data] } : { ok: false, issues: formatIssues(ev.error) };
   },
 };

@@ -9,14 +9,14 @@ describe('generic adapter', () => {
     const r = genericAdapter.parse(minimal, ctx);
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.event.host.id).toBe('web-01');
-    expect(r.event.detection).toMatchObject({
+    expect(r.events[0]!.host.id).toBe('web-01');
+    expect(r.events[0]!.detection).toMatchObject({
       ruleId: 'Webshell write',
       ruleName: 'Webshell write',
       severity: 'high',
       techniques: [],
     });
-    expect(r.event.raw).toEqual(minimal);
+    expect(r.events[0]!.raw).toEqual(minimal);
   });
 
   it('accepts the full shape with lineage, hash and syscalls', () => {
@@ -45,11 +45,11 @@ describe('generic adapter', () => {
     );
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.event.detection.severity).toBe('critical');
-    expect(r.event.detection.ruleId).toBe('EDR-17');
-    expect(r.event.process?.hash?.sha256).toBe('a'.repeat(64));
-    expect(r.event.user).toEqual({ name: 'www-data', uid: 33 });
-    expect(r.event.telemetry?.syscalls).toEqual(['execve', 'dup2', 'connect']);
+    expect(r.events[0]!.detection.severity).toBe('critical');
+    expect(r.events[0]!.detection.ruleId).toBe('EDR-17');
+    expect(r.events[0]!.process?.hash?.sha256).toBe('a'.repeat(64));
+    expect(r.events[0]!.user).toEqual({ name: 'www-data', uid: 33 });
+    expect(r.events[0]!.telemetry?.syscalls).toEqual(['execve', 'dup2', 'connect']);
   });
 
   it.each([

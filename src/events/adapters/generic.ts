@@ -113,6 +113,6 @@ export const genericAdapter: SourceAdapter = {
       telemetry: g.syscalls ? { syscalls: g.syscalls } : undefined,
       raw,
     });
-    return ev.success ? { ok: true, event: ev.data } : { ok: false, issues: formatIssues(ev.error) };
+    return ev.success ? { ok: true, events: [ev.data] } : { ok: false, issues: formatIssues(ev.error) };
   },
 };
