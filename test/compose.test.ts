@@ -1,0 +1,400 @@
+/**
+ * docker-compose.yml against the code, so the two cannot drift apart: the services and their official,
+ * pinned images; every environment key a Vigil service sets is one its process reads (key lists from the
+ * zod schemas); the file's values, with its defaults and test values for the required variables, pass
+ * each process's own configuration loader; and the wiring (addresses, ports, start order) holds.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { NotifyConfig } from '../activities/notify/config.js';
+import { SettingsConfig } from '../activities/settings/config.js';
+import { SetupConfig } from '../cli/commands/setup.js';
+import { IntakeConfig, loadIntakeConfig } from '../intake/config.js';
+import { TemporalConfig, type Env } from '../src/config.js';
+import { repoRoot } from '../src/paths.js';
+import { loadWorkerConfig } from '../workers/playbook-worker.js';
+
+type EnvValue = string | number | boolean | null;
+type PortSpec = string | number | { target: number | string; published?: number | string; host_ip?: string };
+type VolumeSpec = string | { type?: string; source?: string; target: string };
+
+interface Service {
+  image?: string;
+  build?: string | { context?: string; dockerfile?: string };
+  command?: string | string[];
+  restart?: string;
+  environment?: Record<string, EnvValue> | string[];
+  ports?: PortSpec[];
+  volumes?: VolumeSpec[];
+  configs?: (string | { source: string; target?: string })[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test?: string | string[]; disable?: boolean };
+}
+
+interface ComposeFile {
+  services?: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+  configs?: Record<string, { content?: string; file?: string } | null>;
+}
+
+const root = repoRoot();
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as ComposeFile;
+
+const S = {
+  postgresql: 'postgresql',
+  schema: 'temporal-schema',
+  temporal: 'temporal',
+  ui: 'temporal-ui',
+  setup: 'vigil-setup',
+  worker: 'vigil-worker',
+  intake: 'vigil-intake',
+} as const;
+const VIGIL_SERVICES = [S.setup, S.worker, S.intake] as const;
+
+function service(name: string): Service {
+  const s = compose.services?.[name];
+  if (!s) throw new Error(`docker-compose.yml has no service "${name}"`);
+  return s;
+}
+
+// ---- interpolation, as docker compose does it ----
+
+/** What an operator's .env sets for the variables the file requires (`${VAR:?message}`): valid values. */
+const ADMIN_TOKEN = 'test-admin-token-for-the-compose-test';
+const REQUIRED_VARS: Record<string, string> = {
+  POSTGRES_PASSWORD: 'test-postgres-password',
+  VIGIL_INTAKE_KEYS: JSON.stringify([
+    { id: 'falco-1', secret: 's'.repeat(40), sources: ['falco'], hosts: ['*'] },
+  ]),
+  VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(ADMIN_TOKEN).digest('hex'),
+  SMTP_HOST: 'smtp.example.org',
+  VIGIL_MAIL_FROM: 'vigil@example.org',
+  VIGIL_MAIL_TO: 'soc@example.org, oncall@example.org',
+};
+
+const VAR_REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/** Compose interpolation: `$$`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?msg}`, `${VAR?msg}`. */
+function interpolate(value: string, vars: Record<string, string>): string {
+  const out = value.replace(
+    VAR_REF,
+    (
+      match,
+      braced: string | undefined,
+      op: string | undefined,
+      arg: string | undefined,
+      bare: string | undefined,
+    ) => {
+      if (match === '$$') return '$';
+      const name = braced ?? bare ?? '';
+      const v = vars[name];
+      const isSet = v !== undefined && (v !== '' || !op?.startsWith(':'));
+      if (op === ':-' || op === '-') return isSet ? v : (arg ?? '');
+      if (op === ':?' || op === '?') {
+        if (isSet) return v;
+        throw new Error(
+          `\${${name}} is required ("${arg ?? ''}"): give it a valid test value in REQUIRED_VARS`,
+        );
+      }
+      if (v === undefined) throw new Error(`\${${name}} has neither a default nor a test value`);
+      return v;
+    },
+  );
+  if (out.includes('${')) throw new Error(`unsupported interpolation (nested?) in ${value}`);
+  return out;
+}
+
+function rawEnv(name: string): Record<string, EnvValue> {
+  const env = service(name).environment ?? {};
+  if (Array.isArray(env)) throw new Error(`${name}: write environment as a mapping (KEY: value)`);
+  return env;
+}
+
+/** The container environment of a service: interpolated; a key without a value passes through when set. */
+function serviceEnv(name: string, vars: Record<string, string> = REQUIRED_VARS): Env {
+  const out: Env = {};
+  for (const [key, value] of Object.entries(rawEnv(name))) {
+    if (value === null) {
+      if (vars[key] !== undefined) out[key] = vars[key];
+    } else {
+      out[key] = interpolate(String(value), vars);
+    }
+  }
+  return out;
+}
+
+/** The same environment with every `KEY: ${KEY:-default}` left out, i.e. with the code's own defaults. */
+function envWithoutComposeDefaults(name: string): Env {
+  const env = serviceEnv(name);
+  for (const [key, value] of Object.entries(rawEnv(name))) {
+    if (typeof value === 'string' && new RegExp(`^\\$\\{${key}:?-[^}]*\\}$`).test(value)) delete env[key];
+  }
+  return env;
+}
+
+// ---- the keys each process reads ----
+
+/** Every env key a loader reads (those with no exported schema too, e.g. VIGIL_ATTACK_TABLE). */
+function keysRead(load: (env: Env) => unknown, env: Env): Set<string> {
+  const read = new Set<string>();
+  const probe = new Proxy(env, {
+    get(target, key, receiver) {
+      if (typeof key === 'string') read.add(key);
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+  load(probe);
+  return read;
+}
+
+const shapeKeys = (...schemas: { shape: object }[]) => schemas.flatMap((s) => Object.keys(s.shape));
+const WORKER_SCHEMA_KEYS = shapeKeys(TemporalConfig, NotifyConfig, SettingsConfig);
+
+function knownKeys(name: (typeof VIGIL_SERVICES)[number]): Set<string> {
+  switch (name) {
+    case S.setup:
+      return new Set(shapeKeys(SetupConfig));
+    case S.intake:
+      return new Set(shapeKeys(IntakeConfig));
+    case S.worker:
+      return new Set([...WORKER_SCHEMA_KEYS, ...keysRead(loadWorkerConfig, serviceEnv(S.worker))]);
+  }
+}
+
+// ---- ports, dependencies ----
+
+function containerPorts(name: string): number[] {
+  return (service(name).ports ?? []).map((p) => {
+    if (typeof p === 'object') return Number(interpolate(String(p.target), {}));
+    const spec = interpolate(String(p), {}).replace(/\/(tcp|udp)$/, '');
+    return Number(spec.split(':').pop());
+  });
+}
+
+function dependsOn(name: string): Record<string, string> {
+  const d = service(name).depends_on ?? {};
+  if (Array.isArray(d)) return Object.fromEntries(d.map((n) => [n, 'service_started']));
+  return Object.fromEntries(Object.entries(d).map(([n, v]) => [n, v.condition ?? 'service_started']));
+}
+
+function imageTag(image: string | undefined): { repo: string; tag: string | undefined } {
+  const ref = image ?? '';
+  const at = ref.lastIndexOf(':');
+  return at > ref.lastIndexOf('/')
+    ? { repo: ref.slice(0, at), tag: ref.slice(at + 1) }
+    : { repo: ref, tag: undefined };
+}
+
+const temporalGrpcPort = () => Number(serviceEnv(S.temporal).FRONTEND_GRPC_PORT ?? 7233);
+
+describe('docker-compose.yml', () => {
+  it('has the stack: PostgreSQL, Temporal (schema, server, UI) and Vigil (setup, worker, intake)', () => {
+    expect(Object.keys(compose.services ?? {}).sort()).toEqual(Object.values(S).sort());
+  });
+
+  it('runs the official Temporal and PostgreSQL images with pinned tags', () => {
+    const expected: [string, string][] = [
+      [S.postgresql, 'postgres'],
+      [S.schema, 'temporalio/admin-tools'],
+      [S.temporal, 'temporalio/server'],
+      [S.ui, 'temporalio/ui'],
+    ];
+    for (const [name, repo] of expected) {
+      const { repo: actual, tag } = imageTag(service(name).image);
+      expect(actual, name).toBe(repo);
+      expect(tag, `${name}: pin a tag`).toMatch(/^\d[\w.-]*$/);
+    }
+    // The schema tool must match the server it prepares the database for.
+    expect(imageTag(service(S.schema).image).tag).toBe(imageTag(service(S.temporal).image).tag);
+  });
+
+  it('builds the Vigil services from this repository and runs entry points that exist', () => {
+    const entry: Record<string, RegExp> = {
+      [S.setup]: /^node bin\/vigil\.js setup$/,
+      [S.worker]: /^node dist\/workers\/playbook-worker\.js$/,
+      [S.intake]: /^node dist\/workers\/intake\.js$/,
+    };
+    expect(existsSync(join(root, 'Dockerfile'))).toBe(true);
+    for (const name of VIGIL_SERVICES) {
+      const s = service(name);
+      const context = typeof s.build === 'string' ? s.build : s.build?.context;
+      expect(context, `${name}: build`).toBe('.');
+      const command = Array.isArray(s.command) ? s.command : (s.command ?? '').split(/\s+/);
+      expect(command.join(' '), name).toMatch(entry[name] ?? /^$/);
+      for (const arg of command) {
+        const m = /^dist\/(.+)\.js$/.exec(arg);
+        if (m) expect(existsSync(join(root, `${m[1]}.ts`)), `${arg} is built from ${m[1]}.ts`).toBe(true);
+        if (arg.startsWith('bin/')) expect(existsSync(join(root, arg)), arg).toBe(true);
+      }
+    }
+  });
+
+  it('sets on each Vigil service only environment keys its process reads', () => {
+    // The probe must see the schemas the worker is documented to use.
+    const read = keysRead(loadWorkerConfig, serviceEnv(S.worker));
+    expect(WORKER_SCHEMA_KEYS.filter((k) => !read.has(k))).toEqual([]);
+    for (const name of VIGIL_SERVICES) {
+      const known = knownKeys(name);
+      const unknown = Object.keys(rawEnv(name)).filter((k) => !known.has(k));
+      expect(unknown, `${name} sets keys no schema of its process reads`).toEqual([]);
+    }
+  });
+
+  it('gives each process a configuration its own loader accepts', () => {
+    const worker = loadWorkerConfig(serviceEnv(S.worker));
+    expect(worker.notify.VIGIL_MAIL_TO).toEqual(['soc@example.org', 'oncall@example.org']);
+    expect(worker.notify.SMTP_USER).toBeUndefined();
+    expect(worker.metrics.VIGIL_WORKER_METRICS).toMatch(/^0\.0\.0\.0:\d+$/);
+    expect(existsSync(worker.enrichment.VIGIL_ATTACK_TABLE)).toBe(true);
+
+    const intake = loadIntakeConfig(serviceEnv(S.intake));
+    expect(intake.VIGIL_INTAKE_HOST, 'listen on all interfaces inside the container').toBe('0.0.0.0');
+    expect(intake.VIGIL_INTAKE_KEYS.map((k) => k.id)).toEqual(['falco-1']);
+
+    const setup = SetupConfig.parse(serviceEnv(S.setup));
+    expect(setup.VIGIL_RETENTION_DAYS).toBeGreaterThanOrEqual(1);
+  });
+
+  it('passes SMTP credentials through from the environment, both together', () => {
+    const env = rawEnv(S.worker);
+    expect(env.SMTP_USER, 'no value: taken from the environment or .env').toBeNull();
+    expect(env.SMTP_PASSWORD, 'no value: taken from the environment or .env').toBeNull();
+    const withAuth = { ...REQUIRED_VARS, SMTP_USER: 'vigil', SMTP_PASSWORD: 'smtp-secret' };
+    const cfg = loadWorkerConfig(serviceEnv(S.worker, withAuth));
+    expect([cfg.notify.SMTP_USER, cfg.notify.SMTP_PASSWORD]).toEqual(['vigil', 'smtp-secret']);
+  });
+
+  it('keeps the code defaults: a ${KEY:-default} only exposes the setting', () => {
+    // A deliberate production value differs from the code default: write it literally instead.
+    expect(loadWorkerConfig(serviceEnv(S.worker))).toEqual(
+      loadWorkerConfig(envWithoutComposeDefaults(S.worker)),
+    );
+    expect(loadIntakeConfig(serviceEnv(S.intake))).toEqual(
+      loadIntakeConfig(envWithoutComposeDefaults(S.intake)),
+    );
+    expect(SetupConfig.parse(serviceEnv(S.setup))).toEqual(
+      SetupConfig.parse(envWithoutComposeDefaults(S.setup)),
+    );
+  });
+
+  it('commits no secret: passwords, keys and tokens come from the environment', () => {
+    const SECRET = /PASSWORD|PWD|SECRET|TOKEN|_KEYS$/;
+    for (const [name, s] of Object.entries(compose.services ?? {})) {
+      const env = s.environment && !Array.isArray(s.environment) ? s.environment : {};
+      for (const [key, value] of Object.entries(env)) {
+        if (!SECRET.test(key) || value === null) continue;
+        expect(String(value), `${name}.${key}`).toMatch(/^\$\{[A-Z_][A-Z0-9_]*:\?[^}]+\}$/);
+      }
+    }
+  });
+
+  it('points every Temporal client at the temporal service gRPC port', () => {
+    const port = temporalGrpcPort();
+    expect(containerPorts(S.temporal)).toContain(port);
+    for (const name of [...VIGIL_SERVICES, S.ui]) {
+      expect(serviceEnv(name).TEMPORAL_ADDRESS, name).toBe(`${S.temporal}:${port}`);
+    }
+    // One namespace and task queue: the intake starts workflows where the worker polls.
+    const temporal = VIGIL_SERVICES.map((n) => TemporalConfig.parse(serviceEnv(n)));
+    for (const t of temporal) expect(t).toEqual(temporal[0]);
+    expect(serviceEnv(S.ui).TEMPORAL_DEFAULT_NAMESPACE).toBe(temporal[0]?.TEMPORAL_NAMESPACE);
+  });
+
+  it('connects Temporal and its schema job to the postgresql service with one password', () => {
+    const db = serviceEnv(S.postgresql);
+    const server = serviceEnv(S.temporal);
+    expect(server.DB).toBe('postgres12');
+    expect(server.POSTGRES_SEEDS).toBe(S.postgresql);
+    expect(server.POSTGRES_USER).toBe(db.POSTGRES_USER);
+    expect(server.POSTGRES_PWD).toBe(db.POSTGRES_PASSWORD);
+    expect(serviceEnv(S.schema).SQL_PASSWORD).toBe(db.POSTGRES_PASSWORD);
+    expect(serviceEnv(S.schema).POSTGRES_USER).toBe(db.POSTGRES_USER);
+  });
+
+  it('gives the Temporal server the dynamic config file it reads', () => {
+    const path = serviceEnv(S.temporal).DYNAMIC_CONFIG_FILE_PATH;
+    const mount = (service(S.temporal).configs ?? []).find((c) => typeof c === 'object' && c.target === path);
+    expect(mount, `a config mounted at ${path}`).toBeDefined();
+    const source = typeof mount === 'object' ? mount.source : '';
+    const content = compose.configs?.[source]?.content;
+    expect(content, `configs.${source}.content`).toBeTypeOf('string');
+    expect(() => parse(content ?? '') as unknown).not.toThrow();
+  });
+
+  it('publishes the intake on the port it listens on, and keeps its dead letters on a volume', () => {
+    const intake = loadIntakeConfig(serviceEnv(S.intake));
+    expect(containerPorts(S.intake)).toEqual([intake.VIGIL_INTAKE_PORT]);
+    const health = JSON.stringify(service(S.intake).healthcheck?.test ?? '');
+    expect(health).toContain(`127.0.0.1:${intake.VIGIL_INTAKE_PORT}/`);
+    const volumes = (service(S.intake).volumes ?? []).map((v) =>
+      typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] } : v,
+    );
+    const data = volumes.find((v) => v.target === intake.VIGIL_DATA_DIR);
+    expect(data, `a volume at VIGIL_DATA_DIR (${intake.VIGIL_DATA_DIR})`).toBeDefined();
+    expect(Object.keys(compose.volumes ?? {}), 'a named volume').toContain(data?.source);
+  });
+
+  it('checks the worker on its metrics endpoint', () => {
+    const port = loadWorkerConfig(serviceEnv(S.worker)).metrics.VIGIL_WORKER_METRICS?.split(':')[1];
+    expect(JSON.stringify(service(S.worker).healthcheck?.test ?? '')).toContain(`127.0.0.1:${port}/`);
+  });
+
+  it('starts in order: database, schema, Temporal, vigil setup, then the worker and the intake', () => {
+    expect(dependsOn(S.schema)[S.postgresql]).toBe('service_healthy');
+    expect(dependsOn(S.temporal)[S.postgresql]).toBe('service_healthy');
+    expect(dependsOn(S.temporal)[S.schema]).toBe('service_completed_successfully');
+    expect(dependsOn(S.setup)[S.temporal]).toBe('service_healthy');
+    expect(dependsOn(S.worker)[S.setup]).toBe('service_completed_successfully');
+    expect(dependsOn(S.intake)[S.setup]).toBe('service_completed_successfully');
+    for (const name of Object.keys(compose.services ?? {})) {
+      for (const [dep, condition] of Object.entries(dependsOn(name))) {
+        if (condition === 'service_healthy') {
+          expect(service(dep).healthcheck?.test, `${name} waits for ${dep} to be healthy`).toBeDefined();
+        }
+        if (condition === 'service_completed_successfully') {
+          // A one-shot that restarts after success never stays completed.
+          expect(service(dep).restart ?? 'no', `${dep} is a one-shot`).toMatch(/^(no|on-failure(:\d+)?)$/);
+        }
+      }
+    }
+  });
+});
+
+describe('Dockerfile and .dockerignore', () => {
+  const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
+  const ignored = readFileSync(join(root, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
+
+  it('builds on bookworm and runs on bookworm-slim, with data/ for the worker', () => {
+    expect(dockerfile).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm AS build$/m);
+    expect(dockerfile).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim AS runtime$/m);
+    expect(dockerfile).toMatch(/^ARG NODE_VERSION=20$/m);
+    for (const dir of ['package.json', 'node_modules', 'dist', 'bin', 'data']) {
+      expect(dockerfile, `runtime copies ${dir}`).toContain(`COPY --from=build /app/${dir} `);
+    }
+  });
+
+  it('keeps in the build context what the build reads', () => {
+    const build = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')) as {
+      include?: string[];
+    };
+    const needed = [
+      'package.json',
+      'package-lock.json',
+      '.npmrc',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'bin',
+      'data',
+    ];
+    for (const path of [...needed, ...(build.include ?? [])]) {
+      expect(ignored, `.dockerignore must not exclude ${path}`).not.toContain(path);
+    }
+    expect(ignored).toContain('node_modules');
+  });
+});
