@@ -28,7 +28,16 @@ export function hostMatcher(patterns: readonly string[]): HostMatcher {
   const exact = new Set(patterns.filter((p) => !p.includes('*')).map((p) => p.toLowerCase()));
   const globs = patterns
     .filter((p) => p.includes('*') && p !== '*')
-    .map((p) => new RegExp(`^${p.toLowerCase().split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
+    .map(
+      (p) =>
+        new RegExp(
+          `^${p
+            .toLowerCase()
+            .split('*')
+            .map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('.*')}$`,
+        ),
+    );
   return {
     patterns,
     allows: (host) => any || exact.has(host.toLowerCase()) || globs.some((g) => g.test(host.toLowerCase())),
@@ -47,20 +56,44 @@ const first = (h: Headers, name: string) => {
   return Array.isArray(v) ? v[0] : v;
 };
 
-export function createAuthenticator(keys: readonly IntakeKey[], tokens: readonly IntakeToken[], windowSeconds: number) {
-  const byId = new Map(keys.map((k) => [k.id, { key: k, principal: { id: k.id, method: 'hmac' as const, sources: k.sources, hosts: hostMatcher(k.hosts) } }]));
-  const tokenPrincipals = tokens.map((t) => ({ hash: Buffer.from(t.sha256, 'hex'), principal: { id: t.id, method: 'token' as const, sources: t.sources, hosts: hostMatcher(t.hosts) } }));
+export function createAuthenticator(
+  keys: readonly IntakeKey[],
+  tokens: readonly IntakeToken[],
+  windowSeconds: number,
+) {
+  const byId = new Map(
+    keys.map((k) => [
+      k.id,
+      {
+        key: k,
+        principal: { id: k.id, method: 'hmac' as const, sources: k.sources, hosts: hostMatcher(k.hosts) },
+      },
+    ]),
+  );
+  const tokenPrincipals = tokens.map((t) => ({
+    hash: Buffer.from(t.sha256, 'hex'),
+    principal: { id: t.id, method: 'token' as const, sources: t.sources, hosts: hostMatcher(t.hosts) },
+  }));
 
   return function authenticate(headers: Headers, method: string, url: string, body: Buffer): AuthResult {
     const keyId = first(headers, HEADER_KEY_ID);
     if (keyId !== undefined || first(headers, HEADER_SIGNATURE) !== undefined) {
       const k = keyId ? byId.get(keyId) : undefined;
       if (!k) return { ok: false, reason: keyId ? 'unknown key id' : `missing ${HEADER_KEY_ID} header` };
-      const v = verify(k.key.secret, { timestamp: first(headers, HEADER_TIMESTAMP), signature: first(headers, HEADER_SIGNATURE) }, method, url, body, windowSeconds);
+      const v = verify(
+        k.key.secret,
+        { timestamp: first(headers, HEADER_TIMESTAMP), signature: first(headers, HEADER_SIGNATURE) },
+        method,
+        url,
+        body,
+        windowSeconds,
+      );
       return v.ok ? { ok: true, principal: k.principal } : { ok: false, reason: v.reason };
     }
     const auth = first(headers, 'authorization');
-    const token = auth?.startsWith('Bearer ') ? auth.slice(7).trim() : (first(headers, 'x-api-key') ?? first(headers, 'x-vigil-token'));
+    const token = auth?.startsWith('Bearer ')
+      ? auth.slice(7).trim()
+      : (first(headers, 'x-api-key') ?? first(headers, 'x-vigil-token'));
     if (token) {
       const h = sha256(token);
       // Compare against every token (constant time each) so timing does not tell which ids exist.
@@ -68,7 +101,10 @@ export function createAuthenticator(keys: readonly IntakeKey[], tokens: readonly
       for (const t of tokenPrincipals) if (timingSafeEqual(h, t.hash)) found = t.principal;
       return found ? { ok: true, principal: found } : { ok: false, reason: 'unknown token' };
     }
-    return { ok: false, reason: `no credentials: sign the request (${HEADER_KEY_ID}, ${HEADER_TIMESTAMP}, ${HEADER_SIGNATURE}) or send a token` };
+    return {
+      ok: false,
+      reason: `no credentials: sign the request (${HEADER_KEY_ID}, ${HEADER_TIMESTAMP}, ${HEADER_SIGNATURE}) or send a token`,
+    };
   };
 }
 export type Authenticate = ReturnType<typeof createAuthenticator>;

@@ -10,9 +10,16 @@ const Sources = z.array(z.string().min(1)).min(1).default(['*']);
  * Hosts this credential may report on (host ids; `*` is a wildcard inside a pattern, `["*"]` any host).
  * Required: one leaked credential must not raise incidents (and trigger containment) for other hosts.
  */
-const Hosts = z.array(z.string().min(1).max(255)).min(1, 'name the hosts this credential may report on (["*"] for any)');
+const Hosts = z
+  .array(z.string().min(1).max(255))
+  .min(1, 'name the hosts this credential may report on (["*"] for any)');
 
-const IntakeKey = z.object({ id: KeyId, secret: z.string().min(32, 'secret must be at least 32 characters'), sources: Sources, hosts: Hosts });
+const IntakeKey = z.object({
+  id: KeyId,
+  secret: z.string().min(32, 'secret must be at least 32 characters'),
+  sources: Sources,
+  hosts: Hosts,
+});
 export type IntakeKey = z.infer<typeof IntakeKey>;
 
 /** A static token for senders that cannot sign (Falcosidekick's webhook headers, log shippers); only its hash is configured. */
@@ -71,14 +78,25 @@ export const IntakeConfig = TemporalConfig.extend({
 export type IntakeConfig = z.infer<typeof IntakeConfig>;
 
 const Credentials = IntakeConfig.refine(
-  (c) => c.VIGIL_INTAKE_KEYS.length + c.VIGIL_INTAKE_TOKENS.length + c.VIGIL_OSQUERY_ENROLL_SECRETS.length > 0,
-  { path: ['VIGIL_INTAKE_KEYS'], message: 'configure at least one credential (VIGIL_INTAKE_KEYS, VIGIL_INTAKE_TOKENS or VIGIL_OSQUERY_ENROLL_SECRETS)' },
+  (c) =>
+    c.VIGIL_INTAKE_KEYS.length + c.VIGIL_INTAKE_TOKENS.length + c.VIGIL_OSQUERY_ENROLL_SECRETS.length > 0,
+  {
+    path: ['VIGIL_INTAKE_KEYS'],
+    message:
+      'configure at least one credential (VIGIL_INTAKE_KEYS, VIGIL_INTAKE_TOKENS or VIGIL_OSQUERY_ENROLL_SECRETS)',
+  },
 ).refine(
   (c) => {
-    const ids = [...c.VIGIL_INTAKE_KEYS, ...c.VIGIL_INTAKE_TOKENS, ...c.VIGIL_OSQUERY_ENROLL_SECRETS].map((x) => x.id);
+    const ids = [...c.VIGIL_INTAKE_KEYS, ...c.VIGIL_INTAKE_TOKENS, ...c.VIGIL_OSQUERY_ENROLL_SECRETS].map(
+      (x) => x.id,
+    );
     return new Set(ids).size === ids.length;
   },
-  { path: ['VIGIL_INTAKE_TOKENS'], message: 'credential ids must be unique across keys, tokens and enroll secrets (they name the sender in metrics and dead letters)' },
+  {
+    path: ['VIGIL_INTAKE_TOKENS'],
+    message:
+      'credential ids must be unique across keys, tokens and enroll secrets (they name the sender in metrics and dead letters)',
+  },
 );
 
 export function loadIntakeConfig(env: Env): IntakeConfig {

@@ -20,7 +20,11 @@ export interface IncidentStarter {
  * started. We read it from the response (per call, through AsyncLocalStorage) so the intake can count
  * started vs joined exactly.
  */
-function observingClient(connection: ConnectionLike, namespace: string, store: AsyncLocalStorage<{ started?: boolean }>): Client {
+function observingClient(
+  connection: ConnectionLike,
+  namespace: string,
+  store: AsyncLocalStorage<{ started?: boolean }>,
+): Client {
   const service = connection.workflowService;
   const observed = new Proxy(service, {
     get(target, prop, receiver) {
@@ -39,7 +43,12 @@ function observingClient(connection: ConnectionLike, namespace: string, store: A
   return new Client({ connection: conn, namespace });
 }
 
-export function temporalStarter(connection: ConnectionLike, namespace: string, taskQueue: string, timeoutMs: number): IncidentStarter {
+export function temporalStarter(
+  connection: ConnectionLike,
+  namespace: string,
+  taskQueue: string,
+  timeoutMs: number,
+): IncidentStarter {
   const store = new AsyncLocalStorage<{ started?: boolean }>();
   const client = observingClient(connection, namespace, store);
   return {

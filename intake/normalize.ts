@@ -32,13 +32,24 @@ export function normalizeDocument(
   receivedAt = new Date().toISOString(),
 ): Normalized {
   const adapter = adapterFor(source);
-  if (!adapter) return { ok: false, reason: 'unknown-source', status: 404, issues: [`unknown source "${source.slice(0, 64)}"`] };
+  if (!adapter)
+    return {
+      ok: false,
+      reason: 'unknown-source',
+      status: 404,
+      issues: [`unknown source "${source.slice(0, 64)}"`],
+    };
   let r;
   try {
     r = adapter.parse(raw, { id, receivedAt });
   } catch (e) {
     // An adapter bug must not lose the event: it becomes a dead letter with the reason.
-    return { ok: false, reason: 'invalid-event', status: 400, issues: [`the ${source} adapter failed: ${(e as Error).message}`] };
+    return {
+      ok: false,
+      reason: 'invalid-event',
+      status: 400,
+      issues: [`the ${source} adapter failed: ${(e as Error).message}`],
+    };
   }
   if (!r.ok) return { ok: false, reason: 'invalid-event', status: 400, issues: r.issues };
   const items = r.events.map((event) => {
@@ -55,7 +66,12 @@ export function normalize(
   receivedAt = new Date().toISOString(),
 ): Normalized {
   if (!adapterFor(source)) {
-    return { ok: false, reason: 'unknown-source', status: 404, issues: [`unknown source "${source.slice(0, 64)}"`] };
+    return {
+      ok: false,
+      reason: 'unknown-source',
+      status: 404,
+      issues: [`unknown source "${source.slice(0, 64)}"`],
+    };
   }
   let raw: unknown;
   try {

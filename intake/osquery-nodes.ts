@@ -38,7 +38,9 @@ export class OsqueryNodeStore {
     this.db.transaction(() => {
       this.db.prepare('DELETE FROM osquery_nodes WHERE host_identifier = ?').run(hostIdentifier);
       this.db
-        .prepare('INSERT INTO osquery_nodes (key_hash, host_identifier, secret_id, enrolled_at) VALUES (?, ?, ?, ?)')
+        .prepare(
+          'INSERT INTO osquery_nodes (key_hash, host_identifier, secret_id, enrolled_at) VALUES (?, ?, ?, ?)',
+        )
         .run(sha256(nodeKey), hostIdentifier, secretId, new Date().toISOString());
     })();
     return nodeKey;
@@ -47,8 +49,11 @@ export class OsqueryNodeStore {
   lookup(nodeKey: string): OsqueryNode | undefined {
     const r = this.db
       .prepare('SELECT host_identifier, secret_id, enrolled_at FROM osquery_nodes WHERE key_hash = ?')
-      .get(sha256(nodeKey)) as { host_identifier: string; secret_id: string; enrolled_at: string } | undefined;
-    return r ? { hostIdentifier: r.host_identifier, secretId: r.secret_id, enrolledAt: r.enrolled_at } : undefined;
+      .get(sha256(nodeKey)) as
+      { host_identifier: string; secret_id: string; enrolled_at: string } | undefined;
+    return r
+      ? { hostIdentifier: r.host_identifier, secretId: r.secret_id, enrolledAt: r.enrolled_at }
+      : undefined;
   }
 
   count(): number {

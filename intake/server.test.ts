@@ -38,7 +38,14 @@ function build(extra: Record<string, string> = {}) {
       { ...key, hosts: ['*'] },
       { ...narrowKey, sources: ['generic'], hosts: ['db-*'] },
     ]),
-    VIGIL_INTAKE_TOKENS: JSON.stringify([{ id: 'sidekick', sha256: createHash('sha256').update(webToken).digest('hex'), sources: ['falco'], hosts: ['web-*'] }]),
+    VIGIL_INTAKE_TOKENS: JSON.stringify([
+      {
+        id: 'sidekick',
+        sha256: createHash('sha256').update(webToken).digest('hex'),
+        sources: ['falco'],
+        hosts: ['web-*'],
+      },
+    ]),
     VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(adminToken).digest('hex'),
     VIGIL_BODY_LIMIT: '4096',
     ...extra,
@@ -261,8 +268,12 @@ describe('intake', () => {
     const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } }))
       .body;
     expect(m).toMatch(/vigil_intake_events_total\{source="falco",sender="falco-1",outcome="started"\} 1/);
-    expect(m).toMatch(/vigil_intake_events_total\{source="falco",sender="falco-1",outcome="dead_lettered"\} 1/);
-    expect(m).toMatch(/vigil_intake_events_total\{source="falco",sender="unknown",outcome="unauthenticated"\} 1/);
+    expect(m).toMatch(
+      /vigil_intake_events_total\{source="falco",sender="falco-1",outcome="dead_lettered"\} 1/,
+    );
+    expect(m).toMatch(
+      /vigil_intake_events_total\{source="falco",sender="unknown",outcome="unauthenticated"\} 1/,
+    );
     expect(m).toMatch(/vigil_intake_dead_letters 1/);
   });
 
@@ -272,14 +283,20 @@ describe('intake', () => {
     other.output_fields['proc.pid'] = 2;
     const r = await post('falco', JSON.stringify(other));
     expect(r.statusCode).toBe(202);
-    const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } })).body;
+    const m = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } }))
+      .body;
     expect(m).toMatch(/outcome="started"\} 1/);
     expect(m).toMatch(/outcome="joined"\} 1/);
   });
 
   describe('senders that cannot sign', () => {
     const withToken = (body: Buffer | string, headers: Record<string, string>, source = 'falco') =>
-      app.inject({ method: 'POST', url: `/v1/events/${source}`, headers: { 'content-type': 'application/json', ...headers }, payload: body });
+      app.inject({
+        method: 'POST',
+        url: `/v1/events/${source}`,
+        headers: { 'content-type': 'application/json', ...headers },
+        payload: body,
+      });
 
     it.each([
       ['Authorization: Bearer', { authorization: `Bearer ${webToken}` }],
@@ -306,23 +323,36 @@ describe('intake', () => {
     });
 
     it('binds the token to its sources', async () => {
-      const r = await withToken('{"time":"2026-11-26T09:00:00Z","host":"web-9","rule":"r","severity":"low"}', { 'x-api-key': webToken }, 'generic');
+      const r = await withToken(
+        '{"time":"2026-11-26T09:00:00Z","host":"web-9","rule":"r","severity":"low"}',
+        { 'x-api-key': webToken },
+        'generic',
+      );
       expect(r.statusCode).toBe(403);
       expect(r.json<{ error: string }>().error).toBe('source-not-allowed');
     });
   });
 
   it('binds a signing key to its hosts too', async () => {
-    const r = await post('generic', '{"time":"2026-11-26T09:00:00Z","host":"web-01","rule":"r","severity":"low"}', { k: narrowKey });
+    const r = await post(
+      'generic',
+      '{"time":"2026-11-26T09:00:00Z","host":"web-01","rule":"r","severity":"low"}',
+      { k: narrowKey },
+    );
     expect(r.statusCode).toBe(403);
-    const ok = await post('generic', '{"time":"2026-11-26T09:00:00Z","host":"db-01","rule":"r","severity":"low"}', { k: narrowKey });
+    const ok = await post(
+      'generic',
+      '{"time":"2026-11-26T09:00:00Z","host":"db-01","rule":"r","severity":"low"}',
+      { k: narrowKey },
+    );
     expect(ok.statusCode).toBe(202);
   });
 
   it('rate-limits each sender on its own with 429 and Retry-After', async () => {
     await app.close();
     app = build({ VIGIL_RATE_LIMIT: '1', VIGIL_RATE_BURST: '2' });
-    const gen = (i: number) => `{"time":"2026-11-26T09:00:0${i}Z","host":"db-0${i}","rule":"r","severity":"low"}`;
+    const gen = (i: number) =>
+      `{"time":"2026-11-26T09:00:0${i}Z","host":"db-0${i}","rule":"r","severity":"low"}`;
     expect((await post('generic', gen(1))).statusCode).toBe(202);
     expect((await post('generic', gen(2))).statusCode).toBe(202);
     const limited = await post('generic', gen(3));
@@ -336,14 +366,23 @@ describe('intake', () => {
     const ndjson = (lines: string[], k = key) => {
       const body = `${lines.join('\n')}\n`;
       const path = '/v1/events/generic';
-      return app.inject({ method: 'POST', url: path, headers: { 'content-type': 'application/x-ndjson', ...signedHeaders(k, 'POST', path, body) }, payload: body });
+      return app.inject({
+        method: 'POST',
+        url: path,
+        headers: { 'content-type': 'application/x-ndjson', ...signedHeaders(k, 'POST', path, body) },
+        payload: body,
+      });
     };
     const good = (h: string) => `{"time":"2026-11-26T09:00:00Z","host":"${h}","rule":"r","severity":"high"}`;
 
     it('accepts every good line with 202 and the incident of each', async () => {
       const r = await ndjson([good('a'), good('b'), good('a')]);
       expect(r.statusCode).toBe(202);
-      const j = r.json<{ accepted: number; refused: number; results: { index: number; status: number; incidentId: string }[] }>();
+      const j = r.json<{
+        accepted: number;
+        refused: number;
+        results: { index: number; status: number; incidentId: string }[];
+      }>();
       expect(j).toMatchObject({ accepted: 3, refused: 0 });
       expect(j.results.map((x) => x.status)).toEqual([202, 202, 202]);
       expect(j.results[0]?.incidentId).toBe(j.results[2]?.incidentId);
@@ -351,9 +390,18 @@ describe('intake', () => {
     });
 
     it('answers 207 and judges each line on its own, dead-lettering the bad ones', async () => {
-      const r = await ndjson([good('a'), '{not json', '{"time":"2026-11-26T09:00:00Z","host":"b","rule":"r"}', good('c')]);
+      const r = await ndjson([
+        good('a'),
+        '{not json',
+        '{"time":"2026-11-26T09:00:00Z","host":"b","rule":"r"}',
+        good('c'),
+      ]);
       expect(r.statusCode).toBe(207);
-      const j = r.json<{ accepted: number; refused: number; results: { index: number; status: number; error?: string; deadLetterId?: number }[] }>();
+      const j = r.json<{
+        accepted: number;
+        refused: number;
+        results: { index: number; status: number; error?: string; deadLetterId?: number }[];
+      }>();
       expect(j).toMatchObject({ accepted: 2, refused: 2 });
       expect(j.results.map((x) => [x.index, x.status, x.error])).toEqual([
         [0, 202, undefined],

@@ -68,29 +68,64 @@ function header(req: FastifyRequest, name: string): string | undefined {
 export function buildIntake(deps: IntakeDeps): FastifyInstance {
   const { config, deadLetters, nodes, starter, metrics } = deps;
   const adminHash = Buffer.from(config.VIGIL_ADMIN_TOKEN_SHA256, 'hex');
-  const authenticate = createAuthenticator(config.VIGIL_INTAKE_KEYS, config.VIGIL_INTAKE_TOKENS, Math.floor(config.VIGIL_REPLAY_WINDOW / 1000));
+  const authenticate = createAuthenticator(
+    config.VIGIL_INTAKE_KEYS,
+    config.VIGIL_INTAKE_TOKENS,
+    Math.floor(config.VIGIL_REPLAY_WINDOW / 1000),
+  );
   const limiter = new RateLimiter(config.VIGIL_RATE_LIMIT, config.VIGIL_RATE_BURST);
-  const enrollSecrets = config.VIGIL_OSQUERY_ENROLL_SECRETS.map((s) => ({ ...s, hash: Buffer.from(s.sha256, 'hex'), hosts: hostMatcher(s.hosts) }));
+  const enrollSecrets = config.VIGIL_OSQUERY_ENROLL_SECRETS.map((s) => ({
+    ...s,
+    hash: Buffer.from(s.sha256, 'hex'),
+    hosts: hostMatcher(s.hosts),
+  }));
   const configured = new Map<string, Principal>([
-    ...config.VIGIL_INTAKE_KEYS.map((k) => [k.id, { id: k.id, method: 'hmac', sources: k.sources, hosts: hostMatcher(k.hosts) }] as const),
-    ...config.VIGIL_INTAKE_TOKENS.map((t) => [t.id, { id: t.id, method: 'token', sources: t.sources, hosts: hostMatcher(t.hosts) }] as const),
+    ...config.VIGIL_INTAKE_KEYS.map(
+      (k) => [k.id, { id: k.id, method: 'hmac', sources: k.sources, hosts: hostMatcher(k.hosts) }] as const,
+    ),
+    ...config.VIGIL_INTAKE_TOKENS.map(
+      (t) => [t.id, { id: t.id, method: 'token', sources: t.sources, hosts: hostMatcher(t.hosts) }] as const,
+    ),
   ]);
-  const nodePrincipal = (host: string): Principal => ({ id: `osquery-node:${host}`, method: 'osquery-node', sources: [OSQUERY_SOURCE], hosts: hostMatcher([host]) });
+  const nodePrincipal = (host: string): Principal => ({
+    id: `osquery-node:${host}`,
+    method: 'osquery-node',
+    sources: [OSQUERY_SOURCE],
+    hosts: hostMatcher([host]),
+  });
   /** The principal a dead letter was sent by, as configured now (a retry is not a way around a binding). */
   const principalById = (id: string | null): Principal | undefined =>
-    !id ? undefined : id.startsWith('osquery-node:') ? nodePrincipal(id.slice('osquery-node:'.length)) : configured.get(id);
+    !id
+      ? undefined
+      : id.startsWith('osquery-node:')
+        ? nodePrincipal(id.slice('osquery-node:'.length))
+        : configured.get(id);
   let inflight = 0;
 
   const app = Fastify({
     bodyLimit: config.VIGIL_BODY_LIMIT,
-    logger: deps.logger ? { level: 'info', redact: ['req.headers.authorization', `req.headers["${HEADER_SIGNATURE}"]`, 'req.headers["x-api-key"]', 'req.headers["x-vigil-token"]'] } : false,
+    logger: deps.logger
+      ? {
+          level: 'info',
+          redact: [
+            'req.headers.authorization',
+            `req.headers["${HEADER_SIGNATURE}"]`,
+            'req.headers["x-api-key"]',
+            'req.headers["x-vigil-token"]',
+          ],
+        }
+      : false,
     return503OnClosing: true,
     requestTimeout: 30_000,
   });
 
   // Keep the exact bytes: the signature is over them, and dead letters store them unchanged.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: config.VIGIL_BODY_LIMIT }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser(
+    '*',
+    { parseAs: 'buffer', bodyLimit: config.VIGIL_BODY_LIMIT },
+    (_req, body, done) => done(null, body),
+  );
 
   app.addHook('onResponse', async (_req, reply) => {
     metrics.latency.observe({ status: String(reply.statusCode) }, reply.elapsedTime / 1000);
@@ -98,7 +133,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
-    if (status === 413) return reply.code(413).send({ error: 'payload too large', limit: config.VIGIL_BODY_LIMIT });
+    if (status === 413)
+      return reply.code(413).send({ error: 'payload too large', limit: config.VIGIL_BODY_LIMIT });
     if (status >= 500) app.log.error(err);
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message, code: err.code });
   });
@@ -115,22 +151,53 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     metrics.events.inc({ source: label, sender, outcome }, n);
   };
 
-  const refuse = (source: string, principal: Principal, body: Buffer, contentType: string | undefined, receivedAt: string, index: number, reason: DeadLetterReason, status: number, issues: string[]): DocResult => {
-    const deadLetterId = deadLetters.add({ source, keyId: principal.id, reason, issues, contentType, body, receivedAt });
+  const refuse = (
+    source: string,
+    principal: Principal,
+    body: Buffer,
+    contentType: string | undefined,
+    receivedAt: string,
+    index: number,
+    reason: DeadLetterReason,
+    status: number,
+    issues: string[],
+  ): DocResult => {
+    const deadLetterId = deadLetters.add({
+      source,
+      keyId: principal.id,
+      reason,
+      issues,
+      contentType,
+      body,
+      receivedAt,
+    });
     count(source, principal.id, 'dead_lettered');
     return { index, status, error: reason, issues, deadLetterId };
   };
 
   /** One document: authorize, normalize, bind to hosts, hand every event to Temporal. */
-  async function ingest(principal: Principal, source: string, body: Buffer, index: number, receivedAt: string, contentType?: string, parsed?: { raw: unknown }): Promise<DocResult> {
+  async function ingest(
+    principal: Principal,
+    source: string,
+    body: Buffer,
+    index: number,
+    receivedAt: string,
+    contentType?: string,
+    parsed?: { raw: unknown },
+  ): Promise<DocResult> {
     if (!sourceAllowed(principal, source)) {
-      return refuse(source, principal, body, contentType, receivedAt, index, 'source-not-allowed', 403, [`credential "${principal.id}" may not post to source "${source.slice(0, 64)}"`]);
+      return refuse(source, principal, body, contentType, receivedAt, index, 'source-not-allowed', 403, [
+        `credential "${principal.id}" may not post to source "${source.slice(0, 64)}"`,
+      ]);
     }
     const n: Normalized = parsed
       ? normalizeDocument(source, parsed.raw, eventId(source, body), config.VIGIL_CORRELATION_KEY, receivedAt)
       : normalize(source, body, config.VIGIL_CORRELATION_KEY, receivedAt);
-    if (!n.ok) return refuse(source, principal, body, contentType, receivedAt, index, n.reason, n.status, n.issues);
-    const foreign = n.items.filter((i) => !principal.hosts.allows(i.event.host.id)).map((i) => i.event.host.id);
+    if (!n.ok)
+      return refuse(source, principal, body, contentType, receivedAt, index, n.reason, n.status, n.issues);
+    const foreign = n.items
+      .filter((i) => !principal.hosts.allows(i.event.host.id))
+      .map((i) => i.event.host.id);
     if (foreign.length) {
       return refuse(source, principal, body, contentType, receivedAt, index, 'host-not-allowed', 403, [
         `credential "${principal.id}" may not report on host(s) ${[...new Set(foreign)].map((h) => `"${h.slice(0, 255)}"`).join(', ')}`,
@@ -141,7 +208,13 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
 
     if (inflight + n.items.length > config.VIGIL_MAX_INFLIGHT) {
       count(source, principal.id, 'busy', n.items.length);
-      return { index, status: 429, error: 'busy', reason: 'too many events in flight; retry later', retryAfter: 1 };
+      return {
+        index,
+        status: 429,
+        error: 'busy',
+        reason: 'too many events in flight; retry later',
+        retryAfter: 1,
+      };
     }
     inflight += n.items.length;
     const events: NonNullable<DocResult['events']> = [];
@@ -159,7 +232,14 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
       count(source, principal.id, 'unavailable', n.items.length - events.length);
       app.log.warn({ err: (e as Error).message }, 'Temporal did not accept the event');
       // Events already accepted stay accepted; a resend is recognized by its event id and counted once.
-      return { index, status: 503, error: 'unavailable', reason: 'the workflow engine did not accept the event; retry later', retryAfter: 5, events };
+      return {
+        index,
+        status: 503,
+        error: 'unavailable',
+        reason: 'the workflow engine did not accept the event; retry later',
+        retryAfter: 5,
+        events,
+      };
     } finally {
       inflight -= n.items.length;
     }
@@ -178,7 +258,15 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   const sendDoc = (reply: FastifyReply, r: DocResult) => {
     if (r.retryAfter) void reply.header('retry-after', String(r.retryAfter));
     const { index: _index, status, retryAfter: _ra, ...body } = r;
-    return reply.code(status).send(status === 202 ? { status: 'accepted', ...body } : status === 200 ? { status: 'skipped', ...body } : body);
+    return reply
+      .code(status)
+      .send(
+        status === 202
+          ? { status: 'accepted', ...body }
+          : status === 200
+            ? { status: 'skipped', ...body }
+            : body,
+      );
   };
 
   /** NDJSON batches: each line on its own; 202 when every line was accepted or skipped, else 207. */
@@ -186,15 +274,23 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     const accepted = results.filter((r) => r.status === 202 || r.status === 200).length;
     const retry = Math.max(0, ...results.map((r) => r.retryAfter ?? 0));
     if (retry) void reply.header('retry-after', String(retry));
-    return reply.code(accepted === results.length ? 202 : 207).send({ accepted, refused: results.length - accepted, results });
+    return reply
+      .code(accepted === results.length ? 202 : 207)
+      .send({ accepted, refused: results.length - accepted, results });
   };
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/readyz', async (_req, reply) =>
-    (await deps.ready()) ? { ready: true } : reply.code(503).header('retry-after', '5').send({ ready: false, reason: 'Temporal is not reachable' }),
+    (await deps.ready())
+      ? { ready: true }
+      : reply
+          .code(503)
+          .header('retry-after', '5')
+          .send({ ready: false, reason: 'Temporal is not reachable' }),
   );
   app.get('/metrics', async (req, reply) => {
-    if (!config.VIGIL_METRICS_PUBLIC && !isAdmin(req)) return reply.code(401).send({ error: 'admin token required' });
+    if (!config.VIGIL_METRICS_PUBLIC && !isAdmin(req))
+      return reply.code(401).send({ error: 'admin token required' });
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 
@@ -214,11 +310,19 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     const rate = limiter.take(principal.id, Math.max(1, lines.length));
     if (!rate.ok) {
       count(source, principal.id, 'rate_limited', lines.length);
-      return reply.code(429).header('retry-after', String(rate.retryAfterSeconds)).send({ error: 'rate limited', reason: `credential "${principal.id}" is over ${config.VIGIL_RATE_LIMIT} events/s`, retryAfter: rate.retryAfterSeconds });
+      return reply
+        .code(429)
+        .header('retry-after', String(rate.retryAfterSeconds))
+        .send({
+          error: 'rate limited',
+          reason: `credential "${principal.id}" is over ${config.VIGIL_RATE_LIMIT} events/s`,
+          retryAfter: rate.retryAfterSeconds,
+        });
     }
     if (!batch) return sendDoc(reply, await ingest(principal, source, body, 0, receivedAt, contentType));
     const results: DocResult[] = [];
-    for (const [i, line] of lines.entries()) results.push(await ingest(principal, source, line, i, receivedAt, 'application/json'));
+    for (const [i, line] of lines.entries())
+      results.push(await ingest(principal, source, line, i, receivedAt, 'application/json'));
     return sendBatch(reply, results);
   });
 
@@ -226,7 +330,11 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   app.post('/v1/osquery/enroll', async (req, reply) => {
     const ip = req.ip;
     const rate = limiter.take(`enroll:${ip}`, Math.max(1, config.VIGIL_RATE_BURST / 100));
-    if (!rate.ok) return reply.code(429).header('retry-after', String(rate.retryAfterSeconds)).send({ node_invalid: true });
+    if (!rate.ok)
+      return reply
+        .code(429)
+        .header('retry-after', String(rate.retryAfterSeconds))
+        .send({ node_invalid: true });
     const b = parseJson(req.body) as { enroll_secret?: unknown; host_identifier?: unknown } | undefined;
     const secret = typeof b?.enroll_secret === 'string' ? b.enroll_secret : '';
     const host = typeof b?.host_identifier === 'string' ? b.host_identifier.trim() : '';
@@ -235,11 +343,15 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     for (const s of enrollSecrets) if (timingSafeEqual(h, s.hash)) match = s;
     if (!match || !host || host.length > 255) {
       count(OSQUERY_SOURCE, 'unknown', 'unauthenticated');
-      return reply.code(401).send({ node_invalid: true, error: !host ? 'host_identifier is required' : 'invalid enroll secret' });
+      return reply
+        .code(401)
+        .send({ node_invalid: true, error: !host ? 'host_identifier is required' : 'invalid enroll secret' });
     }
     if (!match.hosts.allows(host)) {
       count(OSQUERY_SOURCE, match.id, 'unauthenticated');
-      return reply.code(403).send({ node_invalid: true, error: `enroll secret "${match.id}" may not enroll host "${host}"` });
+      return reply
+        .code(403)
+        .send({ node_invalid: true, error: `enroll secret "${match.id}" may not enroll host "${host}"` });
     }
     return { node_key: nodes.enroll(host, match.id), node_invalid: false };
   });
@@ -257,45 +369,79 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     if (b?.log_type !== 'result') return { node_invalid: false }; // status logs are osquery's own health, not detections
     const data = Array.isArray(b.data) ? (b.data as unknown[]) : [];
     const rate = limiter.take(principal.id, Math.max(1, data.length));
-    if (!rate.ok) return reply.code(429).header('retry-after', String(rate.retryAfterSeconds)).send({ node_invalid: false, error: 'rate limited' });
+    if (!rate.ok)
+      return reply
+        .code(429)
+        .header('retry-after', String(rate.retryAfterSeconds))
+        .send({ node_invalid: false, error: 'rate limited' });
     const receivedAt = new Date().toISOString();
     const results: DocResult[] = [];
     for (const [i, item] of data.entries()) {
-      results.push(await ingest(principal, OSQUERY_SOURCE, Buffer.from(JSON.stringify(item)), i, receivedAt, 'application/json', { raw: item }));
+      results.push(
+        await ingest(
+          principal,
+          OSQUERY_SOURCE,
+          Buffer.from(JSON.stringify(item)),
+          i,
+          receivedAt,
+          'application/json',
+          { raw: item },
+        ),
+      );
     }
     // Anything to retry: answer 503 so osquery keeps the batch and resends it (accepted items count once).
     const retry = results.filter((r) => r.status === 429 || r.status === 503);
-    if (retry.length) return reply.code(503).header('retry-after', String(Math.max(...retry.map((r) => r.retryAfter ?? 5)))).send({ node_invalid: false, error: 'retry later' });
-    return { node_invalid: false, accepted: results.filter((r) => r.status < 300).length, refused: results.filter((r) => r.status >= 300).length };
+    if (retry.length)
+      return reply
+        .code(503)
+        .header('retry-after', String(Math.max(...retry.map((r) => r.retryAfter ?? 5))))
+        .send({ node_invalid: false, error: 'retry later' });
+    return {
+      node_invalid: false,
+      accepted: results.filter((r) => r.status < 300).length,
+      refused: results.filter((r) => r.status >= 300).length,
+    };
   });
 
   // Dead-letter administration (bearer admin token).
   app.register(async (admin) => {
     admin.addHook('onRequest', async (req, reply) => {
-      if (!isAdmin(req)) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required' });
+      if (!isAdmin(req))
+        return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required' });
     });
-    admin.get<{ Querystring: { state?: string; limit?: string; after?: string } }>('/v1/admin/dlq', async (req) => ({
-      counts: deadLetters.counts(),
-      items: deadLetters.list({
-        state: req.query.state === 'pending' || req.query.state === 'resubmitted' ? req.query.state : undefined,
-        limit: Number(req.query.limit ?? 100) || 100,
-        afterId: Number(req.query.after ?? 0) || 0,
+    admin.get<{ Querystring: { state?: string; limit?: string; after?: string } }>(
+      '/v1/admin/dlq',
+      async (req) => ({
+        counts: deadLetters.counts(),
+        items: deadLetters.list({
+          state:
+            req.query.state === 'pending' || req.query.state === 'resubmitted' ? req.query.state : undefined,
+          limit: Number(req.query.limit ?? 100) || 100,
+          afterId: Number(req.query.after ?? 0) || 0,
+        }),
       }),
-    }));
+    );
     admin.get<{ Params: { id: string } }>('/v1/admin/dlq/:id', async (req, reply) => {
       const d = deadLetters.get(Number(req.params.id));
       if (!d) return reply.code(404).send({ error: 'no such dead letter' });
       const { body, ...meta } = d;
-      return { ...meta, body: body.toString('base64'), preview: body.toString('utf8', 0, Math.min(body.length, 4096)) };
+      return {
+        ...meta,
+        body: body.toString('base64'),
+        preview: body.toString('utf8', 0, Math.min(body.length, 4096)),
+      };
     });
     admin.post<{ Params: { id: string } }>('/v1/admin/dlq/:id/retry', async (req, reply) => {
       const d = deadLetters.get(Number(req.params.id));
       if (!d) return reply.code(404).send({ error: 'no such dead letter' });
-      if (d.state === 'resubmitted') return reply.code(409).send({ error: 'already resubmitted', incidentId: d.incidentId });
+      if (d.state === 'resubmitted')
+        return reply.code(409).send({ error: 'already resubmitted', incidentId: d.incidentId });
       // The sender's credential, as configured now, must still allow this source and host.
       const principal = principalById(d.keyId);
       if (!principal) {
-        deadLetters.markFailedRetry(d.id, d.reason, [`the credential "${d.keyId ?? '?'}" that sent it is no longer configured`]);
+        deadLetters.markFailedRetry(d.id, d.reason, [
+          `the credential "${d.keyId ?? '?'}" that sent it is no longer configured`,
+        ]);
         return reply.code(403).send({ error: 'credential-gone', deadLetterId: d.id });
       }
       const r = await ingestRetry(principal, d.source, d.body);
@@ -303,25 +449,52 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
         deadLetters.markResubmitted(d.id, r.incidentId ?? '');
         return { status: 'resubmitted', incidentId: r.incidentId, eventId: r.eventId };
       }
-      if (r.status === 429 || r.status === 503) return reply.code(503).header('retry-after', String(r.retryAfter ?? 5)).send({ error: 'unavailable' });
+      if (r.status === 429 || r.status === 503)
+        return reply
+          .code(503)
+          .header('retry-after', String(r.retryAfter ?? 5))
+          .send({ error: 'unavailable' });
       deadLetters.markFailedRetry(d.id, (r.error ?? 'invalid-event') as DeadLetterReason, r.issues ?? []);
-      return reply.code(r.status === 403 ? 403 : 422).send({ error: r.error, issues: r.issues, deadLetterId: d.id });
+      return reply
+        .code(r.status === 403 ? 403 : 422)
+        .send({ error: r.error, issues: r.issues, deadLetterId: d.id });
     });
   });
 
   /** A retry re-runs every check without writing a second dead letter for the same bytes. */
   async function ingestRetry(principal: Principal, source: string, body: Buffer): Promise<DocResult> {
-    if (!sourceAllowed(principal, source)) return { index: 0, status: 403, error: 'source-not-allowed', issues: [`credential "${principal.id}" may not post to source "${source}"`] };
+    if (!sourceAllowed(principal, source))
+      return {
+        index: 0,
+        status: 403,
+        error: 'source-not-allowed',
+        issues: [`credential "${principal.id}" may not post to source "${source}"`],
+      };
     const n = normalize(source, body, config.VIGIL_CORRELATION_KEY);
     if (!n.ok) return { index: 0, status: n.status, error: n.reason, issues: n.issues };
     const foreign = n.items.filter((i) => !principal.hosts.allows(i.event.host.id));
-    if (foreign.length) return { index: 0, status: 403, error: 'host-not-allowed', issues: foreign.map((i) => `credential "${principal.id}" may not report on host "${i.event.host.id}"`) };
+    if (foreign.length)
+      return {
+        index: 0,
+        status: 403,
+        error: 'host-not-allowed',
+        issues: foreign.map(
+          (i) => `credential "${principal.id}" may not report on host "${i.event.host.id}"`,
+        ),
+      };
     let first: DocResult = { index: 0, status: 200, skipped: n.skipped };
     try {
       for (const item of n.items) {
         const r = await starter.start(item.incidentId, item.correlationKey, item.event);
         count(source, principal.id, r.started ? 'started' : 'joined');
-        if (first.status !== 202) first = { index: 0, status: 202, incidentId: item.incidentId, eventId: item.event.id, runId: r.runId };
+        if (first.status !== 202)
+          first = {
+            index: 0,
+            status: 202,
+            incidentId: item.incidentId,
+            eventId: item.event.id,
+            runId: r.runId,
+          };
       }
     } catch {
       return { index: 0, status: 503, retryAfter: 5 };
@@ -356,4 +529,3 @@ function splitLines(body: Buffer): Buffer[] {
   }
   return out;
 }
-

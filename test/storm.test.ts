@@ -35,9 +35,11 @@ it('absorbs a storm: exactly one incident per key, every malformed event dead-le
   const run = randomUUID().slice(0, 8);
   // 5% malformed and 1% badly signed, spread through the storm; good events go round-robin over the keys
   // so every key has good events (and so exactly KEYS incidents), the others hit random keys.
-  const kinds: Kind[] = Array.from({ length: EVENTS }, (_, i) => (i < EVENTS / 100 ? 'badsig' : i < (EVENTS * 6) / 100 ? 'malformed' : 'good'));
+  const kinds: Kind[] = Array.from({ length: EVENTS }, (_, i) =>
+    i < EVENTS / 100 ? 'badsig' : i < (EVENTS * 6) / 100 ? 'malformed' : 'good',
+  );
   let seed = 42;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   for (let i = kinds.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [kinds[i], kinds[j]] = [kinds[j] as Kind, kinds[i] as Kind];
@@ -45,7 +47,13 @@ it('absorbs a storm: exactly one incident per key, every malformed event dead-le
   let goodSeen = 0;
   const plan = kinds.map((kind, i) => {
     const host = `storm-${run}-h${kind === 'good' ? goodSeen++ % KEYS : Math.floor(rand() * KEYS)}`;
-    const good = { time: new Date(Date.UTC(2026, 10, 26, 9, 0, 0, i)).toISOString(), host, rule: 'Storm rule', severity: 'medium', message: `event ${i}` };
+    const good = {
+      time: new Date(Date.UTC(2026, 10, 26, 9, 0, 0, i)).toISOString(),
+      host,
+      rule: 'Storm rule',
+      severity: 'medium',
+      message: `event ${i}`,
+    };
     const body =
       kind === 'malformed'
         ? i % 2
@@ -74,7 +82,9 @@ it('absorbs a storm: exactly one incident per key, every malformed event dead-le
         await res.arrayBuffer();
         if (res.status === 429 || res.status === 503) {
           retries++;
-          await new Promise((r) => setTimeout(r, Math.min(2, Number(res.headers.get('retry-after')) || 1) * 100));
+          await new Promise((r) =>
+            setTimeout(r, Math.min(2, Number(res.headers.get('retry-after')) || 1) * 100),
+          );
           continue;
         }
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
@@ -114,5 +124,7 @@ it('absorbs a storm: exactly one incident per key, every malformed event dead-le
     await new Promise((r) => setTimeout(r, 500));
   }
   expect(count).toBe(KEYS);
-  console.log(`storm: ${EVENTS} events in ${seconds.toFixed(1)} s (${Math.round(EVENTS / seconds)}/s), ${retries} retries after 429/503`);
+  console.log(
+    `storm: ${EVENTS} events in ${seconds.toFixed(1)} s (${Math.round(EVENTS / seconds)}/s), ${retries} retries after 429/503`,
+  );
 }, 600_000);

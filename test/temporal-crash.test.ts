@@ -25,7 +25,14 @@ afterAll(async () => {
 });
 
 async function server(port: number): Promise<DevServer> {
-  return startDevServer({ bin: inject('temporalBin'), dbFile: join(dir, 'temporal.db'), port, headless: true, namespaces: [NAMESPACE], logFile: join(dir, 'temporal.log') });
+  return startDevServer({
+    bin: inject('temporalBin'),
+    dbFile: join(dir, 'temporal.db'),
+    port,
+    headless: true,
+    namespaces: [NAMESPACE],
+    logFile: join(dir, 'temporal.log'),
+  });
 }
 
 it('loses no acknowledged incident when the Temporal server is killed -9 and restarted on its SQLite file', async () => {
@@ -39,7 +46,13 @@ it('loses no acknowledged incident when the Temporal server is killed -9 and res
   const queue = uniqueQueue('tcrash');
   const smtp = await startTestSmtp();
   cleanups.push(() => smtp.close());
-  const worker = await startWorker(workerEnv(smtp.port, queue, { TEMPORAL_ADDRESS: temporal.address, TEMPORAL_NAMESPACE: NAMESPACE, VIGIL_QUIET_PERIOD: '3s' }));
+  const worker = await startWorker(
+    workerEnv(smtp.port, queue, {
+      TEMPORAL_ADDRESS: temporal.address,
+      TEMPORAL_NAMESPACE: NAMESPACE,
+      VIGIL_QUIET_PERIOD: '3s',
+    }),
+  );
   cleanups.push(() => worker.stop());
   const intake = await startIntake(client, queue, { VIGIL_TEMPORAL_TIMEOUT: '2s' });
   cleanups.push(() => intake.close());
@@ -48,9 +61,19 @@ it('loses no acknowledged incident when the Temporal server is killed -9 and res
   const accepted: { incidentId: string; eventId: string }[] = [];
   let refusedWhileDown = 0;
   const send = async (i: number) => {
-    const body = JSON.stringify({ time: new Date(Date.UTC(2026, 10, 26, 10, 0, 0, i)).toISOString(), host: `crash-h${i % 20}`, rule: 'Crash rule', severity: 'high', message: `event ${i}` });
+    const body = JSON.stringify({
+      time: new Date(Date.UTC(2026, 10, 26, 10, 0, 0, i)).toISOString(),
+      host: `crash-h${i % 20}`,
+      rule: 'Crash rule',
+      severity: 'high',
+      message: `event ${i}`,
+    });
     for (let attempt = 0; attempt < 120; attempt++) {
-      const res = await fetch(`${intake.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...signedHeaders(TEST_KEY, 'POST', path, body) }, body });
+      const res = await fetch(`${intake.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signedHeaders(TEST_KEY, 'POST', path, body) },
+        body,
+      });
       if (res.status === 202) {
         accepted.push((await res.json()) as { incidentId: string; eventId: string });
         return;

@@ -58,7 +58,11 @@ it('completes the incident after the worker is killed mid-notification, with one
     }
   };
   const e = reverseShell(`crash-${randomUUID().slice(0, 8)}`);
-  await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(e.incidentId, e.correlationKey, e.event);
+  await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
+    e.incidentId,
+    e.correlationKey,
+    e.event,
+  );
   for (let i = 0; i < 100 && !killedAt; i++) await new Promise((r) => setTimeout(r, 100));
   expect(killedAt).toBeGreaterThan(0);
   if (first.exitCode === null && first.signalCode === null) await new Promise((r) => first.once('exit', r));

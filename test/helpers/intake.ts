@@ -31,7 +31,12 @@ export async function startIntake(client: Client, taskQueue: string, env: Record
     deadLetters,
     nodes,
     metrics: createIntakeMetrics(() => deadLetters.counts().pending),
-    starter: temporalStarter(client.connection, client.options.namespace, taskQueue, config.VIGIL_TEMPORAL_TIMEOUT),
+    starter: temporalStarter(
+      client.connection,
+      client.options.namespace,
+      taskQueue,
+      config.VIGIL_TEMPORAL_TIMEOUT,
+    ),
     ready: async () => true,
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
@@ -44,7 +49,8 @@ export async function startIntake(client: Client, taskQueue: string, env: Record
       let total = 0;
       for (const line of text.split('\n')) {
         if (!line.startsWith(`${name}{`)) continue;
-        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').pop());
+        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+          total += Number(line.split(' ').pop());
       }
       return total;
     },
