@@ -1,0 +1,83 @@
+/**
+ * Replay: every recorded incident history in test/replay/*.json must replay against the current workflow
+ * code, so a non-deterministic change fails CI (use `patched()` for intended changes). Each run also records
+ * fresh histories of the playbooks' main paths and replays them, so the test never passes vacuously.
+ * Record new fixtures with: VIGIL_RECORD_HISTORIES=1 npm test -- test/replay.test.ts
+ */
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { temporalStarter } from '../intake/incidents.js';
+import { repoRoot } from '../src/paths.js';
+import { normalized, reverseShell } from './helpers/events.js';
+import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
+import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+
+const DIR = join(repoRoot(), 'test', 'replay');
+const bundle = () => ({ code: inject('workflowBundle') });
+
+let client: Client;
+let closeClient: () => Promise<void>;
+let smtp: TestSmtp;
+beforeAll(async () => {
+  ({ client, close: closeClient } = await testClient());
+  smtp = await startTestSmtp();
+});
+afterAll(async () => {
+  await smtp.close();
+  await closeClient();
+});
+
+/** Run the main paths of the playbooks and return their histories (name -> JSON). */
+async function recordScenarios(): Promise<Map<string, string>> {
+  const queue = uniqueQueue('replay');
+  const worker = await startWorker(workerEnv(smtp.port, queue, { VIGIL_QUIET_PERIOD: '1s' }));
+  const start = temporalStarter(client.connection, client.options.namespace, queue, 5000);
+  const out = new Map<string, string>();
+  try {
+    const scenarios = {
+      'suspicious-process-malicious-notified': [reverseShell(`replay-${randomUUID().slice(0, 6)}`)],
+      'triage-benign-no-mail': [
+        normalized('generic', {
+          time: '2026-11-26T09:00:00Z',
+          host: `replay-${randomUUID().slice(0, 6)}`,
+          rule: 'Package installed',
+          severity: 'info',
+        }),
+      ],
+    };
+    for (const [name, events] of Object.entries(scenarios)) {
+      for (const e of events) await start.start(e.incidentId, e.correlationKey, e.event);
+      const id = events[0]?.incidentId ?? '';
+      await client.workflow.getHandle(id).result();
+      out.set(name, historyToJSON(await client.workflow.getHandle(id).fetchHistory()));
+    }
+  } finally {
+    await worker.stop();
+  }
+  return out;
+}
+
+describe('replay', () => {
+  it('replays fresh histories of every playbook path against the current code', async () => {
+    const recorded = await recordScenarios();
+    expect(recorded.size).toBeGreaterThanOrEqual(2);
+    for (const [name, json] of recorded) {
+      await Worker.runReplayHistory({ workflowBundle: bundle() }, historyFromJSON(JSON.parse(json)), name);
+      if (process.env.VIGIL_RECORD_HISTORIES === '1') writeFileSync(join(DIR, `${name}.json`), json);
+    }
+  });
+
+  it('replays every committed history in test/replay', async () => {
+    const files = readdirSync(DIR).filter((f) => f.endsWith('.json'));
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    for (const f of files) {
+      const history = historyFromJSON(JSON.parse(readFileSync(join(DIR, f), 'utf8')));
+      await Worker.runReplayHistory({ workflowBundle: bundle() }, history, f.replace(/\.json$/, ''));
+    }
+  });
+});
