@@ -21,6 +21,10 @@ import { buildIntake } from './server.js';
 const key = { id: 'falco-1', secret: 'k'.repeat(40) };
 const narrowKey = { id: 'generic-only', secret: 'g'.repeat(40) };
 const webToken = 'falcosidekick-token-for-web-hosts';
+const enrollSecret = 'osquery-enroll-secret-for-web-hosts';
+const osqueryRow = JSON.parse(
+  readFileSync(join(repoRoot(), 'test', 'fixtures', 'osquery', 'event-added.json'), 'utf8'),
+) as Record<string, unknown>;
 const adminToken = 'admin-token-for-tests';
 const falco = readFileSync(join(repoRoot(), 'test', 'fixtures', 'falco', 'run-shell-untrusted.json'));
 
@@ -37,6 +41,9 @@ function build(extra: Record<string, string> = {}) {
     VIGIL_INTAKE_KEYS: JSON.stringify([
       { ...key, hosts: ['*'] },
       { ...narrowKey, sources: ['generic'], hosts: ['db-*'] },
+    ]),
+    VIGIL_OSQUERY_ENROLL_SECRETS: JSON.stringify([
+      { id: 'fleet', sha256: createHash('sha256').update(enrollSecret).digest('hex'), hosts: ['web-*'] },
     ]),
     VIGIL_INTAKE_TOKENS: JSON.stringify([
       {
@@ -417,6 +424,78 @@ describe('intake', () => {
       const batch = (await ndjson([good('a')])).json<{ results: { eventId: string }[] }>();
       const single = (await post('generic', good('a'))).json<{ eventId: string }>();
       expect(batch.results[0]?.eventId).toBe(single.eventId);
+    });
+  });
+
+  describe("osquery's TLS enroll and logger plugins", () => {
+    const enroll = (secret: string, host: string) =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/osquery/enroll',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ enroll_secret: secret, host_identifier: host, platform_type: '9' }),
+      });
+    const log = (nodeKey: string, data: unknown[], logType = 'result') =>
+      app.inject({
+        method: 'POST',
+        url: '/v1/osquery/log',
+        headers: { 'content-type': 'application/json' },
+        payload: JSON.stringify({ node_key: nodeKey, log_type: logType, data }),
+      });
+
+    it('enrolls a node with the secret and accepts its result logs as incidents', async () => {
+      const e = await enroll(enrollSecret, 'web-01');
+      expect(e.statusCode).toBe(200);
+      const { node_key, node_invalid } = e.json<{ node_key: string; node_invalid: boolean }>();
+      expect(node_invalid).toBe(false);
+      expect(node_key.length).toBeGreaterThan(30);
+      const r = await log(node_key, [osqueryRow]);
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ node_invalid: false, accepted: 1, refused: 0 });
+      expect(started.map((x) => [x.event.source, x.event.host.id])).toEqual([['osquery', 'web-01']]);
+      // Status logs are osquery's own health: acknowledged, not incidents.
+      expect((await log(node_key, [{ s: 0, f: 'events.cpp', l: 1, m: 'hi' }], 'status')).json()).toEqual({
+        node_invalid: false,
+      });
+      expect(started).toHaveLength(1);
+    });
+
+    it('treats a counter 0 result set as state: acknowledged, no incident', async () => {
+      const { node_key } = (await enroll(enrollSecret, 'web-02')).json<{ node_key: string }>();
+      const r = await log(node_key, [{ ...osqueryRow, hostIdentifier: 'web-02', counter: 0 }]);
+      expect(r.json()).toMatchObject({ accepted: 1 });
+      expect(started).toHaveLength(0);
+    });
+
+    it('refuses a wrong enroll secret, and a host the secret is not bound to', async () => {
+      expect((await enroll('wrong', 'web-01')).json()).toMatchObject({ node_invalid: true });
+      const r = await enroll(enrollSecret, 'db-01');
+      expect(r.statusCode).toBe(403);
+      expect(r.json()).toMatchObject({ node_invalid: true });
+    });
+
+    it('binds a node key to the host it enrolled as: rows about another host are dead-lettered', async () => {
+      const { node_key } = (await enroll(enrollSecret, 'web-01')).json<{ node_key: string }>();
+      const r = await log(node_key, [{ ...osqueryRow, hostIdentifier: 'web-02' }]);
+      expect(r.json()).toMatchObject({ accepted: 0, refused: 1 });
+      expect(started).toHaveLength(0);
+      expect(store.list()[0]).toMatchObject({ reason: 'host-not-allowed', keyId: 'osquery-node:web-01' });
+    });
+
+    it('answers node_invalid to an unknown or replaced node key so osquery re-enrolls', async () => {
+      const first = (await enroll(enrollSecret, 'web-01')).json<{ node_key: string }>().node_key;
+      const second = (await enroll(enrollSecret, 'web-01')).json<{ node_key: string }>().node_key;
+      expect((await log(first, [osqueryRow])).json()).toEqual({ node_invalid: true });
+      expect((await log('made-up', [osqueryRow])).json()).toEqual({ node_invalid: true });
+      expect((await log(second, [osqueryRow])).json()).toMatchObject({ node_invalid: false, accepted: 1 });
+    });
+
+    it('answers 503 when Temporal is away so osquery keeps and resends the batch', async () => {
+      const { node_key } = (await enroll(enrollSecret, 'web-01')).json<{ node_key: string }>();
+      starterBehaviour = 'fail';
+      const r = await log(node_key, [osqueryRow]);
+      expect(r.statusCode).toBe(503);
+      expect(r.headers['retry-after']).toBe('5');
     });
   });
 });

@@ -5,7 +5,7 @@ import { loadIntakeConfig } from '../intake/config.js';
 import { ConfigError } from './errors.js';
 
 const goodIntake = {
-  VIGIL_INTAKE_KEYS: JSON.stringify([{ id: 'falco-1', secret: 'x'.repeat(32) }]),
+  VIGIL_INTAKE_KEYS: JSON.stringify([{ id: 'falco-1', secret: 'x'.repeat(32), hosts: ['web-*'] }]),
   VIGIL_ADMIN_TOKEN_SHA256: 'a'.repeat(64),
 };
 
@@ -28,7 +28,29 @@ describe('configuration', () => {
     expect(c.VIGIL_INTAKE_KEYS[0]?.sources).toEqual(['*']);
   });
 
-  it('names a missing secret', () => {
+  it('refuses a key that is not bound to hosts', () => {
+    expect(
+      problemKeys(() =>
+        loadIntakeConfig({
+          ...goodIntake,
+          VIGIL_INTAKE_KEYS: JSON.stringify([{ id: 'k', secret: 'x'.repeat(32) }]),
+        }),
+      ),
+    ).toEqual(['VIGIL_INTAKE_KEYS.0.hosts']);
+  });
+
+  it('refuses a token configured in clear instead of its sha256', () => {
+    expect(
+      problemKeys(() =>
+        loadIntakeConfig({
+          ...goodIntake,
+          VIGIL_INTAKE_TOKENS: JSON.stringify([{ id: 't', sha256: 'my-token', hosts: ['*'] }]),
+        }),
+      ),
+    ).toEqual(['VIGIL_INTAKE_TOKENS.0.sha256']);
+  });
+
+  it('names a missing credential', () => {
     expect(problemKeys(() => loadIntakeConfig({ VIGIL_ADMIN_TOKEN_SHA256: 'a'.repeat(64) }))).toEqual([
       'VIGIL_INTAKE_KEYS',
     ]);
@@ -38,7 +60,7 @@ describe('configuration', () => {
     const keys = problemKeys(() =>
       loadIntakeConfig({
         ...goodIntake,
-        VIGIL_INTAKE_KEYS: JSON.stringify([{ id: 'k', secret: 'short' }]),
+        VIGIL_INTAKE_KEYS: JSON.stringify([{ id: 'k', secret: 'short', hosts: ['*'] }]),
         VIGIL_REPLAY_WINDOW: 'five minutes',
         VIGIL_CORRELATION_KEY: 'host,colour',
       }),
