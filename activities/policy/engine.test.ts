@@ -1,0 +1,132 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ACTIONS, OPERATOR_ROLES, type ActionName, type OperatorRole } from '../../src/policy/actions.js';
+import { checkApproval, paramsHashOf, type ApprovalRequestRecord } from '../../src/policy/approval.js';
+import { repoRoot } from '../../src/paths.js';
+import { PolicyEngine, validateBundle, loadPolicyBundle, type DecisionRequest } from './engine.js';
+
+const engine = PolicyEngine.load(join(repoRoot(), 'policies'));
+const base: DecisionRequest = {
+  playbook: { name: 'suspicious-process', version: '1.0.0' },
+  host: 'web-01',
+  severity: 'high',
+  riskScore: 80,
+  verdict: 'malicious',
+  techniques: ['T1059.004'],
+  hasProcess: true,
+  inContainer: false,
+  proposed: Object.keys(ACTIONS) as ActionName[],
+};
+const disposition = (req: Partial<DecisionRequest>) => Object.fromEntries(engine.decide({ ...base, ...req }).map((d) => [d.action, d.disposition]));
+
+describe('policy engine (Cedar)', () => {
+  it('validates the shipped policies against the schema', () => {
+    expect(validateBundle(loadPolicyBundle(join(repoRoot(), 'policies')))).toEqual([]);
+    expect(engine.version).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('automates observe and low containment for a malicious, high-risk process; asks for the rest', () => {
+    expect(disposition({})).toEqual({
+      'notify-email': 'automatic',
+      alert: 'automatic',
+      'open-ticket': 'automatic',
+      throttle: 'automatic',
+      'suspend-process': 'automatic',
+      'kill-process-tree': 'automatic',
+      'quarantine-file': 'automatic',
+      'block-process-network': 'automatic',
+      'isolate-host': 'approval',
+      'lock-local-account': 'approval',
+      'disable-account': 'approval',
+      'reimage-host': 'approval',
+    });
+    const critical = engine.decide({ ...base, proposed: ['disable-account'] })[0];
+    expect(critical?.approvals).toEqual({ needed: 2, roles: ['lead', 'admin'] });
+    expect(engine.decide({ ...base, proposed: ['suspend-process'], riskScore: 60 })[0]?.approvals).toEqual({ needed: 1, roles: ['analyst', 'lead', 'admin'] });
+  });
+
+  it('forbids everything but observing for a benign verdict (default deny)', () => {
+    const d = disposition({ verdict: 'benign', riskScore: 10 });
+    expect(Object.entries(d).filter(([, v]) => v !== 'forbidden').map(([k]) => k).sort()).toEqual(['alert', 'notify-email', 'open-ticket']);
+  });
+
+  it('forbids process actions without a process, and host isolation for a container event below critical', () => {
+    const d = disposition({ hasProcess: false, inContainer: true });
+    expect(d['suspend-process']).toBe('forbidden');
+    expect(d['isolate-host']).toBe('forbidden');
+    expect(disposition({ inContainer: true, severity: 'critical' })['isolate-host']).toBe('approval');
+  });
+
+  it('never makes a high or critical action automatic, even under a policy that permits it', () => {
+    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
+    const permissive = new PolicyEngine({ ...b, byId: { ...b.byId, 'permit-everything': 'permit (principal, action, resource);' } });
+    for (const d of permissive.decide(base)) {
+      if (d.class === 'high' || d.class === 'critical') {
+        expect(d.disposition).toBe('approval');
+        expect(d.reasons.join(' ')).toContain('guard');
+      }
+    }
+  });
+
+  it('refuses to load a policy that does not validate against the schema', () => {
+    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
+    expect(() => new PolicyEngine({ ...b, byId: { ...b.byId, broken: 'permit (principal, action, resource) when { context.noSuchField };' } })).toThrow(/do not validate/);
+  });
+});
+
+/** An independent reference of who may approve what, written from ARCHITECTURE.md, not from the policies. */
+function reference(role: OperatorRole | 'guest', action: ActionName, isRequester: boolean, alreadyApprovedBy: boolean): boolean {
+  if (role === 'guest' || isRequester || alreadyApprovedBy) return false;
+  const c = ACTIONS[action].class;
+  return c === 'observe' || c === 'low' ? true : role === 'lead' || role === 'admin';
+}
+
+describe('approval authorization matrix', () => {
+  it('agrees with the reference on 12,000 generated (actor, role, action, class, requester) cases: 0 unauthorized approvals', () => {
+    let seed = 20261126;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const actions = Object.keys(ACTIONS) as ActionName[];
+    const roles: (OperatorRole | 'guest')[] = [...OPERATOR_ROLES, 'guest'];
+    const rolesFor = new Map(actions.map((a) => [a, engine.rolesThatMayApprove(a, { severity: 'high', host: 'h' })]));
+    let unauthorized = 0;
+    let disagreements = 0;
+    for (let i = 0; i < 12_000; i++) {
+      const action = actions[rand(actions.length)] as ActionName;
+      const role = roles[rand(roles.length)] as OperatorRole | 'guest';
+      const actor = `op-${rand(5)}`;
+      const requester = rand(4) === 0 ? actor : `op-${rand(5) + 5}`;
+      const prior = rand(5) === 0 ? actor : `op-${rand(3) + 20}`;
+      const record: ApprovalRequestRecord = {
+        approvalId: 'a1',
+        incidentId: 'inc',
+        action,
+        class: ACTIONS[action].class,
+        params: { host: 'h' },
+        paramsHash: paramsHashOf(action, { host: 'h' }),
+        needed: ACTIONS[action].class === 'critical' ? 2 : 1,
+        roles: rolesFor.get(action) ?? [],
+        requester,
+        requestedAt: 't',
+        deadline: 't',
+        status: 'pending',
+        approvers: rand(2) ? [{ operator: prior, role: 'lead', at: 't', via: 'cli' }] : [],
+        escalation: 0,
+      };
+      // A guest has no operator role at all: the server refuses it before the gate; model it as no role.
+      const got =
+        role !== 'guest' &&
+        checkApproval(record, { approvalId: 'a1', paramsHash: record.paramsHash, decision: 'approve', operator: { id: actor, role }, via: 'cli' }).ok &&
+        engine.mayApprove({ operator: { id: actor, role }, action, severity: 'high', host: 'h', isRequester: actor === requester }).allow;
+      const want = reference(role, action, actor === requester, record.approvers.some((a) => a.operator === actor));
+      if (got && !want) unauthorized++;
+      if (got !== want) disagreements++;
+    }
+    expect(unauthorized).toBe(0);
+    expect(disagreements).toBe(0);
+  });
+
+  it('binds an approval to its parameters', () => {
+    expect(paramsHashOf('isolate-host', { host: 'a' })).not.toBe(paramsHashOf('isolate-host', { host: 'b' }));
+    expect(paramsHashOf('isolate-host', { host: 'a', x: 1 })).toBe(paramsHashOf('isolate-host', { x: 1, host: 'a' }));
+  });
+});

@@ -1,0 +1,188 @@
+/**
+ * The policy engine: Cedar (the @cedar-policy/cedar-wasm build of Cedar's Rust core, offline, with a
+ * schema validator and a precise, analyzable language; chosen over OPA/Rego because its
+ * permit/forbid-with-default-deny semantics is exactly the decision we need, it validates policies
+ * against a schema, and it runs in-process in microseconds). Policies live in policies/ as code.
+ */
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import {
+  ACTIONS,
+  approvalsNeeded,
+  mayBeAutomatic,
+  OPERATOR_ROLES,
+  type ActionDecision,
+  type ActionName,
+  type OperatorRole,
+} from '../../src/policy/actions.js';
+import { SEVERITY_RANK, type Severity } from '../../src/events/detection-event.js';
+
+export interface DecisionRequest {
+  playbook: { name: string; version: string };
+  host: string;
+  severity: Severity;
+  riskScore: number;
+  verdict: 'benign' | 'suspicious' | 'malicious';
+  techniques: string[];
+  hasProcess: boolean;
+  inContainer: boolean;
+  proposed: ActionName[];
+}
+
+export interface ApprovalRequest {
+  operator: { id: string; role: OperatorRole };
+  action: ActionName;
+  severity: Severity;
+  host: string;
+  isRequester: boolean;
+}
+
+export interface PolicyBundle {
+  dir: string;
+  /** Policies by their @id annotation (diagnostics name them), in file order. */
+  byId: Record<string, string>;
+  /** sha256 over the schema and every policy file, in name order: recorded with every decision. */
+  version: string;
+  policies: string;
+  schema: string;
+  files: string[];
+}
+
+export function loadPolicyBundle(dir: string): PolicyBundle {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cedar')).sort();
+  const schema = readFileSync(join(dir, 'schema.cedarschema'), 'utf8');
+  const texts = files.map((f) => readFileSync(join(dir, f), 'utf8'));
+  const h = createHash('sha256').update(schema);
+  files.forEach((f, i) => h.update(`\n--- ${f}\n`).update(texts[i] ?? ''));
+  const policies = texts.join('\n');
+  return { dir, version: h.digest('hex').slice(0, 16), policies, byId: policiesById(policies), schema, files };
+}
+
+/** Split a policy set into its policies keyed by `@id("...")` (or `policyN` where there is none). */
+export function policiesById(text: string): Record<string, string> {
+  const parts = cedar.policySetTextToParts(text);
+  if (parts.type === 'failure') throw new Error(`policies do not parse: ${parts.errors.map((e) => e.message).join('; ')}`);
+  const out: Record<string, string> = {};
+  parts.policies.forEach((p, i) => {
+    const id = /@id\(\s*"([^"]+)"\s*\)/.exec(p)?.[1] ?? `policy${i}`;
+    if (out[id]) throw new Error(`two policies share the id "${id}"`);
+    out[id] = p;
+  });
+  return out;
+}
+
+/** Schema validation of the policies (strict mode); returns readable problems, empty when valid. */
+export function validateBundle(b: PolicyBundle): string[] {
+  const r = cedar.validate({ schema: b.schema, policies: { staticPolicies: b.byId } });
+  if (r.type === 'failure') return r.errors.map((e) => e.message);
+  return r.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`);
+}
+
+const ROLE_PARENT: Record<OperatorRole, OperatorRole | undefined> = { admin: 'lead', lead: 'analyst', analyst: undefined };
+
+function entities(extra: cedar.EntityJson[] = []): cedar.EntityJson[] {
+  const roles = OPERATOR_ROLES.map((r) => ({
+    uid: { type: 'Vigil::Role', id: r },
+    attrs: {},
+    parents: ROLE_PARENT[r] ? [{ type: 'Vigil::Role', id: ROLE_PARENT[r] }] : [],
+  }));
+  const responses = Object.entries(ACTIONS).map(([id, a]) => ({
+    uid: { type: 'Vigil::Response', id },
+    attrs: { class: a.class, scope: a.scope },
+    parents: [],
+  }));
+  return [...roles, ...responses, ...extra];
+}
+
+let engines = 0;
+
+export class PolicyEngine {
+  private readonly baseEntities = entities();
+  /** Parsed once and cached inside Cedar: a decision does not re-parse policies or schema. */
+  private readonly setId: string;
+  private readonly schemaName: string;
+
+  constructor(readonly bundle: PolicyBundle) {
+    const problems = validateBundle(bundle);
+    if (problems.length) throw new Error(`policies in ${bundle.dir} do not validate:\n  - ${problems.join('\n  - ')}`);
+    engines += 1;
+    this.setId = `vigil-${bundle.version}-${engines}`;
+    this.schemaName = this.setId;
+    const p = cedar.preparsePolicySet(this.setId, { staticPolicies: bundle.byId });
+    const sc = cedar.preparseSchema(this.schemaName, bundle.schema);
+    if (p.type === 'failure' || sc.type === 'failure') throw new Error(`policies in ${bundle.dir} do not parse`);
+  }
+
+  static load(dir: string): PolicyEngine {
+    return new PolicyEngine(loadPolicyBundle(dir));
+  }
+
+  get version(): string {
+    return this.bundle.version;
+  }
+
+  private ask(call: Omit<cedar.StatefulAuthorizationCall, 'preparsedPolicySetId' | 'preparsedSchemaName' | 'validateRequest'>): { allow: boolean; reasons: string[] } {
+    const r = cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: this.setId, preparsedSchemaName: this.schemaName, validateRequest: true });
+    if (r.type === 'failure') throw new Error(`policy evaluation failed: ${r.errors.map((e) => e.message).join('; ')}`);
+    const errors = r.response.diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
+    // An evaluation error in a policy is a deny (Cedar skips that policy); say so.
+    return { allow: r.response.decision === 'allow', reasons: [...r.response.diagnostics.reason, ...errors.map((e) => `error in ${e}`)] };
+  }
+
+  /** For every proposed action: forbidden, automatic, or approval (with how many approvers and which roles). */
+  decide(req: DecisionRequest): ActionDecision[] {
+    const context = {
+      severity: req.severity,
+      severityRank: SEVERITY_RANK[req.severity],
+      riskScore: Math.round(req.riskScore),
+      verdict: req.verdict,
+      host: req.host,
+      techniques: req.techniques,
+      hasProcess: req.hasProcess,
+      inContainer: req.inContainer,
+    };
+    const principal = { type: 'Vigil::Playbook', id: req.playbook.name };
+    const ents = this.baseEntities.concat([{ uid: principal, attrs: { version: req.playbook.version }, parents: [] }]);
+    return [...new Set(req.proposed)].map((action) => {
+      const spec = ACTIONS[action];
+      const resource = { type: 'Vigil::Response', id: action };
+      const propose = this.ask({ principal, action: { type: 'Vigil::Action', id: 'propose' }, resource, context, entities: ents });
+      if (!propose.allow) {
+        return { action, class: spec.class, disposition: 'forbidden', reasons: propose.reasons.length ? propose.reasons.map((r) => `forbidden by ${r}`) : ['no policy permits it (default deny)'] };
+      }
+      const automate = this.ask({ principal, action: { type: 'Vigil::Action', id: 'automate' }, resource, context, entities: ents });
+      const reasons = propose.reasons.map((r) => `proposed by ${r}`);
+      if (automate.allow && mayBeAutomatic(spec.class)) {
+        return { action, class: spec.class, disposition: 'automatic', reasons: [...reasons, ...automate.reasons.map((r) => `automatic by ${r}`)] };
+      }
+      if (automate.allow) reasons.push(`guard: a ${spec.class} action is never automatic, whatever ${automate.reasons.join(', ')} says`);
+      return {
+        action,
+        class: spec.class,
+        disposition: 'approval',
+        approvals: { needed: approvalsNeeded(spec.class), roles: this.rolesThatMayApprove(action, req) },
+        reasons,
+      };
+    });
+  }
+
+  /** May this operator approve this action? (The gate adds: never the requester; distinct approvers.) */
+  mayApprove(req: ApprovalRequest): { allow: boolean; reasons: string[] } {
+    const principal = { type: 'Vigil::Operator', id: req.operator.id };
+    const ents = this.baseEntities.concat([{ uid: principal, attrs: { name: req.operator.id }, parents: [{ type: 'Vigil::Role', id: req.operator.role }] }]);
+    return this.ask({
+      principal,
+      action: { type: 'Vigil::Action', id: 'approve' },
+      resource: { type: 'Vigil::Response', id: req.action },
+      context: { severity: req.severity, host: req.host, isRequester: req.isRequester },
+      entities: ents,
+    });
+  }
+
+  /** The roles whose members the policy lets approve this action (recorded in the approval request). */
+  rolesThatMayApprove(action: ActionName, req: Pick<DecisionRequest, 'severity' | 'host'>): OperatorRole[] {
+    return OPERATOR_ROLES.filter((role) => this.mayApprove({ operator: { id: `role-probe-${role}`, role }, action, severity: req.severity, host: req.host, isRequester: false }).allow);
+  }
+}
