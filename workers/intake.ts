@@ -23,7 +23,12 @@ if (isEntryPoint(import.meta.url)) {
       deadLetters,
       nodes,
       metrics,
-      starter: temporalStarter(connection, cfg.TEMPORAL_NAMESPACE, cfg.VIGIL_TASK_QUEUE, cfg.VIGIL_TEMPORAL_TIMEOUT),
+      starter: temporalStarter(
+        connection,
+        cfg.TEMPORAL_NAMESPACE,
+        cfg.VIGIL_TASK_QUEUE,
+        cfg.VIGIL_TEMPORAL_TIMEOUT,
+      ),
       ready: async () => {
         try {
           await client.withDeadline(Date.now() + 2000, () => connection.workflowService.getSystemInfo({}));

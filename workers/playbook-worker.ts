@@ -2,7 +2,13 @@
  * Process: the playbook worker. Runs the incident workflow and the observe-class activities
  * (enrichment, notification). Holds no credentials for destructive actions.
  */
-import { bundleWorkflowCode, NativeConnection, Runtime, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
 import { z } from 'zod';
 import { HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
 import { loadAttackTable } from '../activities/enrichment/attack.js';
@@ -63,7 +69,9 @@ export async function createPlaybookWorker(
     connection,
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
     taskQueue: opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
-    workflowBundle: opts.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler })),
+    workflowBundle:
+      opts.workflowBundle ??
+      (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler })),
     activities,
     shutdownGraceTime: '10s',
   });

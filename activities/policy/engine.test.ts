@@ -17,7 +17,8 @@ const base: DecisionRequest = {
   inContainer: false,
   proposed: Object.keys(ACTIONS) as ActionName[],
 };
-const disposition = (req: Partial<DecisionRequest>) => Object.fromEntries(engine.decide({ ...base, ...req }).map((d) => [d.action, d.disposition]));
+const disposition = (req: Partial<DecisionRequest>) =>
+  Object.fromEntries(engine.decide({ ...base, ...req }).map((d) => [d.action, d.disposition]));
 
 describe('policy engine (Cedar)', () => {
   it('validates the shipped policies against the schema', () => {
@@ -42,12 +43,20 @@ describe('policy engine (Cedar)', () => {
     });
     const critical = engine.decide({ ...base, proposed: ['disable-account'] })[0];
     expect(critical?.approvals).toEqual({ needed: 2, roles: ['lead', 'admin'] });
-    expect(engine.decide({ ...base, proposed: ['suspend-process'], riskScore: 60 })[0]?.approvals).toEqual({ needed: 1, roles: ['analyst', 'lead', 'admin'] });
+    expect(engine.decide({ ...base, proposed: ['suspend-process'], riskScore: 60 })[0]?.approvals).toEqual({
+      needed: 1,
+      roles: ['analyst', 'lead', 'admin'],
+    });
   });
 
   it('forbids everything but observing for a benign verdict (default deny)', () => {
     const d = disposition({ verdict: 'benign', riskScore: 10 });
-    expect(Object.entries(d).filter(([, v]) => v !== 'forbidden').map(([k]) => k).sort()).toEqual(['alert', 'notify-email', 'open-ticket']);
+    expect(
+      Object.entries(d)
+        .filter(([, v]) => v !== 'forbidden')
+        .map(([k]) => k)
+        .sort(),
+    ).toEqual(['alert', 'notify-email', 'open-ticket']);
   });
 
   it('forbids process actions without a process, and host isolation for a container event below critical', () => {
@@ -59,7 +68,10 @@ describe('policy engine (Cedar)', () => {
 
   it('never makes a high or critical action automatic, even under a policy that permits it', () => {
     const b = loadPolicyBundle(join(repoRoot(), 'policies'));
-    const permissive = new PolicyEngine({ ...b, byId: { ...b.byId, 'permit-everything': 'permit (principal, action, resource);' } });
+    const permissive = new PolicyEngine({
+      ...b,
+      byId: { ...b.byId, 'permit-everything': 'permit (principal, action, resource);' },
+    });
     for (const d of permissive.decide(base)) {
       if (d.class === 'high' || d.class === 'critical') {
         expect(d.disposition).toBe('approval');
@@ -70,12 +82,23 @@ describe('policy engine (Cedar)', () => {
 
   it('refuses to load a policy that does not validate against the schema', () => {
     const b = loadPolicyBundle(join(repoRoot(), 'policies'));
-    expect(() => new PolicyEngine({ ...b, byId: { ...b.byId, broken: 'permit (principal, action, resource) when { context.noSuchField };' } })).toThrow(/do not validate/);
+    expect(
+      () =>
+        new PolicyEngine({
+          ...b,
+          byId: { ...b.byId, broken: 'permit (principal, action, resource) when { context.noSuchField };' },
+        }),
+    ).toThrow(/do not validate/);
   });
 });
 
 /** An independent reference of who may approve what, written from ARCHITECTURE.md, not from the policies. */
-function reference(role: OperatorRole | 'guest', action: ActionName, isRequester: boolean, alreadyApprovedBy: boolean): boolean {
+function reference(
+  role: OperatorRole | 'guest',
+  action: ActionName,
+  isRequester: boolean,
+  alreadyApprovedBy: boolean,
+): boolean {
   if (role === 'guest' || isRequester || alreadyApprovedBy) return false;
   const c = ACTIONS[action].class;
   return c === 'observe' || c === 'low' ? true : role === 'lead' || role === 'admin';
@@ -87,7 +110,9 @@ describe('approval authorization matrix', () => {
     const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
     const actions = Object.keys(ACTIONS) as ActionName[];
     const roles: (OperatorRole | 'guest')[] = [...OPERATOR_ROLES, 'guest'];
-    const rolesFor = new Map(actions.map((a) => [a, engine.rolesThatMayApprove(a, { severity: 'high', host: 'h' })]));
+    const rolesFor = new Map(
+      actions.map((a) => [a, engine.rolesThatMayApprove(a, { severity: 'high', host: 'h' })]),
+    );
     let unauthorized = 0;
     let disagreements = 0;
     for (let i = 0; i < 12_000; i++) {
@@ -115,9 +140,26 @@ describe('approval authorization matrix', () => {
       // A guest has no operator role at all: the server refuses it before the gate; model it as no role.
       const got =
         role !== 'guest' &&
-        checkApproval(record, { approvalId: 'a1', paramsHash: record.paramsHash, decision: 'approve', operator: { id: actor, role }, via: 'cli' }).ok &&
-        engine.mayApprove({ operator: { id: actor, role }, action, severity: 'high', host: 'h', isRequester: actor === requester }).allow;
-      const want = reference(role, action, actor === requester, record.approvers.some((a) => a.operator === actor));
+        checkApproval(record, {
+          approvalId: 'a1',
+          paramsHash: record.paramsHash,
+          decision: 'approve',
+          operator: { id: actor, role },
+          via: 'cli',
+        }).ok &&
+        engine.mayApprove({
+          operator: { id: actor, role },
+          action,
+          severity: 'high',
+          host: 'h',
+          isRequester: actor === requester,
+        }).allow;
+      const want = reference(
+        role,
+        action,
+        actor === requester,
+        record.approvers.some((a) => a.operator === actor),
+      );
       if (got && !want) unauthorized++;
       if (got !== want) disagreements++;
     }
@@ -127,6 +169,8 @@ describe('approval authorization matrix', () => {
 
   it('binds an approval to its parameters', () => {
     expect(paramsHashOf('isolate-host', { host: 'a' })).not.toBe(paramsHashOf('isolate-host', { host: 'b' }));
-    expect(paramsHashOf('isolate-host', { host: 'a', x: 1 })).toBe(paramsHashOf('isolate-host', { x: 1, host: 'a' }));
+    expect(paramsHashOf('isolate-host', { host: 'a', x: 1 })).toBe(
+      paramsHashOf('isolate-host', { x: 1, host: 'a' }),
+    );
   });
 });

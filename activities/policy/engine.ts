@@ -51,19 +51,29 @@ export interface PolicyBundle {
 }
 
 export function loadPolicyBundle(dir: string): PolicyBundle {
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cedar')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cedar'))
+    .sort();
   const schema = readFileSync(join(dir, 'schema.cedarschema'), 'utf8');
   const texts = files.map((f) => readFileSync(join(dir, f), 'utf8'));
   const h = createHash('sha256').update(schema);
   files.forEach((f, i) => h.update(`\n--- ${f}\n`).update(texts[i] ?? ''));
   const policies = texts.join('\n');
-  return { dir, version: h.digest('hex').slice(0, 16), policies, byId: policiesById(policies), schema, files };
+  return {
+    dir,
+    version: h.digest('hex').slice(0, 16),
+    policies,
+    byId: policiesById(policies),
+    schema,
+    files,
+  };
 }
 
 /** Split a policy set into its policies keyed by `@id("...")` (or `policyN` where there is none). */
 export function policiesById(text: string): Record<string, string> {
   const parts = cedar.policySetTextToParts(text);
-  if (parts.type === 'failure') throw new Error(`policies do not parse: ${parts.errors.map((e) => e.message).join('; ')}`);
+  if (parts.type === 'failure')
+    throw new Error(`policies do not parse: ${parts.errors.map((e) => e.message).join('; ')}`);
   const out: Record<string, string> = {};
   parts.policies.forEach((p, i) => {
     const id = /@id\(\s*"([^"]+)"\s*\)/.exec(p)?.[1] ?? `policy${i}`;
@@ -80,7 +90,11 @@ export function validateBundle(b: PolicyBundle): string[] {
   return r.validationErrors.map((e) => `${e.policyId}: ${e.error.message}`);
 }
 
-const ROLE_PARENT: Record<OperatorRole, OperatorRole | undefined> = { admin: 'lead', lead: 'analyst', analyst: undefined };
+const ROLE_PARENT: Record<OperatorRole, OperatorRole | undefined> = {
+  admin: 'lead',
+  lead: 'analyst',
+  analyst: undefined,
+};
 
 function entities(extra: cedar.EntityJson[] = []): cedar.EntityJson[] {
   const roles = OPERATOR_ROLES.map((r) => ({
@@ -106,13 +120,15 @@ export class PolicyEngine {
 
   constructor(readonly bundle: PolicyBundle) {
     const problems = validateBundle(bundle);
-    if (problems.length) throw new Error(`policies in ${bundle.dir} do not validate:\n  - ${problems.join('\n  - ')}`);
+    if (problems.length)
+      throw new Error(`policies in ${bundle.dir} do not validate:\n  - ${problems.join('\n  - ')}`);
     engines += 1;
     this.setId = `vigil-${bundle.version}-${engines}`;
     this.schemaName = this.setId;
     const p = cedar.preparsePolicySet(this.setId, { staticPolicies: bundle.byId });
     const sc = cedar.preparseSchema(this.schemaName, bundle.schema);
-    if (p.type === 'failure' || sc.type === 'failure') throw new Error(`policies in ${bundle.dir} do not parse`);
+    if (p.type === 'failure' || sc.type === 'failure')
+      throw new Error(`policies in ${bundle.dir} do not parse`);
   }
 
   static load(dir: string): PolicyEngine {
@@ -123,12 +139,26 @@ export class PolicyEngine {
     return this.bundle.version;
   }
 
-  private ask(call: Omit<cedar.StatefulAuthorizationCall, 'preparsedPolicySetId' | 'preparsedSchemaName' | 'validateRequest'>): { allow: boolean; reasons: string[] } {
-    const r = cedar.statefulIsAuthorized({ ...call, preparsedPolicySetId: this.setId, preparsedSchemaName: this.schemaName, validateRequest: true });
-    if (r.type === 'failure') throw new Error(`policy evaluation failed: ${r.errors.map((e) => e.message).join('; ')}`);
+  private ask(
+    call: Omit<
+      cedar.StatefulAuthorizationCall,
+      'preparsedPolicySetId' | 'preparsedSchemaName' | 'validateRequest'
+    >,
+  ): { allow: boolean; reasons: string[] } {
+    const r = cedar.statefulIsAuthorized({
+      ...call,
+      preparsedPolicySetId: this.setId,
+      preparsedSchemaName: this.schemaName,
+      validateRequest: true,
+    });
+    if (r.type === 'failure')
+      throw new Error(`policy evaluation failed: ${r.errors.map((e) => e.message).join('; ')}`);
     const errors = r.response.diagnostics.errors.map((e) => `${e.policyId}: ${e.error.message}`);
     // An evaluation error in a policy is a deny (Cedar skips that policy); say so.
-    return { allow: r.response.decision === 'allow', reasons: [...r.response.diagnostics.reason, ...errors.map((e) => `error in ${e}`)] };
+    return {
+      allow: r.response.decision === 'allow',
+      reasons: [...r.response.diagnostics.reason, ...errors.map((e) => `error in ${e}`)],
+    };
   }
 
   /** For every proposed action: forbidden, automatic, or approval (with how many approvers and which roles). */
@@ -144,20 +174,49 @@ export class PolicyEngine {
       inContainer: req.inContainer,
     };
     const principal = { type: 'Vigil::Playbook', id: req.playbook.name };
-    const ents = this.baseEntities.concat([{ uid: principal, attrs: { version: req.playbook.version }, parents: [] }]);
+    const ents = this.baseEntities.concat([
+      { uid: principal, attrs: { version: req.playbook.version }, parents: [] },
+    ]);
     return [...new Set(req.proposed)].map((action) => {
       const spec = ACTIONS[action];
       const resource = { type: 'Vigil::Response', id: action };
-      const propose = this.ask({ principal, action: { type: 'Vigil::Action', id: 'propose' }, resource, context, entities: ents });
+      const propose = this.ask({
+        principal,
+        action: { type: 'Vigil::Action', id: 'propose' },
+        resource,
+        context,
+        entities: ents,
+      });
       if (!propose.allow) {
-        return { action, class: spec.class, disposition: 'forbidden', reasons: propose.reasons.length ? propose.reasons.map((r) => `forbidden by ${r}`) : ['no policy permits it (default deny)'] };
+        return {
+          action,
+          class: spec.class,
+          disposition: 'forbidden',
+          reasons: propose.reasons.length
+            ? propose.reasons.map((r) => `forbidden by ${r}`)
+            : ['no policy permits it (default deny)'],
+        };
       }
-      const automate = this.ask({ principal, action: { type: 'Vigil::Action', id: 'automate' }, resource, context, entities: ents });
+      const automate = this.ask({
+        principal,
+        action: { type: 'Vigil::Action', id: 'automate' },
+        resource,
+        context,
+        entities: ents,
+      });
       const reasons = propose.reasons.map((r) => `proposed by ${r}`);
       if (automate.allow && mayBeAutomatic(spec.class)) {
-        return { action, class: spec.class, disposition: 'automatic', reasons: [...reasons, ...automate.reasons.map((r) => `automatic by ${r}`)] };
+        return {
+          action,
+          class: spec.class,
+          disposition: 'automatic',
+          reasons: [...reasons, ...automate.reasons.map((r) => `automatic by ${r}`)],
+        };
       }
-      if (automate.allow) reasons.push(`guard: a ${spec.class} action is never automatic, whatever ${automate.reasons.join(', ')} says`);
+      if (automate.allow)
+        reasons.push(
+          `guard: a ${spec.class} action is never automatic, whatever ${automate.reasons.join(', ')} says`,
+        );
       return {
         action,
         class: spec.class,
@@ -171,7 +230,13 @@ export class PolicyEngine {
   /** May this operator approve this action? (The gate adds: never the requester; distinct approvers.) */
   mayApprove(req: ApprovalRequest): { allow: boolean; reasons: string[] } {
     const principal = { type: 'Vigil::Operator', id: req.operator.id };
-    const ents = this.baseEntities.concat([{ uid: principal, attrs: { name: req.operator.id }, parents: [{ type: 'Vigil::Role', id: req.operator.role }] }]);
+    const ents = this.baseEntities.concat([
+      {
+        uid: principal,
+        attrs: { name: req.operator.id },
+        parents: [{ type: 'Vigil::Role', id: req.operator.role }],
+      },
+    ]);
     return this.ask({
       principal,
       action: { type: 'Vigil::Action', id: 'approve' },
@@ -183,6 +248,15 @@ export class PolicyEngine {
 
   /** The roles whose members the policy lets approve this action (recorded in the approval request). */
   rolesThatMayApprove(action: ActionName, req: Pick<DecisionRequest, 'severity' | 'host'>): OperatorRole[] {
-    return OPERATOR_ROLES.filter((role) => this.mayApprove({ operator: { id: `role-probe-${role}`, role }, action, severity: req.severity, host: req.host, isRequester: false }).allow);
+    return OPERATOR_ROLES.filter(
+      (role) =>
+        this.mayApprove({
+          operator: { id: `role-probe-${role}`, role },
+          action,
+          severity: req.severity,
+          host: req.host,
+          isRequester: false,
+        }).allow,
+    );
   }
 }

@@ -18,13 +18,29 @@ export const ACTIONS = {
   alert: { class: 'observe', scope: 'incident', description: 'raise an alert in the team channel' },
   'open-ticket': { class: 'observe', scope: 'incident', description: 'open or update a ticket' },
   throttle: { class: 'low', scope: 'process', description: "limit a process's CPU and I/O" },
-  'suspend-process': { class: 'low', scope: 'process', description: 'stop (SIGSTOP) a process and its children; resumable' },
+  'suspend-process': {
+    class: 'low',
+    scope: 'process',
+    description: 'stop (SIGSTOP) a process and its children; resumable',
+  },
   'kill-process-tree': { class: 'low', scope: 'process', description: 'kill a process and its children' },
   'quarantine-file': { class: 'low', scope: 'file', description: 'move a file into the vault; restorable' },
   'block-process-network': { class: 'low', scope: 'process', description: 'cut one process off the network' },
-  'isolate-host': { class: 'high', scope: 'host', description: 'drop all traffic but the management allowlist' },
-  'lock-local-account': { class: 'high', scope: 'account', description: 'lock a local account and end its sessions' },
-  'disable-account': { class: 'critical', scope: 'account', description: 'disable a directory account, revoke its credentials' },
+  'isolate-host': {
+    class: 'high',
+    scope: 'host',
+    description: 'drop all traffic but the management allowlist',
+  },
+  'lock-local-account': {
+    class: 'high',
+    scope: 'account',
+    description: 'lock a local account and end its sessions',
+  },
+  'disable-account': {
+    class: 'critical',
+    scope: 'account',
+    description: 'disable a directory account, revoke its credentials',
+  },
   'reimage-host': { class: 'critical', scope: 'host', description: 're-image the host' },
 } as const satisfies Record<string, ActionSpec>;
 export type ActionName = keyof typeof ACTIONS;

@@ -38,21 +38,60 @@ export interface ApprovalAttempt {
   reason?: string;
 }
 
-export type ApprovalCheck = { ok: true } | { ok: false; code: 'not-found' | 'already-decided' | 'wrong-parameters' | 'unauthorized' | 'requester' | 'duplicate'; message: string };
+export type ApprovalCheck =
+  | { ok: true }
+  | {
+      ok: false;
+      code: 'not-found' | 'already-decided' | 'wrong-parameters' | 'unauthorized' | 'requester' | 'duplicate';
+      message: string;
+    };
 
 export function checkApproval(r: ApprovalRequestRecord | undefined, a: ApprovalAttempt): ApprovalCheck {
   if (!r) return { ok: false, code: 'not-found', message: `no approval ${a.approvalId} in this incident` };
-  if (r.status !== 'pending') return { ok: false, code: 'already-decided', message: `approval ${r.approvalId} was already ${r.status}${r.decidedBy ? ` by ${r.decidedBy.operator} at ${r.decidedBy.at}` : ''}` };
-  if (a.paramsHash !== r.paramsHash) return { ok: false, code: 'wrong-parameters', message: `approval ${r.approvalId} is for ${r.action} with other parameters` };
-  if (a.operator.id === r.requester) return { ok: false, code: 'requester', message: `${a.operator.id} requested this action and cannot decide it` };
-  if (!r.roles.includes(a.operator.role)) return { ok: false, code: 'unauthorized', message: `role ${a.operator.role} may not decide ${r.action} (${r.class}); allowed: ${r.roles.join(', ') || 'nobody'}` };
-  if (r.approvers.some((x) => x.operator === a.operator.id)) return { ok: false, code: 'duplicate', message: `${a.operator.id} already approved; ${r.needed} distinct approvers are needed` };
+  if (r.status !== 'pending')
+    return {
+      ok: false,
+      code: 'already-decided',
+      message: `approval ${r.approvalId} was already ${r.status}${r.decidedBy ? ` by ${r.decidedBy.operator} at ${r.decidedBy.at}` : ''}`,
+    };
+  if (a.paramsHash !== r.paramsHash)
+    return {
+      ok: false,
+      code: 'wrong-parameters',
+      message: `approval ${r.approvalId} is for ${r.action} with other parameters`,
+    };
+  if (a.operator.id === r.requester)
+    return {
+      ok: false,
+      code: 'requester',
+      message: `${a.operator.id} requested this action and cannot decide it`,
+    };
+  if (!r.roles.includes(a.operator.role))
+    return {
+      ok: false,
+      code: 'unauthorized',
+      message: `role ${a.operator.role} may not decide ${r.action} (${r.class}); allowed: ${r.roles.join(', ') || 'nobody'}`,
+    };
+  if (r.approvers.some((x) => x.operator === a.operator.id))
+    return {
+      ok: false,
+      code: 'duplicate',
+      message: `${a.operator.id} already approved; ${r.needed} distinct approvers are needed`,
+    };
   return { ok: true };
 }
 
 /** Canonical JSON (sorted keys) of action + params, hashed by the caller (the workflow has no crypto). */
-export function canonicalParams(action: ActionName, params: Record<string, string | number | boolean>): string {
-  return JSON.stringify([action, Object.keys(params).sort().map((k) => [k, params[k]])]);
+export function canonicalParams(
+  action: ActionName,
+  params: Record<string, string | number | boolean>,
+): string {
+  return JSON.stringify([
+    action,
+    Object.keys(params)
+      .sort()
+      .map((k) => [k, params[k]]),
+  ]);
 }
 
 /** FNV-1a 64-bit over a string, hex: deterministic and dependency-free for workflow code. */
