@@ -23,6 +23,7 @@ import {
   type IncidentStatus,
   type TimelineEntry,
 } from '../src/contracts/incident.js';
+import { resolveSignal } from '../src/contracts/approval.js';
 import type { PlaybookSettings } from '../src/contracts/playbook.js';
 import { ErrorType } from '../src/errors.js';
 import { SEVERITY_RANK, type DetectionEvent } from '../src/events/detection-event.js';
@@ -30,6 +31,7 @@ import { SA } from '../src/search-attributes.js';
 import type { Playbook, PlaybookContext } from './lib/playbook.js';
 import { settingsActivities } from './lib/presets.js';
 import { describeFailure } from './lib/steps.js';
+import { ApprovalGate } from './lib/approval-gate.js';
 import { route } from './registry.js';
 
 const MAX_TIMELINE = 500;
@@ -91,6 +93,14 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     }
   };
 
+  // Registered before anyone can be asked: the approval Update, its query, refused attempts, resolve.
+  const gate = new ApprovalGate(input.incidentId, (summary, data) => log('decision', summary, data));
+  let resolved: { operator: string; note: string; at: string } | undefined;
+  setHandler(resolveSignal, (r) => {
+    resolved ??= r;
+    log('note', `resolved by ${r.operator}: ${r.note}`);
+  });
+
   setHandler(detectionSignal, (ev) => {
     if (seenSet.has(ev.id)) return; // the same delivery again (a sender's retry): counted once
     seenSet.add(ev.id);
@@ -124,8 +134,14 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
   for (const ev of inbox.splice(0)) absorb(s, cfg, ev);
   loaded.settings = cfg;
 
+  // Stages waiting on people are visible in the status search attribute (`vigil approvals`, the UI);
+  // closing sets it explicitly below.
+  const WAITING = ['awaiting-approval', 'needs-human'];
   const setStage = (stage: IncidentStatus['stage']) => {
-    if (s.stage !== stage) log('stage', stage);
+    if (s.stage === stage) return;
+    log('stage', stage);
+    if (WAITING.includes(stage)) upsertSearchAttributes([{ key: SA.status, value: stage }]);
+    else if (WAITING.includes(s.stage) && stage !== 'closed') upsertSearchAttributes([{ key: SA.status, value: 'open' }]);
     s.stage = stage;
   };
 
@@ -157,12 +173,14 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
         log('action', `${a.action}: ${a.status}${a.error ? ` (${a.error})` : ''}`);
       },
       note: (summary, data) => log('note', summary, data),
+      approvals: gate,
     };
     try {
       const out = await pb.run(ctx);
       s.verdict = out.verdict;
       s.riskScore = out.riskScore;
       s.outcome = out.outcome;
+      if (out.needsHuman) needsHuman = true;
     } catch (e) {
       // A step ran out of its retry budget: say so and leave the verdict to a human.
       if (!(e instanceof ActivityFailure)) throw e;
@@ -171,7 +189,9 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     }
   };
 
+  let needsHuman = false;
   if (trigger) await runPlaybook(route(trigger), trigger);
+
 
   // Quiet period: duplicates join; a higher severity re-runs the playbook; silence closes the incident.
   for (;;) {
@@ -195,6 +215,13 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
         recentEventIds: seen.slice(-MAX_REMEMBERED_IDS),
       });
     }
+  }
+
+  // The safe default left a decision to a human: the incident stays open until an operator resolves it.
+  if (needsHuman) {
+    setStage('needs-human');
+    await condition(() => resolved !== undefined);
+    s.outcome = `${s.outcome ?? ''}; resolved by ${resolved?.operator ?? '?'}: ${resolved?.note ?? ''}`;
   }
 
   s.status = 'closed';

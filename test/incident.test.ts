@@ -7,6 +7,7 @@ import { temporalStarter } from '../intake/incidents.js';
 import { normalized, reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { decide, waitForApproval } from './helpers/approvals.js';
 
 let client: Client;
 let closeClient: () => Promise<void>;
@@ -52,6 +53,16 @@ describe('incident workflow', () => {
       const dup = reverseShell(h, (d) => (d.output_fields['proc.pid'] = 777));
       expect(dup.incidentId).toBe(first.incidentId);
       await start.start(dup.incidentId, dup.correlationKey, dup.event);
+      const approval = await waitForApproval(client, first.incidentId);
+      expect(approval).toMatchObject({
+        action: 'isolate-host',
+        class: 'high',
+        needed: 1,
+        roles: ['lead', 'admin'],
+        requester: 'playbook:suspicious-process',
+        params: { host: h },
+      });
+      await decide(client, approval, { id: 'lead-1', role: 'lead' });
       const r = await result(first.incidentId);
       expect(r).toMatchObject({
         status: 'closed',
@@ -61,11 +72,17 @@ describe('incident workflow', () => {
         host: h,
         playbook: { name: 'suspicious-process' },
       });
-      expect(r.outcome).toBe('malicious: analysts notified by email');
-      expect(r.decisions).toHaveLength(1);
-      expect(r.actions).toEqual([expect.objectContaining({ action: 'notify-email', status: 'done' })]);
+      expect(r.outcome).toBe(
+        'malicious: analysts notified by email; suspend-process allowed (no responder); isolate-host approved by lead-1',
+      );
+      expect(r.decisions.map((d) => d.kind)).toEqual(['rules', 'policy']);
+      expect(r.actions.map((a) => [a.action, a.status])).toEqual([
+        ['notify-email', 'done'],
+        ['suspend-process', 'skipped'],
+        ['isolate-host', 'approved'],
+      ]);
       expect(r.evidence.map((e) => e.id)).toEqual([first.event.id, dup.event.id]);
-      const mails = mailsFor(first.incidentId);
+      const mails = mailsFor(first.incidentId).filter((m) => !m.headers.get('x-vigil-approval'));
       expect(mails).toHaveLength(1);
       expect(mails[0]?.messageId).toBe(r.actions[0]?.idempotencyKey);
       // Search attributes were kept current: the closed incident is found by status and host.
@@ -101,10 +118,12 @@ describe('incident workflow', () => {
     await withWorker({}, async (start) => {
       const e = reverseShell(host());
       const first = await start.start(e.incidentId, e.correlationKey, e.event);
+      await decide(client, await waitForApproval(client, e.incidentId), { id: 'admin-1', role: 'admin' }, 'deny');
       await result(e.incidentId);
       const again = reverseShell(e.event.host.id, (d) => (d.time = '2026-11-26T11:00:00.000000000Z'));
       const second = await start.start(again.incidentId, again.correlationKey, again.event);
       expect(second.runId).not.toBe(first.runId);
+      await decide(client, await waitForApproval(client, e.incidentId), { id: 'admin-1', role: 'admin' }, 'deny');
       const r = await result(e.incidentId);
       expect(r.evidence[0]?.id).toBe(again.event.id);
     });
@@ -160,10 +179,13 @@ describe('incident workflow', () => {
     await withWorker({ SMTP_PASSWORD: 'wrong' }, async (start) => {
       const e = reverseShell(host());
       await start.start(e.incidentId, e.correlationKey, e.event);
+      // The approval mail fails too, but the approval still waits and can be decided.
+      await decide(client, await waitForApproval(client, e.incidentId), { id: 'lead-1', role: 'lead' }, 'deny');
       const r = await result(e.incidentId);
       expect(r.status).toBe('closed');
       expect(r.outcome).toMatch(/email notification FAILED \(Unauthenticated/);
-      expect(r.actions).toEqual([expect.objectContaining({ action: 'notify-email', status: 'failed' })]);
+      expect(r.actions[0]).toEqual(expect.objectContaining({ action: 'notify-email', status: 'failed' }));
+      expect(r.timeline.some((t) => /requested notification failed/.test(t.summary))).toBe(true);
       expect(mailsFor(e.incidentId)).toHaveLength(0);
     });
   });

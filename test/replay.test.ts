@@ -16,6 +16,7 @@ import { repoRoot } from '../src/paths.js';
 import { normalized, reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { decide, waitForApproval } from './helpers/approvals.js';
 
 const DIR = join(repoRoot(), 'test', 'replay');
 const bundle = () => ({ code: inject('workflowBundle') });
@@ -40,7 +41,7 @@ async function recordScenarios(): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   try {
     const scenarios = {
-      'suspicious-process-malicious-notified': [reverseShell(`replay-${randomUUID().slice(0, 6)}`)],
+      'suspicious-process-malicious-notified-approved': [reverseShell(`replay-${randomUUID().slice(0, 6)}`)],
       'triage-benign-no-mail': [
         normalized('generic', {
           time: '2026-11-26T09:00:00Z',
@@ -53,6 +54,7 @@ async function recordScenarios(): Promise<Map<string, string>> {
     for (const [name, events] of Object.entries(scenarios)) {
       for (const e of events) await start.start(e.incidentId, e.correlationKey, e.event);
       const id = events[0]?.incidentId ?? '';
+      if (name.startsWith('suspicious-process')) await decide(client, await waitForApproval(client, id), { id: 'lead-1', role: 'lead' });
       await client.workflow.getHandle(id).result();
       out.set(name, historyToJSON(await client.workflow.getHandle(id).fetchHistory()));
     }

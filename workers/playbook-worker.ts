@@ -19,6 +19,9 @@ import { loadNotifyConfig } from '../activities/notify/config.js';
 import { createNotifyActivities } from '../activities/notify/index.js';
 import { loadPlaybookSettings } from '../activities/settings/config.js';
 import { createSettingsActivities } from '../activities/settings/index.js';
+import { loadPolicyConfig } from '../activities/policy/config.js';
+import { PolicyEngine } from '../activities/policy/engine.js';
+import { createPolicyActivities } from '../activities/policy/index.js';
 import { distEntry, repoRoot } from '../src/paths.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 
@@ -32,6 +35,7 @@ export function loadWorkerConfig(env: Env) {
     notify: loadNotifyConfig(env),
     settings: loadPlaybookSettings(env),
     enrichment: loadEnrichmentConfig(env, repoRoot()),
+    policy: loadPolicyConfig(env, repoRoot()),
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
   };
 }
@@ -44,6 +48,8 @@ export function createPlaybookActivities(cfg: WorkerConfig) {
       ...createSettingsActivities(cfg.settings),
       ...createEnrichmentActivities(loadAttackTable(cfg.enrichment.VIGIL_ATTACK_TABLE)),
       ...createNotifyActivities(mailer, cfg.notify),
+      // A policy set that does not validate against its schema stops the worker at start.
+      ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR)),
     },
     close: () => mailer.close(),
   };

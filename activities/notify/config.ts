@@ -15,6 +15,8 @@ export const NotifyConfig = z
     SMTP_TIMEOUT: Duration.default(10_000),
     VIGIL_MAIL_FROM: Email,
     VIGIL_MAIL_TO: CsvList.pipe(z.array(Email).min(1, 'name at least one recipient')),
+    /** The next group an unanswered approval escalates to (the ladder's second step); defaults to VIGIL_MAIL_TO. */
+    VIGIL_ESCALATION_TO: CsvList.pipe(z.array(Email)).optional(),
   })
   .superRefine((c, ctx) => {
     if (!!c.SMTP_USER !== !!c.SMTP_PASSWORD) {

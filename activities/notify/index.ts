@@ -3,13 +3,13 @@
  * activity's idempotency key, so a retry after a crash delivers the same message, recognizably.
  */
 import { z } from 'zod';
-import type { EmailReceipt, IncidentNotice } from '../../src/contracts/playbook.js';
+import type { ApprovalNotice, EmailReceipt, IncidentNotice } from '../../src/contracts/playbook.js';
 import { parseInput } from '../lib/failures.js';
 import { withHeartbeat } from '../lib/heartbeat.js';
 import { currentIdempotencyKey, shortHash } from '../lib/idempotency.js';
 import type { Mailer } from './client.js';
 import type { NotifyConfig } from './config.js';
-import { renderNotice } from './templates.js';
+import { renderApproval, renderNotice } from './templates.js';
 
 const Notice = z.object({
   incidentId: z.string().min(1),
@@ -42,7 +42,7 @@ export function messageIdFor(idempotencyKey: string, from: string): string {
 
 export function createNotifyActivities(
   mailer: Mailer,
-  config: Pick<NotifyConfig, 'VIGIL_MAIL_FROM' | 'VIGIL_MAIL_TO'>,
+  config: Pick<NotifyConfig, 'VIGIL_MAIL_FROM' | 'VIGIL_MAIL_TO' | 'VIGIL_ESCALATION_TO'>,
 ) {
   return {
     async notifyEmail(input: IncidentNotice): Promise<EmailReceipt> {
@@ -58,6 +58,25 @@ export function createNotifyActivities(
           text,
           html,
           headers: { 'X-Vigil-Incident': notice.incidentId, 'X-Vigil-Idempotency-Key': shortHash(key) },
+        }),
+      );
+      return { messageId, accepted: r.accepted, rejected: r.rejected };
+    },
+
+    /** One message per step of an approval's ladder; escalation also goes to the next group. */
+    async notifyApproval(input: ApprovalNotice): Promise<EmailReceipt> {
+      const key = currentIdempotencyKey(`approval:${input.record.approvalId}:${input.stage}`);
+      const messageId = messageIdFor(key, config.VIGIL_MAIL_FROM);
+      const { subject, text, html } = renderApproval(input);
+      const to = input.stage === 'escalated' ? [...new Set([...config.VIGIL_MAIL_TO, ...(config.VIGIL_ESCALATION_TO ?? [])])] : config.VIGIL_MAIL_TO;
+      const r = await withHeartbeat(() =>
+        mailer.send({
+          messageId,
+          to,
+          subject,
+          text,
+          html,
+          headers: { 'X-Vigil-Incident': input.record.incidentId, 'X-Vigil-Approval': input.record.approvalId, 'X-Vigil-Idempotency-Key': shortHash(key) },
         }),
       );
       return { messageId, accepted: r.accepted, rejected: r.rejected };

@@ -12,10 +12,17 @@ export const SettingsConfig = z
     VIGIL_EVIDENCE_LIMIT: z.coerce.number().int().min(1).max(100).default(10),
     VIGIL_MAX_EVENTS_PER_RUN: z.coerce.number().int().min(10).max(50_000).default(2_000),
     VIGIL_NOTIFY_AT: z.enum(['benign', 'suspicious', 'malicious']).default('suspicious'),
+    VIGIL_APPROVAL_REMIND_AFTER: Duration.default(10 * 60_000),
+    VIGIL_APPROVAL_ESCALATE_AFTER: Duration.default(20 * 60_000),
+    VIGIL_APPROVAL_DEADLINE: Duration.default(60 * 60_000),
   })
   .refine((c) => c.VIGIL_SUSPICIOUS_THRESHOLD < c.VIGIL_MALICIOUS_THRESHOLD, {
     path: ['VIGIL_MALICIOUS_THRESHOLD'],
     message: 'must be greater than VIGIL_SUSPICIOUS_THRESHOLD',
+  })
+  .refine((c) => c.VIGIL_APPROVAL_REMIND_AFTER <= c.VIGIL_APPROVAL_ESCALATE_AFTER && c.VIGIL_APPROVAL_ESCALATE_AFTER <= c.VIGIL_APPROVAL_DEADLINE, {
+    path: ['VIGIL_APPROVAL_DEADLINE'],
+    message: 'the ladder must be ordered: VIGIL_APPROVAL_REMIND_AFTER <= VIGIL_APPROVAL_ESCALATE_AFTER <= VIGIL_APPROVAL_DEADLINE',
   });
 
 export function loadPlaybookSettings(env: Env): PlaybookSettings {
@@ -27,5 +34,10 @@ export function loadPlaybookSettings(env: Env): PlaybookSettings {
     evidenceLimit: c.VIGIL_EVIDENCE_LIMIT,
     maxEventsPerRun: c.VIGIL_MAX_EVENTS_PER_RUN,
     notifyAt: c.VIGIL_NOTIFY_AT,
+    approval: {
+      remindAfterMs: c.VIGIL_APPROVAL_REMIND_AFTER,
+      escalateAfterMs: c.VIGIL_APPROVAL_ESCALATE_AFTER,
+      deadlineMs: c.VIGIL_APPROVAL_DEADLINE,
+    },
   };
 }

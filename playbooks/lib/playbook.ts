@@ -12,6 +12,7 @@ import type {
 } from '../../src/contracts/incident.js';
 import type { PlaybookSettings } from '../../src/contracts/playbook.js';
 import type { DetectionEvent } from '../../src/events/detection-event.js';
+import type { ApprovalGate } from './approval-gate.js';
 
 export interface PlaybookContext {
   readonly incident: Readonly<IncidentStatus>;
@@ -22,6 +23,8 @@ export interface PlaybookContext {
   decision(d: DecisionRecord): void;
   action(a: Omit<ActionRecord, 'at'>): void;
   note(summary: string, data?: Record<string, unknown>): void;
+  /** The incident's approval gate (its Update handler is registered at incident start). */
+  readonly approvals: ApprovalGate;
 }
 
 export interface PlaybookOutcome {
@@ -29,6 +32,8 @@ export interface PlaybookOutcome {
   riskScore: number;
   /** One line for the incident's result. */
   outcome: string;
+  /** Leave the incident open for a human (an approval expired): it closes only when an operator resolves it. */
+  needsHuman?: boolean;
 }
 
 export interface Playbook {

@@ -6,6 +6,7 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
+import type { PolicyActivities } from '../../activities/policy/index.js';
 import type { SettingsActivities } from '../../activities/settings/index.js';
 
 /** Local, read-only lookups: fast, few attempts. */
@@ -30,4 +31,11 @@ export const notifyActivities = proxyActivities<NotifyActivities>({
   heartbeatTimeout: '5s',
   scheduleToCloseTimeout: '15m',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 12 },
+});
+
+/** The policy decision: in-process Cedar evaluation, quick; a short budget. */
+export const policyActivities = proxyActivities<PolicyActivities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '1m',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
 });

@@ -9,7 +9,11 @@ import type { Enrichment } from '../../src/contracts/playbook.js';
 import type { DecisionRecord } from '../../src/contracts/incident.js';
 import { buildNotice } from './notice.js';
 import type { PlaybookContext, PlaybookOutcome } from './playbook.js';
-import { enrichmentActivities, notifyActivities } from './presets.js';
+import { enrichmentActivities, notifyActivities, policyActivities } from './presets.js';
+import type { ApprovalStage } from './approval-gate.js';
+import { ACTIONS, isActionName, type ActionName } from '../../src/policy/actions.js';
+import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
+import type { DetectionEvent } from '../../src/events/detection-event.js';
 
 export async function assess(
   ctx: PlaybookContext,
@@ -67,4 +71,93 @@ export async function notifyByEmail(
     ctx.action({ action: 'notify-email', status: 'failed', error: cause });
     return { ...base, outcome: `${decision.verdict}: email notification FAILED (${cause})` };
   }
+}
+
+/** The exact parameters an action is bound to (an approval names them; a responder acts on them). */
+export function paramsFor(action: ActionName, ev: DetectionEvent): Record<string, string | number | boolean> {
+  const p: Record<string, string | number | boolean> = { host: ev.host.id };
+  const scope = ACTIONS[action].scope;
+  if (scope === 'process' && ev.process) {
+    if (ev.process.pid !== undefined) p.pid = ev.process.pid;
+    if (ev.process.executable) p.executable = ev.process.executable;
+    if (ev.process.startTime) p.startTime = ev.process.startTime;
+  }
+  if (scope === 'file' && ev.file) p.path = ev.file.path;
+  if (scope === 'account') p.account = ev.user?.name ?? ev.process?.user?.name ?? '';
+  return p;
+}
+
+/**
+ * Ask the policy which of the rule set's proposed responses may run, and act on the answer: forbidden
+ * ones are recorded; automatic ones run (no containment responder is deployed yet, so they are recorded
+ * as such); the others go through the approval gate. An expired approval leaves the incident to a human.
+ */
+export async function decideResponses(
+  ctx: PlaybookContext,
+  rules: DecisionRecord,
+  playbook: { name: string; version: string },
+): Promise<{ needsHuman: boolean; summary: string[] }> {
+  const proposed = rules.actions.filter((a) => a.disposition === 'recommend').map((a) => a.action).filter(isActionName);
+  if (!proposed.length) return { needsHuman: false, summary: [] };
+  const ev = ctx.event;
+  const request = {
+    playbook,
+    host: ev.host.id,
+    severity: ctx.incident.severity,
+    riskScore: rules.riskScore,
+    verdict: rules.verdict,
+    techniques: ctx.incident.techniques,
+    hasProcess: ev.process !== undefined,
+    inContainer: ev.container?.id !== undefined,
+    proposed,
+  };
+  const policy = await policyActivities.decideActions(request);
+  ctx.decision({
+    at: new Date().toISOString(),
+    kind: 'policy',
+    by: 'cedar',
+    version: policy.policyVersion,
+    verdict: rules.verdict,
+    riskScore: rules.riskScore,
+    reasons: policy.decisions.map((d) => `${d.action}: ${d.disposition} (${d.reasons.join('; ')})`),
+    actions: policy.decisions.map((d) => ({ action: d.action, disposition: d.disposition, why: d.reasons.join('; ') })),
+    inputs: request,
+  });
+  let needsHuman = false;
+  const summary: string[] = [];
+  for (const d of policy.decisions) {
+    const params = paramsFor(d.action, ev);
+    if (d.disposition === 'forbidden') {
+      ctx.action({ action: d.action, status: 'forbidden', detail: { params, reasons: d.reasons } });
+      continue;
+    }
+    if (d.disposition === 'automatic') {
+      ctx.action({ action: d.action, status: 'skipped', detail: { params, why: 'allowed automatically, but no responder for this action is deployed on this host' } });
+      summary.push(`${d.action} allowed (no responder)`);
+      continue;
+    }
+    ctx.stage('awaiting-approval');
+    const notify = async (stage: ApprovalStage, record: ApprovalRequestRecord) => {
+      try {
+        await notifyActivities.notifyApproval({ stage, record, host: ev.host.id, rule: ev.detection.ruleName, verdict: rules.verdict, riskScore: rules.riskScore, reasons: rules.reasons });
+      } catch (e) {
+        if (!(e instanceof ActivityFailure)) throw e;
+        ctx.note(`approval ${record.approvalId}: the ${stage} notification failed (${describeFailure(e)}); the approval still waits`);
+      }
+    };
+    const out = await ctx.approvals.request(d, params, `playbook:${playbook.name}`, ctx.settings.approval, notify);
+    if (out.granted) {
+      ctx.action({
+        action: d.action,
+        status: 'approved',
+        detail: { params, approvalId: out.approval.approvalId, approvers: out.approval.approvers.map((a) => a.operator), why: 'approved; no responder for this action is deployed on this host, so nothing was executed' },
+      });
+      summary.push(`${d.action} approved by ${out.approval.approvers.map((a) => a.operator).join(' + ')}`);
+    } else {
+      ctx.action({ action: d.action, status: out.status, detail: { params, approvalId: out.record.approvalId, by: out.record.decidedBy } });
+      summary.push(`${d.action} ${out.status}`);
+      if (out.status === 'expired') needsHuman = true;
+    }
+  }
+  return { needsHuman, summary };
 }

@@ -19,7 +19,16 @@ export interface IncidentInput {
 export const detectionSignal = defineSignal<[DetectionEvent]>('detection');
 export const statusQuery = defineQuery<IncidentStatus>('status');
 
-export type IncidentStage = 'received' | 'enriching' | 'deciding' | 'notifying' | 'quiet' | 'closed';
+export type IncidentStage =
+  | 'received'
+  | 'enriching'
+  | 'deciding'
+  | 'notifying'
+  | 'awaiting-approval'
+  | 'responding'
+  | 'needs-human'
+  | 'quiet'
+  | 'closed';
 export type Verdict = 'benign' | 'suspicious' | 'malicious';
 
 export interface TimelineEntry {
@@ -39,13 +48,15 @@ export interface DecisionRecord {
   riskScore: number;
   reasons: string[];
   /** Actions the decision proposes, with whether this playbook may run them now. */
-  actions: { action: string; disposition: 'run' | 'recommend' | 'skip'; why: string }[];
+  actions: { action: string; disposition: 'run' | 'recommend' | 'skip' | 'automatic' | 'approval' | 'forbidden'; why: string }[];
+  /** The inputs the decision was taken on (for the audit trail). */
+  inputs?: Record<string, unknown>;
 }
 
 export interface ActionRecord {
   at: string;
   action: string;
-  status: 'done' | 'failed' | 'skipped';
+  status: 'done' | 'failed' | 'skipped' | 'approved' | 'denied' | 'expired' | 'forbidden';
   idempotencyKey?: string;
   detail?: Record<string, unknown>;
   error?: string;

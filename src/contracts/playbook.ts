@@ -1,4 +1,5 @@
 /** Types shared by playbooks and the activities they call. */
+import type { ApprovalRequestRecord } from '../policy/approval.js';
 import type { Verdict } from './incident.js';
 
 export type LineageFlag =
@@ -39,6 +40,8 @@ export interface PlaybookSettings {
   maxEventsPerRun: number;
   /** Minimum verdict that sends a notification. */
   notifyAt: Verdict;
+  /** The approval ladder: remind, escalate, then the safe default (deny). */
+  approval: { remindAfterMs: number; escalateAfterMs: number; deadlineMs: number };
 }
 
 /** What a notification says about an incident; the notify activity renders it (text and HTML). */
@@ -63,4 +66,15 @@ export interface EmailReceipt {
   messageId: string;
   accepted: string[];
   rejected: string[];
+}
+
+/** One step of an approval's ladder, for the notification activity. */
+export interface ApprovalNotice {
+  stage: 'requested' | 'reminder' | 'escalated' | 'expired' | 'decided';
+  record: ApprovalRequestRecord;
+  host: string;
+  rule: string;
+  verdict: string;
+  riskScore: number;
+  reasons: string[];
 }

@@ -83,6 +83,20 @@ export function evaluateRules(
       why: 'interactive attacker access likely; needs analyst approval',
     });
   }
+  // A compromised account: a directory account is disabled (critical), a local one locked (high).
+  const account = ev.user ?? ev.process?.user;
+  const accountTechniques = ['T1078', 'T1098', 'T1136', 'T1110', 'T1556'];
+  if (
+    verdict === 'malicious' &&
+    account?.name &&
+    ev.detection.techniques.some((t) => accountTechniques.includes(t.split('.')[0] ?? ''))
+  ) {
+    actions.push(
+      account.domain
+        ? { action: 'disable-account', disposition: 'recommend', why: `directory account ${account.domain}\\${account.name} used in an account technique` }
+        : { action: 'lock-local-account', disposition: 'recommend', why: `local account ${account.name} used in an account technique` },
+    );
+  }
   return {
     at,
     kind: 'rules',

@@ -38,6 +38,9 @@ export function workerEnv(
     VIGIL_MAIL_FROM: 'vigil@test.local',
     VIGIL_MAIL_TO: 'soc@test.local',
     VIGIL_QUIET_PERIOD: '2s',
+    VIGIL_APPROVAL_REMIND_AFTER: '3s',
+    VIGIL_APPROVAL_ESCALATE_AFTER: '6s',
+    VIGIL_APPROVAL_DEADLINE: '9s',
     ...extra,
   };
 }
