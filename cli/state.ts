@@ -16,6 +16,8 @@ export const Credentials = z.object({
   intakeKey: z.object({ id: z.string(), secret: z.string() }),
   adminToken: z.string(),
   smtp: z.object({ user: z.string(), password: z.string() }),
+  /** Dev operators created by `vigil up` (tokens rotate at every start). */
+  operators: z.record(z.string(), z.string()).default({}),
 });
 export type Credentials = z.infer<typeof Credentials>;
 
@@ -52,9 +54,14 @@ export function loadOrCreateCredentials(home: string): Credentials {
     intakeKey: { id: 'dev-cli', secret: randomBytes(32).toString('hex') },
     adminToken: randomBytes(32).toString('hex'),
     smtp: { user: 'vigil', password: randomBytes(16).toString('hex') },
+    operators: {},
   };
   writePrivate(file, creds);
   return creds;
+}
+
+export function saveCredentials(home: string, creds: Credentials): void {
+  writePrivate(join(home, 'credentials.json'), creds);
 }
 
 export function writeState(home: string, state: StackState): void {

@@ -1,10 +1,14 @@
 /** The `vigil` command. Every command that a script would read takes --json. */
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../src/errors.js';
+import { audit } from './commands/audit.js';
 import { dlq } from './commands/dlq.js';
 import { incidents, show } from './commands/incidents.js';
 import { mail } from './commands/mail.js';
+import { model } from './commands/model.js';
 import { send } from './commands/send.js';
+import { approvals, decideApproval, operator, resolveIncident } from './commands/approvals.js';
+import { policyCheck } from './commands/policy.js';
 import { setup } from './commands/setup.js';
 import { up } from './commands/up.js';
 import { UsageError } from './output.js';
@@ -18,8 +22,18 @@ Usage:
   vigil send --source <falco|generic> <file|->      sign and post events; prints the incident ids
   vigil incidents [--status open|closed] [--host H] [--limit N] [--json]
   vigil show <incident> [--json]                    stage, verdict, decisions, actions, timeline
+  vigil approvals [--as <dev operator>] [--json]      pending approvals (operator token: VIGIL_OPERATOR_TOKEN)
+  vigil approve|deny <incident> <approval-id> [--reason "..."]   decide one, as an authenticated operator
+  vigil resolve <incident> --note "..."              close an incident left to a human (lead or admin)
+  vigil operator list | add <id> --role analyst|lead|admin [--slack <user id>] | disable <id>
+  vigil policy check [dir] [--json]                  validate the Cedar policies and run their tests
   vigil dlq list [--state pending|resubmitted] | show <id> | retry <id>   [--json]
   vigil mail [show <id>] [--json]                   the dev stack's mailbox
+  vigil model list | verify [dir] | eval <labelled.jsonl[.gz]>   [--json]   scoring models: signature, metrics
+  vigil audit verify [log|bundle] [--head F] [--trust FP,..] [--json]   offline; exit 0 only when valid
+  vigil audit show [incident] [--json]              an incident's record in the audit log (who, what, when, why)
+  vigil audit export <incident> --out F             a self-contained bundle with inclusion proofs
+  vigil audit head | seal | keygen --out F | rotate-key <new key file>   [--key F]
 
 Environment: VIGIL_HOME (state and data, default <repo>/.vigil), TEMPORAL_ADDRESS (use an existing server).`;
 
@@ -34,7 +48,16 @@ async function main(argv: string[]): Promise<number> {
       state: { type: 'string' },
       host: { type: 'string' },
       limit: { type: 'string' },
+      reason: { type: 'string' },
+      note: { type: 'string' },
+      as: { type: 'string' },
+      role: { type: 'string' },
+      slack: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
+      head: { type: 'string' },
+      out: { type: 'string' },
+      trust: { type: 'string' },
+      key: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -63,11 +86,43 @@ async function main(argv: string[]): Promise<number> {
     case 'show':
       await show({ incident: rest[0], json });
       return 0;
+    case 'approvals':
+      await approvals({ json, as: values.as });
+      return 0;
+    case 'approve':
+    case 'deny':
+      return decideApproval({
+        decision: cmd,
+        incident: rest[0],
+        approval: rest[1],
+        reason: values.reason,
+        as: values.as,
+        json,
+      });
+    case 'resolve':
+      return resolveIncident({ incident: rest[0], note: values.note, as: values.as });
+    case 'operator':
+      return operator({ action: rest[0], id: rest[1], role: values.role, slack: values.slack, json });
+    case 'policy':
+      if ((rest[0] ?? 'check') !== 'check') throw new UsageError('vigil policy check [dir] [--json]');
+      return policyCheck({ dir: rest[1], json });
     case 'dlq':
       return dlq({ action: rest[0], id: rest[1], state: values.state, json });
     case 'mail':
       mail({ action: rest[0], id: rest[1], json });
       return 0;
+    case 'model':
+      return model({ action: rest[0], arg: rest[1], json });
+    case 'audit':
+      return audit({
+        action: rest[0],
+        arg: rest[1],
+        head: values.head,
+        out: values.out,
+        trust: values.trust,
+        key: values.key,
+        json,
+      });
     default:
       throw new UsageError(`unknown command "${cmd}"\n\n${HELP}`);
   }

@@ -74,6 +74,8 @@ export const IntakeConfig = TemporalConfig.extend({
   /** Temporal calls in flight beyond which the intake answers 429 (back-pressure, not a silent drop). */
   VIGIL_MAX_INFLIGHT: z.coerce.number().int().min(1).max(100_000).default(512),
   VIGIL_TEMPORAL_TIMEOUT: Duration.default(5_000),
+  /** The Cedar policies (the approval API re-checks them before the workflow's own check); default: the repo's policies/. */
+  VIGIL_POLICY_DIR: z.string().min(1).optional(),
 });
 export type IntakeConfig = z.infer<typeof IntakeConfig>;
 

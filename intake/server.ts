@@ -14,6 +14,8 @@ import type { IncidentStarter } from './incidents.js';
 import type { IntakeMetrics } from './metrics.js';
 import { eventId, normalize, normalizeDocument, type Normalized } from './normalize.js';
 import type { OsqueryNodeStore } from './osquery-nodes.js';
+import { registerApprovalRoutes, type ApprovalDeps } from './approvals.js';
+import { OPERATOR_ROLES, type OperatorRole } from '../src/policy/actions.js';
 import { RateLimiter } from './rate-limit.js';
 
 export interface IntakeDeps {
@@ -37,6 +39,8 @@ export interface IntakeDeps {
   metrics: IntakeMetrics;
   /** Is Temporal reachable? For /readyz. */
   ready: () => Promise<boolean>;
+  /** Operators and approvals (the approval HTTP API and operator administration). */
+  approvals?: ApprovalDeps;
   logger?: boolean;
 }
 
@@ -402,6 +406,47 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
       refused: results.filter((r) => r.status >= 300).length,
     };
   });
+
+  if (deps.approvals) {
+    const approvals = deps.approvals;
+    registerApprovalRoutes(app, approvals);
+    // Operator administration (admin bearer token). The token is returned once and stored hashed.
+    app.register(async (admin) => {
+      admin.addHook('onRequest', async (req, reply) => {
+        if (!isAdmin(req))
+          return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'admin token required' });
+      });
+      admin.get('/v1/admin/operators', async () => ({ operators: approvals.operators.list() }));
+      admin.post('/v1/admin/operators', async (req, reply) => {
+        const b = parseJson(req.body) as { id?: unknown; role?: unknown; slackUserId?: unknown } | undefined;
+        const role =
+          typeof b?.role === 'string' && (OPERATOR_ROLES as readonly string[]).includes(b.role)
+            ? (b.role as OperatorRole)
+            : undefined;
+        if (typeof b?.id !== 'string' || !role)
+          return reply
+            .code(400)
+            .send({
+              error: 'invalid-request',
+              issues: [`id (string) and role (${OPERATOR_ROLES.join('|')}) are required`],
+            });
+        try {
+          return approvals.operators.add(
+            b.id,
+            role,
+            typeof b.slackUserId === 'string' ? b.slackUserId : undefined,
+          );
+        } catch (e) {
+          return reply.code(400).send({ error: 'invalid-request', issues: [(e as Error).message] });
+        }
+      });
+      admin.delete<{ Params: { id: string } }>('/v1/admin/operators/:id', async (req, reply) =>
+        approvals.operators.disable(req.params.id)
+          ? { disabled: req.params.id }
+          : reply.code(404).send({ error: 'no such operator' }),
+      );
+    });
+  }
 
   // Dead-letter administration (bearer admin token).
   app.register(async (admin) => {

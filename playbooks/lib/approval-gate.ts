@@ -8,7 +8,7 @@
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
 import { approvalRejectedSignal, approvalsQuery, decideUpdate, type ApprovalReceipt } from '../../src/contracts/approval.js';
 import { ACTIONS, type ActionDecision, type ActionName } from '../../src/policy/actions.js';
-import { checkApproval, paramsHashOf, type ApprovalRequestRecord } from '../../src/policy/approval.js';
+import { checkApproval, paramsHashOf, type ApprovalAttempt, type ApprovalRequestRecord } from '../../src/policy/approval.js';
 
 export type ApprovalStage = 'requested' | 'reminder' | 'escalated' | 'expired' | 'decided';
 
@@ -70,7 +70,7 @@ export class ApprovalGate {
         return { approvalId: r.approvalId, status: r.status, approvers: r.approvers.map((x) => x.operator), needed: r.needed };
       },
       {
-        validator: (a) => {
+        validator: (a: ApprovalAttempt) => {
           const c = checkApproval(this.records.get(a.approvalId), a);
           // A deny needs the same authority as an approval, except for the two-person rule.
           if (!c.ok && !(a.decision === 'deny' && c.code === 'duplicate')) throw ApplicationFailure.nonRetryable(c.message, c.code);

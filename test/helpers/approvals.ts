@@ -4,7 +4,11 @@ import { approvalsQuery, decideUpdate } from '../../src/contracts/approval.js';
 import type { OperatorRole } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
 
-export async function waitForApproval(client: Client, incidentId: string, timeoutMs = 20_000): Promise<ApprovalRequestRecord> {
+export async function waitForApproval(
+  client: Client,
+  incidentId: string,
+  timeoutMs = 20_000,
+): Promise<ApprovalRequestRecord> {
   const h = client.workflow.getHandle(incidentId);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -27,6 +31,10 @@ export async function decide(
   paramsHash = r.paramsHash,
 ) {
   return client.withDeadline(Date.now() + 10_000, () =>
-    client.workflow.getHandle(r.incidentId).executeUpdate(decideUpdate, { args: [{ approvalId: r.approvalId, paramsHash, decision, operator, via: 'cli' }] }),
+    client.workflow
+      .getHandle(r.incidentId)
+      .executeUpdate(decideUpdate, {
+        args: [{ approvalId: r.approvalId, paramsHash, decision, operator, via: 'cli' }],
+      }),
   );
 }

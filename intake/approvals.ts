@@ -1,0 +1,262 @@
+/**
+ * Approvals over HTTP (and the base of the CLI's): authenticated operators list pending approvals and
+ * decide them. The server re-checks the policy for the operator (defense in depth), then runs the
+ * workflow's `decide` Update with a deadline; the workflow's validator is the final word. A refused
+ * attempt never reaches history through the validator, so it is recorded here (SQLite) and signalled
+ * to the incident's timeline.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Client, WorkflowUpdateFailedError, type ConnectionLike } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import Database from 'better-sqlite3';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import {
+  approvalRejectedSignal,
+  approvalsQuery,
+  decideUpdate,
+  resolveSignal,
+} from '../src/contracts/approval.js';
+import { INCIDENT_WORKFLOW } from '../src/contracts/incident.js';
+import type { ActionName } from '../src/policy/actions.js';
+import type { ApprovalRequestRecord } from '../src/policy/approval.js';
+import type { Operator, OperatorStore } from './operators.js';
+
+/** The policy check the server applies before the Update (the policy engine, loaded by the worker too). */
+export type MayApprove = (
+  op: Operator,
+  action: ActionName,
+  isRequester: boolean,
+) => { allow: boolean; reasons: string[] };
+
+export class AttemptLog {
+  private readonly db: Database.Database;
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS approval_attempts (
+      id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, incident_id TEXT NOT NULL, approval_id TEXT NOT NULL,
+      operator TEXT NOT NULL, via TEXT NOT NULL, decision TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT, message TEXT)`);
+  }
+  record(a: {
+    incidentId: string;
+    approvalId: string;
+    operator: string;
+    via: string;
+    decision: string;
+    outcome: 'accepted' | 'refused';
+    code?: string;
+    message?: string;
+  }) {
+    this.db
+      .prepare(
+        'INSERT INTO approval_attempts (at, incident_id, approval_id, operator, via, decision, outcome, code, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(
+        new Date().toISOString(),
+        a.incidentId,
+        a.approvalId,
+        a.operator,
+        a.via,
+        a.decision,
+        a.outcome,
+        a.code ?? null,
+        a.message ?? null,
+      );
+  }
+  list(incidentId?: string): Record<string, unknown>[] {
+    return incidentId
+      ? (this.db
+          .prepare('SELECT * FROM approval_attempts WHERE incident_id = ? ORDER BY id')
+          .all(incidentId) as Record<string, unknown>[])
+      : (this.db.prepare('SELECT * FROM approval_attempts ORDER BY id DESC LIMIT 200').all() as Record<
+          string,
+          unknown
+        >[]);
+  }
+  close() {
+    this.db.close();
+  }
+}
+
+const STATUS_FOR_CODE: Record<string, number> = {
+  'not-found': 404,
+  'already-decided': 409,
+  'wrong-parameters': 409,
+  duplicate: 409,
+  unauthorized: 403,
+  requester: 403,
+};
+
+export interface ApprovalDeps {
+  operators: OperatorStore;
+  attempts: AttemptLog;
+  connection: ConnectionLike;
+  namespace: string;
+  mayApprove: MayApprove;
+  updateTimeoutMs?: number;
+}
+
+const Decision = z.object({
+  decision: z.enum(['approve', 'deny']),
+  paramsHash: z.string().regex(/^[0-9a-f]{16}$/, 'paramsHash: the 16 hex digits shown with the approval'),
+  reason: z.string().max(2000).optional(),
+  via: z.enum(['cli', 'http']).default('http'),
+});
+
+export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): void {
+  const client = new Client({ connection: d.connection, namespace: d.namespace });
+  const timeout = d.updateTimeoutMs ?? 10_000;
+
+  const operatorOf = (req: FastifyRequest): Operator | undefined => {
+    const auth = req.headers.authorization;
+    return auth?.startsWith('Bearer ') ? d.operators.authenticate(auth.slice(7).trim()) : undefined;
+  };
+  const json = (body: unknown) => {
+    try {
+      return JSON.parse(Buffer.isBuffer(body) ? body.toString('utf8') : '{}') as unknown;
+    } catch {
+      return undefined;
+    }
+  };
+  const approvalsOf = async (incidentId: string): Promise<ApprovalRequestRecord[]> =>
+    client.withDeadline(Date.now() + timeout, () =>
+      client.workflow.getHandle(incidentId).query(approvalsQuery),
+    );
+
+  app.register(async (r) => {
+    r.addHook('onRequest', async (req, reply) => {
+      const op = operatorOf(req);
+      if (!op)
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: 'operator token required' });
+      (req as FastifyRequest & { operator?: Operator }).operator = op;
+    });
+
+    r.get('/v1/approvals', async () => {
+      const out: ApprovalRequestRecord[] = [];
+      const query = `WorkflowType = '${INCIDENT_WORKFLOW}' AND VigilStatus = 'awaiting-approval'`;
+      for await (const wf of client.workflow.list({ query })) {
+        try {
+          out.push(...(await approvalsOf(wf.workflowId)).filter((a) => a.status === 'pending'));
+        } catch {
+          /* closed meanwhile */
+        }
+        if (out.length >= 200) break;
+      }
+      return { approvals: out };
+    });
+
+    r.get<{ Params: { id: string } }>('/v1/incidents/:id/approvals', async (req, reply) => {
+      try {
+        return { approvals: await approvalsOf(req.params.id), attempts: d.attempts.list(req.params.id) };
+      } catch {
+        return reply.code(404).send({ error: `no open incident ${req.params.id}` });
+      }
+    });
+
+    r.post<{ Params: { id: string; approvalId: string } }>(
+      '/v1/incidents/:id/approvals/:approvalId',
+      async (req, reply) => {
+        const op = (req as FastifyRequest & { operator: Operator }).operator;
+        const parsed = Decision.safeParse(json(req.body));
+        if (!parsed.success)
+          return reply
+            .code(400)
+            .send({
+              error: 'invalid-request',
+              issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+            });
+        const { decision, paramsHash, reason, via } = parsed.data;
+        const { id, approvalId } = req.params;
+        const refuse = async (status: number, code: string, message: string) => {
+          d.attempts.record({
+            incidentId: id,
+            approvalId,
+            operator: op.id,
+            via,
+            decision,
+            outcome: 'refused',
+            code,
+            message,
+          });
+          await client.workflow
+            .getHandle(id)
+            .signal(approvalRejectedSignal, {
+              approvalId,
+              operator: op.id,
+              via,
+              code,
+              message,
+              at: new Date().toISOString(),
+            })
+            .catch(() => undefined);
+          return reply.code(status).send({ error: code, message });
+        };
+        let record: ApprovalRequestRecord | undefined;
+        try {
+          record = (await approvalsOf(id)).find((a) => a.approvalId === approvalId);
+        } catch {
+          return reply.code(404).send({ error: 'not-found', message: `no open incident ${id}` });
+        }
+        if (!record) return refuse(404, 'not-found', `no approval ${approvalId} in ${id}`);
+        const policy = d.mayApprove(op, record.action, record.requester === op.id);
+        if (!policy.allow)
+          return refuse(
+            403,
+            'unauthorized',
+            `the policy does not let ${op.id} (${op.role}) decide ${record.action}`,
+          );
+        try {
+          const receipt = await client.withDeadline(Date.now() + timeout, () =>
+            client.workflow.getHandle(id).executeUpdate(decideUpdate, {
+              args: [
+                { approvalId, paramsHash, decision, operator: { id: op.id, role: op.role }, via, reason },
+              ],
+            }),
+          );
+          d.attempts.record({
+            incidentId: id,
+            approvalId,
+            operator: op.id,
+            via,
+            decision,
+            outcome: 'accepted',
+          });
+          return { ...receipt, action: record.action, params: record.params, decidedBy: op.id };
+        } catch (e) {
+          if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) {
+            const code = e.cause.type ?? 'refused';
+            return refuse(STATUS_FOR_CODE[code] ?? 409, code, e.cause.message);
+          }
+          return reply
+            .code(503)
+            .header('retry-after', '5')
+            .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
+        }
+      },
+    );
+
+    r.post<{ Params: { id: string } }>('/v1/incidents/:id/resolve', async (req, reply) => {
+      const op = (req as FastifyRequest & { operator: Operator }).operator;
+      if (op.role === 'analyst')
+        return reply
+          .code(403)
+          .send({ error: 'unauthorized', message: 'a lead or admin resolves an incident left to a human' });
+      const body = z.object({ note: z.string().min(1).max(2000) }).safeParse(json(req.body));
+      if (!body.success)
+        return reply.code(400).send({ error: 'invalid-request', issues: ['note: say what was done'] });
+      await client.workflow
+        .getHandle(req.params.id)
+        .signal(resolveSignal, { operator: op.id, note: body.data.note, at: new Date().toISOString() });
+      return { status: 'resolved', incidentId: req.params.id, by: op.id };
+    });
+  });
+
+  // Operator administration (admin bearer token): tokens are shown once.
+}
