@@ -18,6 +18,8 @@ export const Credentials = z.object({
   smtp: z.object({ user: z.string(), password: z.string() }),
   /** Dev operators created by `vigil up` (tokens rotate at every start). */
   operators: z.record(z.string(), z.string()).default({}),
+  /** Fingerprint of the dev stack's audit signing key (the key itself is in keys/, mode 0600). */
+  auditFingerprint: z.string().optional(),
 });
 export type Credentials = z.infer<typeof Credentials>;
 
@@ -34,6 +36,7 @@ export const StackState = z.object({
   }),
   taskQueue: z.string(),
   intake: z.object({ url: z.string(), metricsUrl: z.string() }),
+  audit: z.object({ log: z.string(), fingerprint: z.string() }).optional(),
   worker: z.object({ metricsUrl: z.string().optional() }),
   smtp: z.object({ host: z.string(), port: z.number().int(), mailbox: z.string() }),
   deadLetters: z.string(),

@@ -150,6 +150,18 @@ describe('vigil up + CLI', () => {
     expect(listed.map((x) => x.incidentId)).toContain(id);
   });
 
+  it('exports every closed incident into the signed audit log, which verifies offline', async () => {
+    let shown = { code: 1, stdout: '', stderr: '' };
+    for (let i = 0; i < 60 && shown.code !== 0; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      shown = await vigil(['audit', 'show']);
+    }
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toMatch(/inc-web-01-/);
+    const verified = await vigil(['audit', 'verify']);
+    expect(verified.code).toBe(0);
+  });
+
   it('keeps a malformed event as a dead letter that can be listed, shown and retried', async () => {
     const sent = await vigil(
       ['send', '--source', 'generic', '-'],

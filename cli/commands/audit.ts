@@ -46,8 +46,15 @@ export function auditLogPath(env = process.env): string {
 const indexPath = (log: string, env = process.env) =>
   resolve(env.VIGIL_AUDIT_INDEX ?? join(dirname(log), 'audit-index.db'));
 
+/** The dev stack's audit key fingerprint, pinned in credentials.json when `vigil up` created the key. */
+function devFingerprint(): string | undefined {
+  const file = join(vigilHome(), 'credentials.json');
+  if (!existsSync(file)) return undefined;
+  return (JSON.parse(readFileSync(file, 'utf8')) as { auditFingerprint?: string }).auditFingerprint;
+}
+
 function trusted(opts: AuditOptions): string[] {
-  const raw = opts.trust ?? process.env.VIGIL_AUDIT_TRUSTED_KEYS;
+  const raw = opts.trust ?? process.env.VIGIL_AUDIT_TRUSTED_KEYS ?? devFingerprint();
   if (!raw)
     throw new UsageError(
       'pin the verifying key: --trust <fingerprint> or VIGIL_AUDIT_TRUSTED_KEYS (vigil audit keygen printed it)',

@@ -24,6 +24,7 @@ import { startDevMailServer } from '../stack/devmail.js';
 import { ensureNamespace } from '../stack/namespace.js';
 import { distEntry } from '../../src/paths.js';
 import { supervise, type ManagedProcess } from '../stack/supervisor.js';
+import { loadSigningKey, writeSigningKey } from '../../activities/audit/keys.js';
 import {
   findTemporalBinary,
   freePort,
@@ -177,6 +178,26 @@ export async function up(opts: { json: boolean }): Promise<void> {
         onGiveUp: giveUp,
       }),
     );
+    // The audit exporter: its signing key lives in keys/ (0600), apart from the log it signs.
+    const auditLog = join(home, 'audit', 'audit.log');
+    const auditKey = join(home, 'keys', 'audit-signing.pem');
+    const signer = existsSync(auditKey) ? loadSigningKey(auditKey) : writeSigningKey(auditKey);
+    creds.auditFingerprint = signer.fingerprint;
+    procs.push(
+      supervise({
+        name: 'audit',
+        entry: distEntry('workers/audit-exporter'),
+        env: {
+          ...common,
+          VIGIL_AUDIT_LOG: auditLog,
+          VIGIL_AUDIT_SIGNING_KEY: auditKey,
+          VIGIL_AUDIT_TRUSTED_KEYS: signer.fingerprint,
+        },
+        logFile: join(home, 'logs', 'audit.log'),
+        echo: say,
+        onGiveUp: giveUp,
+      }),
+    );
     for (const p of procs) cleanups.push(() => p.stop());
 
     const intakeUrl = `http://127.0.0.1:${intakePort}`;
@@ -216,6 +237,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
       worker: { metricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics` },
       smtp: { host: mail.host, port: mail.port, mailbox },
       deadLetters: join(home, 'intake.db'),
+      audit: { log: auditLog, fingerprint: signer.fingerprint },
     };
     writeState(home, state);
     if (opts.json) printJson({ ready: true, ...state });
@@ -227,6 +249,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
         `  Temporal UI:     ${temporal?.uiUrl ? `${temporal.uiUrl}/namespaces/${temporalCfg.TEMPORAL_NAMESPACE}/workflows` : '(external cluster: use its UI)'}`,
         `  Temporal:        ${address} (namespace ${temporalCfg.TEMPORAL_NAMESPACE})`,
         `  Metrics:         ${intakeUrl}/metrics (intake), ${state.worker.metricsUrl} (worker)${temporal ? `, ${temporal.metricsUrl} (Temporal)` : ''}`,
+        `  Audit log:       ${auditLog}  (vigil audit verify | show <incident> | head)`,
         `  Dev mailbox:     smtp://${mail.host}:${mail.port}  (read it with: vigil mail)`,
         `  State and data:  ${home}`,
         '',
