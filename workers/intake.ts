@@ -5,6 +5,10 @@ import { DeadLetterStore } from '../intake/dead-letter.js';
 import { loadIntakeConfig } from '../intake/config.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { OsqueryNodeStore } from '../intake/osquery-nodes.js';
+import { AttemptLog } from '../intake/approvals.js';
+import { OperatorStore } from '../intake/operators.js';
+import { PolicyEngine } from '../activities/policy/engine.js';
+import { repoRoot } from '../src/paths.js';
 import { createIntakeMetrics } from '../intake/metrics.js';
 import { buildIntake } from '../intake/server.js';
 import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
@@ -15,6 +19,9 @@ if (isEntryPoint(import.meta.url)) {
     const dbFile = join(cfg.VIGIL_DATA_DIR, 'intake.db');
     const deadLetters = new DeadLetterStore(dbFile);
     const nodes = new OsqueryNodeStore(dbFile);
+    const operators = new OperatorStore(dbFile);
+    const attempts = new AttemptLog(dbFile);
+    const policy = PolicyEngine.load(cfg.VIGIL_POLICY_DIR ?? join(repoRoot(), 'policies'));
     const connection = await Connection.connect({ address: cfg.TEMPORAL_ADDRESS });
     const client = new Client({ connection, namespace: cfg.TEMPORAL_NAMESPACE });
     const metrics = createIntakeMetrics(() => deadLetters.counts().pending);
@@ -23,6 +30,14 @@ if (isEntryPoint(import.meta.url)) {
       deadLetters,
       nodes,
       metrics,
+      approvals: {
+        operators,
+        attempts,
+        connection,
+        namespace: cfg.TEMPORAL_NAMESPACE,
+        mayApprove: (op, action, isRequester) =>
+          policy.mayApprove({ operator: { id: op.id, role: op.role }, action, severity: 'high', host: '', isRequester }),
+      },
       starter: temporalStarter(
         connection,
         cfg.TEMPORAL_NAMESPACE,
@@ -45,6 +60,8 @@ if (isEntryPoint(import.meta.url)) {
     await app.close();
     deadLetters.close();
     nodes.close();
+    operators.close();
+    attempts.close();
     await connection.close();
   });
 }

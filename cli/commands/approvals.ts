@@ -93,7 +93,9 @@ export async function decideApproval(opts: {
       `${String(json.status)}: ${(json.approvers as string[]).join(', ') || '-'} (${String(json.needed)} needed)\n`,
     );
   else
-    process.stdout.write(`refused (HTTP ${status}): ${String(json.error)}: ${typeof json.message === 'string' ? json.message : ''}\n`);
+    process.stdout.write(
+      `refused (HTTP ${status}): ${String(json.error)}: ${typeof json.message === 'string' ? json.message : ''}\n`,
+    );
   return status === 200 ? 0 : 1;
 }
 
