@@ -7,17 +7,34 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadScoringConfig, type ScoringConfig } from '../../activities/scoring/config.js';
 import { evaluate, readLabelledTraces, type Metrics } from '../../activities/scoring/evaluate.js';
-import { ModelRejected, openScoringModel, trustedKeys, verifyModelDir } from '../../activities/scoring/model.js';
+import {
+  ModelRejected,
+  openScoringModel,
+  trustedKeys,
+  verifyModelDir,
+} from '../../activities/scoring/model.js';
 import { repoRoot } from '../../src/paths.js';
 import { printJson, table, UsageError } from '../output.js';
 
 const pct = (v: number) => `${(100 * v).toFixed(1)}%`;
 
-function status(dir: string, cfg: ScoringConfig) {
+type Status =
+  | { dir: string; ok: true; id: string; version: string; created: string; sha256: string; keyId: string }
+  | { dir: string; ok: false; reason: string; message: string };
+
+function status(dir: string, cfg: ScoringConfig): Status {
   try {
     const v = verifyModelDir(dir, trustedKeys(cfg), cfg.VIGIL_MODEL_REVOKED);
     const m = v.manifest;
-    return { dir, id: m.id, version: m.version, created: m.created, sha256: v.sha256, ok: true, keyId: v.keyId };
+    return {
+      dir,
+      id: m.id,
+      version: m.version,
+      created: m.created,
+      sha256: v.sha256,
+      ok: true,
+      keyId: v.keyId,
+    };
   } catch (e) {
     const reason = e instanceof ModelRejected ? e.reason : 'error';
     return { dir, ok: false, reason, message: e instanceof Error ? e.message : String(e) };
@@ -44,7 +61,8 @@ export async function model(opts: { action?: string; arg?: string; json: boolean
       const dirs = new Set<string>([resolve(cfg.VIGIL_MODEL_DIR)]);
       if (existsSync(base)) {
         for (const d of readdirSync(base, { withFileTypes: true })) {
-          if (d.isDirectory() && existsSync(join(base, d.name, 'manifest.json'))) dirs.add(join(base, d.name));
+          if (d.isDirectory() && existsSync(join(base, d.name, 'manifest.json')))
+            dirs.add(join(base, d.name));
         }
       }
       const rows = [...dirs].map((d) => ({ ...status(d, cfg), active: d === resolve(cfg.VIGIL_MODEL_DIR) }));
@@ -52,8 +70,8 @@ export async function model(opts: { action?: string; arg?: string; json: boolean
       process.stdout.write(
         `${table(
           rows.map((r) => ({
-            model: 'id' in r ? `${r.id}@${r.version}` : '?',
-            sha256: 'sha256' in r ? r.sha256.slice(0, 12) : '',
+            model: r.ok ? `${r.id}@${r.version}` : '?',
+            sha256: r.ok ? r.sha256.slice(0, 12) : '',
             signature: r.ok ? `ok (key ${r.keyId})` : `REFUSED: ${r.reason}`,
             active: r.active ? 'yes' : '',
             dir: r.dir,
