@@ -5,11 +5,10 @@
  * attempt never reaches history through the validator, so it is recorded here (SQLite) and signalled
  * to the incident's timeline.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { Client, WorkflowUpdateFailedError, type ConnectionLike } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
@@ -33,13 +32,11 @@ export type MayApprove = (
 export class AttemptLog {
   private readonly db: Database.Database;
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS approval_attempts (
+    this.db = openSqlite(file, {
+      schema: `CREATE TABLE IF NOT EXISTS approval_attempts (
       id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, incident_id TEXT NOT NULL, approval_id TEXT NOT NULL,
-      operator TEXT NOT NULL, via TEXT NOT NULL, decision TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT, message TEXT)`);
+      operator TEXT NOT NULL, via TEXT NOT NULL, decision TEXT NOT NULL, outcome TEXT NOT NULL, code TEXT, message TEXT)`,
+    });
   }
   record(a: {
     incidentId: string;
@@ -166,12 +163,10 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
         const op = (req as FastifyRequest & { operator: Operator }).operator;
         const parsed = Decision.safeParse(json(req.body));
         if (!parsed.success)
-          return reply
-            .code(400)
-            .send({
-              error: 'invalid-request',
-              issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-            });
+          return reply.code(400).send({
+            error: 'invalid-request',
+            issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+          });
         const { decision, paramsHash, reason, via } = parsed.data;
         const { id, approvalId } = req.params;
         const refuse = async (status: number, code: string, message: string) => {

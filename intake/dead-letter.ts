@@ -3,9 +3,8 @@
  * bytes and the reason, in SQLite (WAL, synchronous=FULL: the 4xx answer is sent after the row is on disk).
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite.js';
 
 export type DeadLetterReason =
   'unknown-source' | 'malformed-json' | 'invalid-event' | 'source-not-allowed' | 'host-not-allowed';
@@ -66,12 +65,9 @@ export class DeadLetterStore {
   private readonly db: Database.Database;
 
   constructor(readonly file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS dead_letters (
+    this.db = openSqlite(file, {
+      durable: true,
+      schema: `CREATE TABLE IF NOT EXISTS dead_letters (
       id INTEGER PRIMARY KEY AUTOINCREMENT,
       received_at TEXT NOT NULL,
       source TEXT NOT NULL,
@@ -87,7 +83,8 @@ export class DeadLetterStore {
       resolved_at TEXT,
       incident_id TEXT
     );
-    CREATE INDEX IF NOT EXISTS dead_letters_state ON dead_letters(state, id);`);
+    CREATE INDEX IF NOT EXISTS dead_letters_state ON dead_letters(state, id);`,
+    });
   }
 
   add(d: {

@@ -4,9 +4,8 @@
  * has a role (analyst, lead, admin) the policy reads, and may be mapped to a Slack user id.
  */
 import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite.js';
 import { OPERATOR_ROLES, type OperatorRole } from '../src/policy/actions.js';
 
 export interface Operator {
@@ -24,13 +23,12 @@ export class OperatorStore {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS operators (
+    this.db = openSqlite(file, {
+      durable: false,
+      schema: `CREATE TABLE IF NOT EXISTS operators (
       id TEXT PRIMARY KEY, role TEXT NOT NULL, slack_user_id TEXT UNIQUE, salt BLOB NOT NULL, hash BLOB NOT NULL,
-      created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)`);
+      created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0)`,
+    });
   }
 
   /** Create an operator (or rotate its token); returns the token, which is never stored. */

@@ -4,9 +4,8 @@
  * binds them to that host. Re-enrolling a host replaces its key.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite.js';
 import { sha256 } from './auth.js';
 
 export interface OsqueryNode {
@@ -19,18 +18,16 @@ export class OsqueryNodeStore {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true });
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(`CREATE TABLE IF NOT EXISTS osquery_nodes (
+    this.db = openSqlite(file, {
+      durable: true,
+      schema: `CREATE TABLE IF NOT EXISTS osquery_nodes (
       key_hash BLOB PRIMARY KEY,
       host_identifier TEXT NOT NULL UNIQUE,
       secret_id TEXT NOT NULL,
       enrolled_at TEXT NOT NULL,
       last_seen TEXT
-    )`);
+    )`,
+    });
   }
 
   enroll(hostIdentifier: string, secretId: string): string {

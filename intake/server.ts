@@ -424,12 +424,10 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
             ? (b.role as OperatorRole)
             : undefined;
         if (typeof b?.id !== 'string' || !role)
-          return reply
-            .code(400)
-            .send({
-              error: 'invalid-request',
-              issues: [`id (string) and role (${OPERATOR_ROLES.join('|')}) are required`],
-            });
+          return reply.code(400).send({
+            error: 'invalid-request',
+            issues: [`id (string) and role (${OPERATOR_ROLES.join('|')}) are required`],
+          });
         try {
           return approvals.operators.add(
             b.id,

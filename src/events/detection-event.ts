@@ -75,6 +75,21 @@ export const Detection = z.object({
 });
 export type Detection = z.infer<typeof Detection>;
 
+export const ContainerInfo = z.object({
+  id: z.string().optional(),
+  name: z.string().optional(),
+  image: z.string().optional(),
+});
+export const FileInfo = z.object({ path: z.string(), sha256: z.string().optional() });
+export const NetworkInfo = z.object({
+  direction: z.enum(['inbound', 'outbound', 'unknown']).default('unknown'),
+  protocol: z.string().optional(),
+  localAddress: z.string().optional(),
+  localPort: z.number().int().min(0).max(65535).optional(),
+  remoteAddress: z.string().optional(),
+  remotePort: z.number().int().min(0).max(65535).optional(),
+});
+
 export const DetectionEvent = z.object({
   schemaVersion: z.literal(1),
   /** Deterministic id (sha256 over source and raw bytes): the same delivery twice is the same event. */
@@ -86,20 +101,9 @@ export const DetectionEvent = z.object({
   host: HostInfo,
   process: ProcessInfo.optional(),
   user: UserRef.optional(),
-  container: z
-    .object({ id: z.string().optional(), name: z.string().optional(), image: z.string().optional() })
-    .optional(),
-  file: z.object({ path: z.string(), sha256: z.string().optional() }).optional(),
-  network: z
-    .object({
-      direction: z.enum(['inbound', 'outbound', 'unknown']).default('unknown'),
-      protocol: z.string().optional(),
-      localAddress: z.string().optional(),
-      localPort: z.number().int().min(0).max(65535).optional(),
-      remoteAddress: z.string().optional(),
-      remotePort: z.number().int().min(0).max(65535).optional(),
-    })
-    .optional(),
+  container: ContainerInfo.optional(),
+  file: FileInfo.optional(),
+  network: NetworkInfo.optional(),
   detection: Detection,
   /** Optional telemetry windows, e.g. the syscall names seen around the detection (for scoring). */
   telemetry: z.object({ syscalls: z.array(z.string().max(64)).max(100_000).optional() }).optional(),

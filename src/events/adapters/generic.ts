@@ -3,7 +3,17 @@
  * Required: time, host, rule, severity. Unknown keys are allowed and kept in `raw`.
  */
 import { z } from 'zod';
-import { DetectionEvent, IsoTime, ProcessRef, Severity, TechniqueId, UserRef } from '../detection-event.js';
+import {
+  ContainerInfo,
+  FileInfo,
+  NetworkInfo,
+  DetectionEvent,
+  IsoTime,
+  ProcessRef,
+  Severity,
+  TechniqueId,
+  UserRef,
+} from '../detection-event.js';
 import { formatIssues, type SourceAdapter } from './types.js';
 
 const Host = z.union([
@@ -61,20 +71,9 @@ export const GenericEvent = z.object({
     ancestors: z.array(ProcessRef).max(64).default([]),
   }).optional(),
   user: UserRef.optional(),
-  container: z
-    .object({ id: z.string().optional(), name: z.string().optional(), image: z.string().optional() })
-    .optional(),
-  file: z.object({ path: z.string(), sha256: z.string().optional() }).optional(),
-  network: z
-    .object({
-      direction: z.enum(['inbound', 'outbound', 'unknown']).default('unknown'),
-      protocol: z.string().optional(),
-      localAddress: z.string().optional(),
-      localPort: z.number().int().min(0).max(65535).optional(),
-      remoteAddress: z.string().optional(),
-      remotePort: z.number().int().min(0).max(65535).optional(),
-    })
-    .optional(),
+  container: ContainerInfo.optional(),
+  file: FileInfo.optional(),
+  network: NetworkInfo.optional(),
   syscalls: z.array(z.string().max(64)).max(100_000).optional(),
 });
 export type GenericEvent = z.input<typeof GenericEvent>;
