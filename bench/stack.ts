@@ -1,0 +1,268 @@
+/**
+ * The benchmark's stack, one of each, all children of the benchmark process: a Temporal dev server
+ * (fresh temp SQLite file, WAL pragmas, headless), the namespace with Vigil's search attributes, an SMTP
+ * sink, Vigil's playbook worker and intake started with the environment `vigil up` gives them
+ * (cli/commands/up.ts), and the bare baseline worker. Every child is stopped on exit, error or signal.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { ensureNamespace } from '../cli/stack/namespace.js';
+import { freePort, startDevServer, stopChild, type DevServer } from '../cli/stack/temporal.js';
+import { distEntry } from '../src/paths.js';
+import { childPids } from './proc.js';
+import { sleep } from './stats.js';
+
+export const NAMESPACE = 'vigil';
+
+export interface StackOptions {
+  bin: string;
+  quietPeriod: string;
+  rateLimit: number;
+  rateBurst: number;
+  say: (line: string) => void;
+}
+
+export interface Stack {
+  dir: string;
+  dbFile: string;
+  address: string;
+  connection: Connection;
+  client: Client;
+  intakePort: number;
+  intakeKey: { id: string; secret: string };
+  adminToken: string;
+  queues: { ours: string; bare: string };
+  pids: { server?: number; worker?: number; intake?: number; bareWorker?: number; sink?: number };
+  sinkHttpPort: number;
+  env: Record<string, string>;
+  stop(keepDir: boolean): Promise<void>;
+}
+
+const children = new Set<ChildProcess>();
+let temporal: DevServer | undefined;
+
+/** Last resort (process 'exit', second Ctrl-C): SIGKILL every child we started, by pid. */
+export function killAllNow(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  if (temporal && temporal.process.exitCode === null) temporal.process.kill('SIGKILL');
+  for (const pid of childPids()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
+}
+
+function spawnNode(name: string, entry: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
+  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const log = createWriteStream(logFile, { flags: 'a' });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  child.once('exit', () => children.delete(child));
+  child.once('error', (e) => log.write(`${name}: ${e.message}\n`));
+  return child;
+}
+
+/** Resolve once `child` prints a line matching `re` on stderr/stdout; reject if it exits first or times out. */
+function waitForLine(child: ChildProcess, name: string, re: RegExp, timeoutMs: number, logFile: string) {
+  return new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(
+      () => done(new Error(`${name} did not start within ${timeoutMs / 1000}s (log: ${logFile})`)),
+      timeoutMs,
+    );
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      const m = re.exec(buf);
+      if (m) done(undefined, m[0]);
+    };
+    const onExit = (code: number | null) =>
+      done(new Error(`${name} exited (code ${code}) while starting (log: ${logFile})`));
+    const done = (e?: Error, line?: string) => {
+      clearTimeout(t);
+      child.stdout?.off('data', onData);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+      if (e) reject(e);
+      else resolve(line ?? '');
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+async function waitHttp(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return true;
+    } catch {
+      /* not yet */
+    }
+    await sleep(200);
+  }
+  return false;
+}
+
+export async function startStack(o: StackOptions): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const dbFile = join(dir, 'temporal.db');
+  const tag = randomBytes(3).toString('hex');
+  const queues = { ours: `vigil-bench-ours-${tag}`, bare: `vigil-bench-bare-${tag}` };
+  const pids: Stack['pids'] = {};
+  let connection: Connection | undefined;
+  let stopped: Promise<void> | undefined;
+  let stopping = false;
+  const stop = (keepDir: boolean) => (stopped ??= stopOnce(keepDir));
+  const stopOnce = async (keepDir: boolean) => {
+    stopping = true;
+    await connection?.close().catch(() => undefined);
+    // Vigil's processes and the bare worker first (they drain), then the sink, then Temporal.
+    const byName = [...children];
+    await Promise.all(byName.filter((c) => c.pid !== pids.sink).map((c) => stopChild(c, 'SIGTERM', 15_000)));
+    await Promise.all([...children].map((c) => stopChild(c, 'SIGTERM', 5_000)));
+    if (temporal) await temporal.stop().catch(() => undefined);
+    temporal = undefined;
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    o.say(`bench: starting the Temporal dev server (SQLite ${dbFile}, headless)...`);
+    temporal = await startDevServer({
+      bin: o.bin,
+      dbFile,
+      headless: true,
+      logFile: join(dir, 'temporal.log'),
+      namespaces: [NAMESPACE],
+    });
+    pids.server = temporal.process.pid;
+    const address = temporal.address;
+    connection = await Connection.connect({ address, connectTimeout: 10_000 });
+    await ensureNamespace(connection, NAMESPACE, 1);
+    const client = new Client({ connection, namespace: NAMESPACE });
+
+    o.say('bench: starting the SMTP sink, the playbook worker, the bare worker and the intake...');
+    const sinkUser = 'bench';
+    const sinkPassword = randomBytes(12).toString('hex');
+    const sinkLog = join(dir, 'smtp-sink.log');
+    const sink = spawn(process.execPath, [distEntry('bench/smtp-sink')], {
+      env: { ...process.env, SINK_USER: sinkUser, SINK_PASSWORD: sinkPassword },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(sink);
+    sink.once('exit', () => children.delete(sink));
+    sink.stderr?.pipe(createWriteStream(sinkLog, { flags: 'a' }));
+    pids.sink = sink.pid;
+    const sinkLine = await waitForLine(sink, 'smtp sink', /\{[^\n]*\}\n/, 20_000, sinkLog);
+    const sinkPorts = JSON.parse(sinkLine) as { smtpPort: number; httpPort: number };
+
+    const intakePort = await freePort();
+    const intakeKey = { id: 'bench', secret: randomBytes(24).toString('hex') };
+    const adminToken = randomBytes(24).toString('hex');
+    const common = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: NAMESPACE };
+    // Exactly the worker environment of `vigil up`, plus the short quiet period.
+    const workerEnv = (queue: string, metricsPort: number): NodeJS.ProcessEnv => ({
+      ...common,
+      VIGIL_TASK_QUEUE: queue,
+      SMTP_HOST: '127.0.0.1',
+      SMTP_PORT: String(sinkPorts.smtpPort),
+      SMTP_SECURITY: 'none',
+      SMTP_USER: sinkUser,
+      SMTP_PASSWORD: sinkPassword,
+      VIGIL_MAIL_FROM: 'vigil@vigil.local',
+      VIGIL_MAIL_TO: 'soc@vigil.local',
+      VIGIL_WORKER_METRICS: `127.0.0.1:${metricsPort}`,
+      VIGIL_QUIET_PERIOD: o.quietPeriod,
+    });
+    const workerLog = join(dir, 'worker.log');
+    const worker = spawnNode(
+      'worker',
+      distEntry('workers/playbook-worker'),
+      workerEnv(queues.ours, await freePort()),
+      workerLog,
+    );
+    pids.worker = worker.pid;
+    const bareLog = join(dir, 'bare-worker.log');
+    const bare = spawnNode(
+      'bare-worker',
+      distEntry('bench/bare-worker'),
+      workerEnv(queues.bare, await freePort()),
+      bareLog,
+    );
+    pids.bareWorker = bare.pid;
+    const intakeEnv: Record<string, string> = {
+      VIGIL_TASK_QUEUE: queues.ours,
+      VIGIL_INTAKE_HOST: '127.0.0.1',
+      VIGIL_INTAKE_PORT: String(intakePort),
+      VIGIL_INTAKE_KEYS: JSON.stringify([{ ...intakeKey, sources: ['*'], hosts: ['*'] }]),
+      VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(adminToken).digest('hex'),
+      VIGIL_METRICS_PUBLIC: 'true',
+      VIGIL_DATA_DIR: dir,
+      // Raised so the per-sender limit (default 2000/s, burst 4000) does not shape the numbers.
+      VIGIL_RATE_LIMIT: String(o.rateLimit),
+      VIGIL_RATE_BURST: String(o.rateBurst),
+    };
+    const intakeLog = join(dir, 'intake.log');
+    const intake = spawnNode('intake', distEntry('workers/intake'), { ...common, ...intakeEnv }, intakeLog);
+    pids.intake = intake.pid;
+
+    await Promise.all([
+      waitForLine(worker, 'playbook worker', /polling/, 180_000, workerLog),
+      waitForLine(bare, 'bare worker', /polling/, 180_000, bareLog),
+      (async () => {
+        if (!(await waitHttp(`http://127.0.0.1:${intakePort}/readyz`, 60_000)))
+          throw new Error(`the intake did not become ready (log: ${intakeLog})`);
+      })(),
+    ]);
+    for (const [name, c] of [
+      ['worker', worker],
+      ['bare worker', bare],
+      ['intake', intake],
+      ['smtp sink', sink],
+    ] as const) {
+      c.once('exit', (code, signal) => {
+        if (!stopping)
+          o.say(`bench: the ${name} exited unexpectedly (${signal ?? `code ${code}`}); logs in ${dir}`);
+      });
+    }
+    return {
+      dir,
+      dbFile,
+      address,
+      connection,
+      client,
+      intakePort,
+      intakeKey,
+      adminToken,
+      queues,
+      pids,
+      sinkHttpPort: sinkPorts.httpPort,
+      env: {
+        ...intakeEnv,
+        VIGIL_INTAKE_KEYS: '[{"id":"bench","secret":"<random>","sources":["*"],"hosts":["*"]}]',
+        VIGIL_QUIET_PERIOD: o.quietPeriod,
+        SMTP_SECURITY: 'none',
+      },
+      stop,
+    };
+  } catch (e) {
+    await stop(true);
+    throw e;
+  }
+}
+
+/** Messages the SMTP sink has received so far. */
+export async function sinkCount(stack: Stack): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${stack.sinkHttpPort}/count`, {
+    signal: AbortSignal.timeout(5000),
+  });
+  return ((await r.json()) as { messages: number }).messages;
+}
