@@ -26,7 +26,8 @@ import {
 import { resolveSignal } from '../src/contracts/approval.js';
 import type { PlaybookSettings } from '../src/contracts/playbook.js';
 import { ErrorType } from '../src/errors.js';
-import { SEVERITY_RANK, type DetectionEvent } from '../src/events/detection-event.js';
+import type { DetectionEvent } from '../src/events/detection-event.js';
+import { SEVERITY_RANK } from '../src/events/severity.js';
 import { SA } from '../src/search-attributes.js';
 import type { Playbook, PlaybookContext } from './lib/playbook.js';
 import { settingsActivities } from './lib/presets.js';

@@ -3,10 +3,11 @@
  * Payloads cross Temporal as plain JSON: times are ISO-8601 strings, no transforms.
  */
 import { z } from 'zod';
+import { SEVERITIES, SEVERITY_RANK } from './severity.js';
 
-export const Severity = z.enum(['info', 'low', 'medium', 'high', 'critical']);
+export const Severity = z.enum(SEVERITIES);
 export type Severity = z.infer<typeof Severity>;
-export const SEVERITY_RANK: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
+export { SEVERITY_RANK };
 
 /** ISO-8601 instant with an offset or Z, any sub-second precision (Falco gives nanoseconds). */
 export const IsoTime = z.iso.datetime({ offset: true });
