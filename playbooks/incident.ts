@@ -142,7 +142,8 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     if (s.stage === stage) return;
     log('stage', stage);
     if (WAITING.includes(stage)) upsertSearchAttributes([{ key: SA.status, value: stage }]);
-    else if (WAITING.includes(s.stage) && stage !== 'closed') upsertSearchAttributes([{ key: SA.status, value: 'open' }]);
+    else if (WAITING.includes(s.stage) && stage !== 'closed')
+      upsertSearchAttributes([{ key: SA.status, value: 'open' }]);
     s.stage = stage;
   };
 
@@ -192,7 +193,6 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
 
   let needsHuman = false;
   if (trigger) await runPlaybook(route(trigger), trigger);
-
 
   // Quiet period: duplicates join; a higher severity re-runs the playbook; silence closes the incident.
   for (;;) {

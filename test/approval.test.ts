@@ -204,4 +204,3 @@ describe('approval gate', () => {
     }
   });
 });
-

@@ -118,12 +118,22 @@ describe('incident workflow', () => {
     await withWorker({}, async (start) => {
       const e = reverseShell(host());
       const first = await start.start(e.incidentId, e.correlationKey, e.event);
-      await decide(client, await waitForApproval(client, e.incidentId), { id: 'admin-1', role: 'admin' }, 'deny');
+      await decide(
+        client,
+        await waitForApproval(client, e.incidentId),
+        { id: 'admin-1', role: 'admin' },
+        'deny',
+      );
       await result(e.incidentId);
       const again = reverseShell(e.event.host.id, (d) => (d.time = '2026-11-26T11:00:00.000000000Z'));
       const second = await start.start(again.incidentId, again.correlationKey, again.event);
       expect(second.runId).not.toBe(first.runId);
-      await decide(client, await waitForApproval(client, e.incidentId), { id: 'admin-1', role: 'admin' }, 'deny');
+      await decide(
+        client,
+        await waitForApproval(client, e.incidentId),
+        { id: 'admin-1', role: 'admin' },
+        'deny',
+      );
       const r = await result(e.incidentId);
       expect(r.evidence[0]?.id).toBe(again.event.id);
     });
@@ -180,7 +190,12 @@ describe('incident workflow', () => {
       const e = reverseShell(host());
       await start.start(e.incidentId, e.correlationKey, e.event);
       // The approval mail fails too, but the approval still waits and can be decided.
-      await decide(client, await waitForApproval(client, e.incidentId), { id: 'lead-1', role: 'lead' }, 'deny');
+      await decide(
+        client,
+        await waitForApproval(client, e.incidentId),
+        { id: 'lead-1', role: 'lead' },
+        'deny',
+      );
       const r = await result(e.incidentId);
       expect(r.status).toBe('closed');
       expect(r.outcome).toMatch(/email notification FAILED \(Unauthenticated/);

@@ -54,7 +54,8 @@ async function recordScenarios(): Promise<Map<string, string>> {
     for (const [name, events] of Object.entries(scenarios)) {
       for (const e of events) await start.start(e.incidentId, e.correlationKey, e.event);
       const id = events[0]?.incidentId ?? '';
-      if (name.startsWith('suspicious-process')) await decide(client, await waitForApproval(client, id), { id: 'lead-1', role: 'lead' });
+      if (name.startsWith('suspicious-process'))
+        await decide(client, await waitForApproval(client, id), { id: 'lead-1', role: 'lead' });
       await client.workflow.getHandle(id).result();
       out.set(name, historyToJSON(await client.workflow.getHandle(id).fetchHistory()));
     }

@@ -69,11 +69,18 @@ it('completes the incident after the worker is killed mid-notification, with one
   if (first.exitCode === null && first.signalCode === null) await new Promise((r) => first.once('exit', r));
 
   await spawnWorker(env);
-  await decide(client, await waitForApproval(client, e.incidentId, 60_000), { id: 'lead-1', role: 'lead' }, 'deny');
+  await decide(
+    client,
+    await waitForApproval(client, e.incidentId, 60_000),
+    { id: 'lead-1', role: 'lead' },
+    'deny',
+  );
   const r = (await client.workflow.getHandle(e.incidentId).result()) as IncidentStatus;
   expect(r).toMatchObject({ status: 'closed', verdict: 'malicious' });
   expect(r.outcome).toMatch(/^malicious: analysts notified by email/);
-  const mails = smtp.messages.filter((m) => m.headers.get('x-vigil-incident') === e.incidentId && !m.headers.get('x-vigil-approval'));
+  const mails = smtp.messages.filter(
+    (m) => m.headers.get('x-vigil-incident') === e.incidentId && !m.headers.get('x-vigil-approval'),
+  );
   expect(mails.length).toBeGreaterThanOrEqual(2); // delivered before the crash, and again by the retry
   expect(new Set(mails.map((m) => m.messageId))).toEqual(new Set([r.actions[0]?.idempotencyKey]));
   expect(r.actions.filter((a) => a.action === 'notify-email')).toHaveLength(1);

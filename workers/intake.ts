@@ -36,7 +36,13 @@ if (isEntryPoint(import.meta.url)) {
         connection,
         namespace: cfg.TEMPORAL_NAMESPACE,
         mayApprove: (op, action, isRequester) =>
-          policy.mayApprove({ operator: { id: op.id, role: op.role }, action, severity: 'high', host: '', isRequester }),
+          policy.mayApprove({
+            operator: { id: op.id, role: op.role },
+            action,
+            severity: 'high',
+            host: '',
+            isRequester,
+          }),
       },
       starter: temporalStarter(
         connection,

@@ -68,7 +68,10 @@ export function createNotifyActivities(
       const key = currentIdempotencyKey(`approval:${input.record.approvalId}:${input.stage}`);
       const messageId = messageIdFor(key, config.VIGIL_MAIL_FROM);
       const { subject, text, html } = renderApproval(input);
-      const to = input.stage === 'escalated' ? [...new Set([...config.VIGIL_MAIL_TO, ...(config.VIGIL_ESCALATION_TO ?? [])])] : config.VIGIL_MAIL_TO;
+      const to =
+        input.stage === 'escalated'
+          ? [...new Set([...config.VIGIL_MAIL_TO, ...(config.VIGIL_ESCALATION_TO ?? [])])]
+          : config.VIGIL_MAIL_TO;
       const r = await withHeartbeat(() =>
         mailer.send({
           messageId,
@@ -76,7 +79,11 @@ export function createNotifyActivities(
           subject,
           text,
           html,
-          headers: { 'X-Vigil-Incident': input.record.incidentId, 'X-Vigil-Approval': input.record.approvalId, 'X-Vigil-Idempotency-Key': shortHash(key) },
+          headers: {
+            'X-Vigil-Incident': input.record.incidentId,
+            'X-Vigil-Approval': input.record.approvalId,
+            'X-Vigil-Idempotency-Key': shortHash(key),
+          },
         }),
       );
       return { messageId, accepted: r.accepted, rejected: r.rejected };

@@ -78,7 +78,16 @@ export function renderApproval(n: ApprovalNotice): { subject: string; text: stri
     `Deny:    vigil deny ${r.incidentId} ${r.approvalId} --reason "..."`,
     `HTTP:    POST /v1/incidents/${r.incidentId}/approvals/${r.approvalId} {"decision":"approve","paramsHash":"${r.paramsHash}"} with an operator token`,
   ];
-  const text = [...rows.map(([k, v]) => `${k}: ${v}`), '', outcome, '', 'Why:', ...n.reasons.map((x) => `  - ${x}`), '', ...(r.status === 'pending' ? how : [])].join('\n');
+  const text = [
+    ...rows.map(([k, v]) => `${k}: ${v}`),
+    '',
+    outcome,
+    '',
+    'Why:',
+    ...n.reasons.map((x) => `  - ${x}`),
+    '',
+    ...(r.status === 'pending' ? how : []),
+  ].join('\n');
   const html = `<!doctype html><html><body style="font-family:sans-serif">
 <h2>${esc(subject)}</h2>
 <table cellpadding="4">${rows.map(([k, v]) => `<tr><th align="left">${esc(k)}</th><td>${esc(v)}</td></tr>`).join('')}</table>

@@ -16,7 +16,9 @@ const Request = z.object({
   techniques: z.array(z.string()),
   hasProcess: z.boolean(),
   inContainer: z.boolean(),
-  proposed: z.array(z.string().refine(isActionName, { message: `unknown action; known: ${Object.keys(ACTIONS).join(', ')}` })),
+  proposed: z.array(
+    z.string().refine(isActionName, { message: `unknown action; known: ${Object.keys(ACTIONS).join(', ')}` }),
+  ),
 });
 
 export interface PolicyDecision {

@@ -20,10 +20,16 @@ export const SettingsConfig = z
     path: ['VIGIL_MALICIOUS_THRESHOLD'],
     message: 'must be greater than VIGIL_SUSPICIOUS_THRESHOLD',
   })
-  .refine((c) => c.VIGIL_APPROVAL_REMIND_AFTER <= c.VIGIL_APPROVAL_ESCALATE_AFTER && c.VIGIL_APPROVAL_ESCALATE_AFTER <= c.VIGIL_APPROVAL_DEADLINE, {
-    path: ['VIGIL_APPROVAL_DEADLINE'],
-    message: 'the ladder must be ordered: VIGIL_APPROVAL_REMIND_AFTER <= VIGIL_APPROVAL_ESCALATE_AFTER <= VIGIL_APPROVAL_DEADLINE',
-  });
+  .refine(
+    (c) =>
+      c.VIGIL_APPROVAL_REMIND_AFTER <= c.VIGIL_APPROVAL_ESCALATE_AFTER &&
+      c.VIGIL_APPROVAL_ESCALATE_AFTER <= c.VIGIL_APPROVAL_DEADLINE,
+    {
+      path: ['VIGIL_APPROVAL_DEADLINE'],
+      message:
+        'the ladder must be ordered: VIGIL_APPROVAL_REMIND_AFTER <= VIGIL_APPROVAL_ESCALATE_AFTER <= VIGIL_APPROVAL_DEADLINE',
+    },
+  );
 
 export function loadPlaybookSettings(env: Env): PlaybookSettings {
   const c = parseEnv(SettingsConfig, env, 'playbook settings');

@@ -6,9 +6,19 @@
  * to the safe default (deny) when nobody answers. State is workflow state: it survives restarts.
  */
 import { ApplicationFailure, condition, setHandler } from '@temporalio/workflow';
-import { approvalRejectedSignal, approvalsQuery, decideUpdate, type ApprovalReceipt } from '../../src/contracts/approval.js';
+import {
+  approvalRejectedSignal,
+  approvalsQuery,
+  decideUpdate,
+  type ApprovalReceipt,
+} from '../../src/contracts/approval.js';
 import { ACTIONS, type ActionDecision, type ActionName } from '../../src/policy/actions.js';
-import { checkApproval, paramsHashOf, type ApprovalAttempt, type ApprovalRequestRecord } from '../../src/policy/approval.js';
+import {
+  checkApproval,
+  paramsHashOf,
+  type ApprovalAttempt,
+  type ApprovalRequestRecord,
+} from '../../src/policy/approval.js';
 
 export type ApprovalStage = 'requested' | 'reminder' | 'escalated' | 'expired' | 'decided';
 
@@ -58,28 +68,42 @@ export class ApprovalGate {
         if (a.decision === 'deny') {
           r.status = 'denied';
           r.decidedBy = { operator: a.operator.id, at, via: a.via, reason: a.reason };
-          this.log(`approval ${r.approvalId} for ${r.action} DENIED by ${a.operator.id} (${a.operator.role}) via ${a.via}`, { reason: a.reason });
+          this.log(
+            `approval ${r.approvalId} for ${r.action} DENIED by ${a.operator.id} (${a.operator.role}) via ${a.via}`,
+            { reason: a.reason },
+          );
         } else {
           r.approvers.push({ operator: a.operator.id, role: a.operator.role, at, via: a.via });
-          this.log(`approval ${r.approvalId} for ${r.action}: approved by ${a.operator.id} (${a.operator.role}) via ${a.via} (${r.approvers.length}/${r.needed})`);
+          this.log(
+            `approval ${r.approvalId} for ${r.action}: approved by ${a.operator.id} (${a.operator.role}) via ${a.via} (${r.approvers.length}/${r.needed})`,
+          );
           if (r.approvers.length >= r.needed) {
             r.status = 'approved';
             r.decidedBy = { operator: a.operator.id, at, via: a.via, reason: a.reason };
           }
         }
-        return { approvalId: r.approvalId, status: r.status, approvers: r.approvers.map((x) => x.operator), needed: r.needed };
+        return {
+          approvalId: r.approvalId,
+          status: r.status,
+          approvers: r.approvers.map((x) => x.operator),
+          needed: r.needed,
+        };
       },
       {
         validator: (a: ApprovalAttempt) => {
           const c = checkApproval(this.records.get(a.approvalId), a);
           // A deny needs the same authority as an approval, except for the two-person rule.
-          if (!c.ok && !(a.decision === 'deny' && c.code === 'duplicate')) throw ApplicationFailure.nonRetryable(c.message, c.code);
+          if (!c.ok && !(a.decision === 'deny' && c.code === 'duplicate'))
+            throw ApplicationFailure.nonRetryable(c.message, c.code);
         },
       },
     );
     setHandler(approvalsQuery, () => [...this.records.values()]);
     setHandler(approvalRejectedSignal, (r) => {
-      this.log(`refused approval attempt on ${r.approvalId} by ${r.operator} via ${r.via}: ${r.code}`, { message: r.message, at: r.at });
+      this.log(`refused approval attempt on ${r.approvalId} by ${r.operator} via ${r.via}: ${r.code}`, {
+        message: r.message,
+        at: r.at,
+      });
     });
   }
 
@@ -99,7 +123,10 @@ export class ApprovalGate {
     notify: (stage: ApprovalStage, record: ApprovalRequestRecord) => Promise<void>,
   ): Promise<ApprovalOutcome> {
     if (decision.disposition !== 'approval' || !decision.approvals) {
-      throw ApplicationFailure.nonRetryable(`${decision.action} was not decided as needing approval`, 'InvalidInput');
+      throw ApplicationFailure.nonRetryable(
+        `${decision.action} was not decided as needing approval`,
+        'InvalidInput',
+      );
     }
     const now = Date.now();
     const approvalId = `${decision.action}-${++this.seq}`;
@@ -120,7 +147,10 @@ export class ApprovalGate {
       escalation: 0,
     };
     this.records.set(approvalId, r);
-    this.log(`approval ${approvalId} requested: ${r.action} (${r.class}) on ${JSON.stringify(params)}; ${r.needed} of ${r.roles.join('/')}`, { paramsHash: r.paramsHash });
+    this.log(
+      `approval ${approvalId} requested: ${r.action} (${r.class}) on ${JSON.stringify(params)}; ${r.needed} of ${r.roles.join('/')}`,
+      { paramsHash: r.paramsHash },
+    );
     await notify('requested', r);
 
     const decided = () => r.status !== 'pending';
@@ -134,19 +164,32 @@ export class ApprovalGate {
       if (await condition(decided, at - waited)) break;
       waited = at;
       r.escalation += 1;
-      this.log(`approval ${approvalId}: no answer after ${Math.round(at / 1000)} s, ${stage === 'reminder' ? 'reminding' : 'escalating to the next group'}`);
+      this.log(
+        `approval ${approvalId}: no answer after ${Math.round(at / 1000)} s, ${stage === 'reminder' ? 'reminding' : 'escalating to the next group'}`,
+      );
       await notify(stage, r);
     }
     if (!decided() && !(await condition(decided, Math.max(1, ladder.deadlineMs - waited)))) {
       r.status = 'expired';
-      r.decidedBy = { operator: 'safe-default', at: new Date().toISOString(), via: 'deadline', reason: 'nobody answered before the deadline' };
+      r.decidedBy = {
+        operator: 'safe-default',
+        at: new Date().toISOString(),
+        via: 'deadline',
+        reason: 'nobody answered before the deadline',
+      };
       this.log(`approval ${approvalId} EXPIRED: safe default (deny) applied`);
       await notify('expired', r);
     } else {
       await notify('decided', r);
     }
     if (r.status === 'approved') {
-      const g = { approvalId, action: r.action, params: { ...r.params }, paramsHash: r.paramsHash, approvers: [...r.approvers] } as unknown as GrantedApproval;
+      const g = {
+        approvalId,
+        action: r.action,
+        params: { ...r.params },
+        paramsHash: r.paramsHash,
+        approvers: [...r.approvers],
+      } as unknown as GrantedApproval;
       return { granted: true, approval: g };
     }
     return { granted: false, status: r.status === 'denied' ? 'denied' : 'expired', record: r };

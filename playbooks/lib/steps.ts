@@ -97,7 +97,10 @@ export async function decideResponses(
   rules: DecisionRecord,
   playbook: { name: string; version: string },
 ): Promise<{ needsHuman: boolean; summary: string[] }> {
-  const proposed = rules.actions.filter((a) => a.disposition === 'recommend').map((a) => a.action).filter(isActionName);
+  const proposed = rules.actions
+    .filter((a) => a.disposition === 'recommend')
+    .map((a) => a.action)
+    .filter(isActionName);
   if (!proposed.length) return { needsHuman: false, summary: [] };
   const ev = ctx.event;
   const request = {
@@ -120,7 +123,11 @@ export async function decideResponses(
     verdict: rules.verdict,
     riskScore: rules.riskScore,
     reasons: policy.decisions.map((d) => `${d.action}: ${d.disposition} (${d.reasons.join('; ')})`),
-    actions: policy.decisions.map((d) => ({ action: d.action, disposition: d.disposition, why: d.reasons.join('; ') })),
+    actions: policy.decisions.map((d) => ({
+      action: d.action,
+      disposition: d.disposition,
+      why: d.reasons.join('; '),
+    })),
     inputs: request,
   });
   let needsHuman = false;
@@ -132,29 +139,61 @@ export async function decideResponses(
       continue;
     }
     if (d.disposition === 'automatic') {
-      ctx.action({ action: d.action, status: 'skipped', detail: { params, why: 'allowed automatically, but no responder for this action is deployed on this host' } });
+      ctx.action({
+        action: d.action,
+        status: 'skipped',
+        detail: {
+          params,
+          why: 'allowed automatically, but no responder for this action is deployed on this host',
+        },
+      });
       summary.push(`${d.action} allowed (no responder)`);
       continue;
     }
     ctx.stage('awaiting-approval');
     const notify = async (stage: ApprovalStage, record: ApprovalRequestRecord) => {
       try {
-        await notifyActivities.notifyApproval({ stage, record, host: ev.host.id, rule: ev.detection.ruleName, verdict: rules.verdict, riskScore: rules.riskScore, reasons: rules.reasons });
+        await notifyActivities.notifyApproval({
+          stage,
+          record,
+          host: ev.host.id,
+          rule: ev.detection.ruleName,
+          verdict: rules.verdict,
+          riskScore: rules.riskScore,
+          reasons: rules.reasons,
+        });
       } catch (e) {
         if (!(e instanceof ActivityFailure)) throw e;
-        ctx.note(`approval ${record.approvalId}: the ${stage} notification failed (${describeFailure(e)}); the approval still waits`);
+        ctx.note(
+          `approval ${record.approvalId}: the ${stage} notification failed (${describeFailure(e)}); the approval still waits`,
+        );
       }
     };
-    const out = await ctx.approvals.request(d, params, `playbook:${playbook.name}`, ctx.settings.approval, notify);
+    const out = await ctx.approvals.request(
+      d,
+      params,
+      `playbook:${playbook.name}`,
+      ctx.settings.approval,
+      notify,
+    );
     if (out.granted) {
       ctx.action({
         action: d.action,
         status: 'approved',
-        detail: { params, approvalId: out.approval.approvalId, approvers: out.approval.approvers.map((a) => a.operator), why: 'approved; no responder for this action is deployed on this host, so nothing was executed' },
+        detail: {
+          params,
+          approvalId: out.approval.approvalId,
+          approvers: out.approval.approvers.map((a) => a.operator),
+          why: 'approved; no responder for this action is deployed on this host, so nothing was executed',
+        },
       });
       summary.push(`${d.action} approved by ${out.approval.approvers.map((a) => a.operator).join(' + ')}`);
     } else {
-      ctx.action({ action: d.action, status: out.status, detail: { params, approvalId: out.record.approvalId, by: out.record.decidedBy } });
+      ctx.action({
+        action: d.action,
+        status: out.status,
+        detail: { params, approvalId: out.record.approvalId, by: out.record.decidedBy },
+      });
       summary.push(`${d.action} ${out.status}`);
       if (out.status === 'expired') needsHuman = true;
     }

@@ -48,7 +48,11 @@ export interface DecisionRecord {
   riskScore: number;
   reasons: string[];
   /** Actions the decision proposes, with whether this playbook may run them now. */
-  actions: { action: string; disposition: 'run' | 'recommend' | 'skip' | 'automatic' | 'approval' | 'forbidden'; why: string }[];
+  actions: {
+    action: string;
+    disposition: 'run' | 'recommend' | 'skip' | 'automatic' | 'approval' | 'forbidden';
+    why: string;
+  }[];
   /** The inputs the decision was taken on (for the audit trail). */
   inputs?: Record<string, unknown>;
 }

@@ -93,8 +93,16 @@ export function evaluateRules(
   ) {
     actions.push(
       account.domain
-        ? { action: 'disable-account', disposition: 'recommend', why: `directory account ${account.domain}\\${account.name} used in an account technique` }
-        : { action: 'lock-local-account', disposition: 'recommend', why: `local account ${account.name} used in an account technique` },
+        ? {
+            action: 'disable-account',
+            disposition: 'recommend',
+            why: `directory account ${account.domain}\\${account.name} used in an account technique`,
+          }
+        : {
+            action: 'lock-local-account',
+            disposition: 'recommend',
+            why: `local account ${account.name} used in an account technique`,
+          },
     );
   }
   return {

@@ -31,10 +31,8 @@ export async function decide(
   paramsHash = r.paramsHash,
 ) {
   return client.withDeadline(Date.now() + 10_000, () =>
-    client.workflow
-      .getHandle(r.incidentId)
-      .executeUpdate(decideUpdate, {
-        args: [{ approvalId: r.approvalId, paramsHash, decision, operator, via: 'cli' }],
-      }),
+    client.workflow.getHandle(r.incidentId).executeUpdate(decideUpdate, {
+      args: [{ approvalId: r.approvalId, paramsHash, decision, operator, via: 'cli' }],
+    }),
   );
 }
