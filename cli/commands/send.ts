@@ -16,6 +16,8 @@ export interface SendResult {
   error?: string;
   issues?: string[];
   deadLetterId?: number;
+  events?: { incidentId?: string; eventId?: string }[];
+  skipped?: { count: number; reason: string };
 }
 
 export function splitDocuments(text: string): Buffer[] {
@@ -83,19 +85,30 @@ export async function send(opts: { source?: string; file?: string; json: boolean
       status,
       incidentId: json.incidentId as string | undefined,
       eventId: json.eventId as string | undefined,
-      error: status === 202 ? undefined : typeof json.error === 'string' ? json.error : `HTTP ${status}`,
+      error:
+        status === 202 || status === 200
+          ? undefined
+          : typeof json.error === 'string'
+            ? json.error
+            : `HTTP ${status}`,
       issues: json.issues as string[] | undefined,
       deadLetterId: json.deadLetterId as number | undefined,
+      events: json.events as SendResult['events'],
+      skipped: json.skipped as SendResult['skipped'],
     });
   }
   if (opts.json) printJson(results);
   else
     for (const r of results) {
-      if (r.status === 202) process.stdout.write(`${r.incidentId}\t(event ${r.eventId})\n`);
+      if (r.status === 202)
+        for (const e of r.events ?? [{ incidentId: r.incidentId, eventId: r.eventId }])
+          process.stdout.write(`${e.incidentId}\t(event ${e.eventId})\n`);
+      else if (r.status === 200)
+        process.stdout.write(`#${r.index}: nothing to raise (${r.skipped?.reason ?? 'skipped'})\n`);
       else
         process.stdout.write(
           `#${r.index}: HTTP ${r.status} ${r.error}${r.deadLetterId ? ` (dead letter ${r.deadLetterId})` : ''}\n${(r.issues ?? []).map((i) => `    - ${i}`).join('\n')}\n`,
         );
     }
-  return results.every((r) => r.status === 202) ? 0 : 1;
+  return results.every((r) => r.status === 202 || r.status === 200) ? 0 : 1;
 }

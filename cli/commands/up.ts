@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { Port, parseEnv, TemporalConfig } from '../../src/config.js';
 import { printJson } from '../output.js';
 import { SetupConfig } from './setup.js';
+import { ADAPTERS } from '../../src/events/adapters/index.js';
 import {
   clearState,
   loadOrCreateCredentials,
@@ -245,7 +246,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
       [
         '',
         'Vigil is up.',
-        `  Intake:          ${intakeUrl}/v1/events/{source}   (sources: falco, generic)`,
+        `  Intake:          ${intakeUrl}/v1/events/{source}   (sources: ${[...ADAPTERS.keys()].join(', ')})`,
         `  Temporal UI:     ${temporal?.uiUrl ? `${temporal.uiUrl}/namespaces/${temporalCfg.TEMPORAL_NAMESPACE}/workflows` : '(external cluster: use its UI)'}`,
         `  Temporal:        ${address} (namespace ${temporalCfg.TEMPORAL_NAMESPACE})`,
         `  Metrics:         ${intakeUrl}/metrics (intake), ${state.worker.metricsUrl} (worker)${temporal ? `, ${temporal.metricsUrl} (Temporal)` : ''}`,
