@@ -7,6 +7,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import { repoRoot } from '../src/paths.js';
+import { newCodecKey } from '../src/codec/aes-gcm.js';
 
 export function vigilHome(env = process.env): string {
   return resolve(env.VIGIL_HOME ?? join(repoRoot(), '.vigil'));
@@ -18,6 +19,8 @@ export const Credentials = z.object({
   smtp: z.object({ user: z.string(), password: z.string() }),
   /** Dev operators created by `vigil up` (tokens rotate at every start). */
   operators: z.record(z.string(), z.string()).default({}),
+  /** The dev stack's payload encryption key(s), `id:base64` (generated once). */
+  payloadKeys: z.string().optional(),
   /** Fingerprint of the dev stack's audit signing key (the key itself is in keys/, mode 0600). */
   auditFingerprint: z.string().optional(),
 });
@@ -52,12 +55,20 @@ function writePrivate(file: string, data: unknown): void {
 export function loadOrCreateCredentials(home: string): Credentials {
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const file = join(home, 'credentials.json');
-  if (existsSync(file)) return Credentials.parse(JSON.parse(readFileSync(file, 'utf8')));
+  if (existsSync(file)) {
+    const c = Credentials.parse(JSON.parse(readFileSync(file, 'utf8')));
+    if (!c.payloadKeys) {
+      c.payloadKeys = newCodecKey('dev1');
+      writePrivate(file, c);
+    }
+    return c;
+  }
   const creds: Credentials = {
     intakeKey: { id: 'dev-cli', secret: randomBytes(32).toString('hex') },
     adminToken: randomBytes(32).toString('hex'),
     smtp: { user: 'vigil', password: randomBytes(16).toString('hex') },
     operators: {},
+    payloadKeys: newCodecKey('dev1'),
   };
   writePrivate(file, creds);
   return creds;

@@ -6,7 +6,7 @@
  * to the incident's timeline.
  */
 import { Client, WorkflowUpdateFailedError, type ConnectionLike } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, type DataConverter } from '@temporalio/common';
 import type Database from 'better-sqlite3';
 import { openSqlite } from './sqlite.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -95,6 +95,8 @@ export interface ApprovalDeps {
   namespace: string;
   mayApprove: MayApprove;
   updateTimeoutMs?: number;
+  /** The payload codec, so the server can read and write encrypted Update and query payloads. */
+  dataConverter?: DataConverter;
 }
 
 const Decision = z.object({
@@ -105,7 +107,11 @@ const Decision = z.object({
 });
 
 export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): void {
-  const client = new Client({ connection: d.connection, namespace: d.namespace });
+  const client = new Client({
+    connection: d.connection,
+    namespace: d.namespace,
+    dataConverter: d.dataConverter,
+  });
   const timeout = d.updateTimeoutMs ?? 10_000;
 
   const operatorOf = (req: FastifyRequest): Operator | undefined => {

@@ -76,6 +76,10 @@ export const IntakeConfig = TemporalConfig.extend({
   VIGIL_TEMPORAL_TIMEOUT: Duration.default(5_000),
   /** The Cedar policies (the approval API re-checks them before the workflow's own check); default: the repo's policies/. */
   VIGIL_POLICY_DIR: z.string().min(1).optional(),
+  /** The Temporal UI's origin, allowed to call the codec endpoint (CORS). */
+  VIGIL_CODEC_CORS_ORIGIN: z.string().url().optional(),
+  /** Dev stack only: serve the codec endpoint to that origin on loopback without a token. */
+  VIGIL_CODEC_DEV_OPEN: Bool.default(false),
 });
 export type IntakeConfig = z.infer<typeof IntakeConfig>;
 

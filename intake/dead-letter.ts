@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { openSqlite } from './sqlite.js';
+import { openBytes, sealBytes, type AesGcmCodec } from '../src/codec/aes-gcm.js';
 
 export type DeadLetterReason =
   'unknown-source' | 'malformed-json' | 'invalid-event' | 'source-not-allowed' | 'host-not-allowed';
@@ -40,6 +41,7 @@ interface Row {
   resolved_at: string | null;
   incident_id: string | null;
   body?: Buffer;
+  body_key_id?: string | null;
 }
 
 const toDeadLetter = (r: Row): DeadLetter => ({
@@ -64,7 +66,14 @@ const COLUMNS =
 export class DeadLetterStore {
   private readonly db: Database.Database;
 
-  constructor(readonly file: string) {
+  /**
+   * @param sealer when given (a payload codec), raw bodies are encrypted at rest with its active key
+   * (AES-256-GCM) and the key id is kept beside them; without it they are stored as received.
+   */
+  constructor(
+    readonly file: string,
+    private readonly sealer?: AesGcmCodec,
+  ) {
     this.db = openSqlite(file, {
       durable: true,
       schema: `CREATE TABLE IF NOT EXISTS dead_letters (
@@ -85,6 +94,9 @@ export class DeadLetterStore {
     );
     CREATE INDEX IF NOT EXISTS dead_letters_state ON dead_letters(state, id);`,
     });
+    const cols = this.db.prepare('PRAGMA table_info(dead_letters)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'body_key_id'))
+      this.db.exec('ALTER TABLE dead_letters ADD COLUMN body_key_id TEXT');
   }
 
   add(d: {
@@ -96,10 +108,11 @@ export class DeadLetterStore {
     body: Buffer;
     receivedAt?: string;
   }): number {
+    const sealed = this.sealer ? sealBytes(this.sealer.activeKey, d.body) : { data: d.body, keyId: null };
     const r = this.db
       .prepare(
-        `INSERT INTO dead_letters (received_at, source, key_id, reason, issues, content_type, body, sha256, size)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO dead_letters (received_at, source, key_id, reason, issues, content_type, body, sha256, size, body_key_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(
         d.receivedAt ?? new Date().toISOString(),
@@ -108,9 +121,10 @@ export class DeadLetterStore {
         d.reason,
         JSON.stringify(d.issues.slice(0, 100)),
         d.contentType?.slice(0, 255) ?? null,
-        d.body,
+        sealed.data,
         createHash('sha256').update(d.body).digest('hex'),
         d.body.length,
+        sealed.keyId,
       );
     return Number(r.lastInsertRowid);
   }
@@ -130,9 +144,18 @@ export class DeadLetterStore {
   }
 
   get(id: number): (DeadLetter & { body: Buffer }) | undefined {
-    const r = this.db.prepare(`SELECT ${COLUMNS}, body FROM dead_letters WHERE id = ?`).get(id) as
-      Row | undefined;
-    return r ? { ...toDeadLetter(r), body: r.body ?? Buffer.alloc(0) } : undefined;
+    const r = this.db
+      .prepare(`SELECT ${COLUMNS}, body, body_key_id FROM dead_letters WHERE id = ?`)
+      .get(id) as Row | undefined;
+    if (!r) return undefined;
+    let body = r.body ?? Buffer.alloc(0);
+    if (r.body_key_id) {
+      const key = this.sealer?.keyFor(r.body_key_id);
+      if (!key)
+        throw new Error(`dead letter ${id} is sealed with key ${r.body_key_id}, which is not configured`);
+      body = openBytes(key, body);
+    }
+    return { ...toDeadLetter(r), body };
   }
 
   markResubmitted(id: number, incidentId: string): void {

@@ -1,6 +1,7 @@
 /** Hand a normalized event to Temporal: signalWithStart on the incident workflow (id = incident id). */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client, WorkflowIdReusePolicy, type ConnectionLike } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { detectionSignal, INCIDENT_WORKFLOW, type IncidentInput } from '../src/contracts/incident.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
 import { SA } from '../src/search-attributes.js';
@@ -24,6 +25,7 @@ function observingClient(
   connection: ConnectionLike,
   namespace: string,
   store: AsyncLocalStorage<{ started?: boolean }>,
+  dataConverter?: DataConverter,
 ): Client {
   const service = connection.workflowService;
   const observed = new Proxy(service, {
@@ -40,7 +42,7 @@ function observingClient(
     },
   });
   const conn = Object.create(connection, { workflowService: { value: observed } }) as ConnectionLike;
-  return new Client({ connection: conn, namespace });
+  return new Client({ connection: conn, namespace, dataConverter });
 }
 
 export function temporalStarter(
@@ -48,9 +50,10 @@ export function temporalStarter(
   namespace: string,
   taskQueue: string,
   timeoutMs: number,
+  dataConverter?: DataConverter,
 ): IncidentStarter {
   const store = new AsyncLocalStorage<{ started?: boolean }>();
-  const client = observingClient(connection, namespace, store);
+  const client = observingClient(connection, namespace, store, dataConverter);
   return {
     async start(incidentId, correlationKey, event) {
       const input: IncidentInput = { incidentId, correlationKey };

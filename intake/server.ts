@@ -15,6 +15,8 @@ import type { IntakeMetrics } from './metrics.js';
 import { eventId, normalize, normalizeDocument, type Normalized } from './normalize.js';
 import type { OsqueryNodeStore } from './osquery-nodes.js';
 import { registerApprovalRoutes, type ApprovalDeps } from './approvals.js';
+import { registerCodecRoutes } from './codec-server.js';
+import type { AesGcmCodec } from '../src/codec/aes-gcm.js';
 import { OPERATOR_ROLES, type OperatorRole } from '../src/policy/actions.js';
 import { RateLimiter } from './rate-limit.js';
 
@@ -41,6 +43,8 @@ export interface IntakeDeps {
   ready: () => Promise<boolean>;
   /** Operators and approvals (the approval HTTP API and operator administration). */
   approvals?: ApprovalDeps;
+  /** The payload codec endpoint for the Temporal UI. */
+  codec?: { codec: AesGcmCodec; corsOrigin?: string; devOpen?: boolean };
   logger?: boolean;
 }
 
@@ -406,6 +410,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
       refused: results.filter((r) => r.status >= 300).length,
     };
   });
+
+  if (deps.codec) registerCodecRoutes(app, { ...deps.codec, operators: deps.approvals?.operators });
 
   if (deps.approvals) {
     const approvals = deps.approvals;

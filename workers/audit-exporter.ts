@@ -14,6 +14,7 @@ import { INCIDENT_WORKFLOW, type IncidentStatus } from '../src/contracts/inciden
 import { ConfigError } from '../src/errors.js';
 import { sha256Hex } from '../activities/audit/canonical.js';
 import { loadAuditConfig } from '../activities/audit/config.js';
+import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import type { AuditEntry } from '../activities/audit/entry.js';
 import { KeyFileError, loadSigningKey, type Signer } from '../activities/audit/keys.js';
 import { AuditLog, type NewRecord } from '../activities/audit/log.js';
@@ -219,7 +220,12 @@ if (isEntryPoint(import.meta.url)) {
     }
     const connection = await Connection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
     const exporter = createAuditExporter({
-      client: new Client({ connection, namespace: cfg.temporal.TEMPORAL_NAMESPACE }),
+      // Histories are exported as stored (payloads encrypted); decision records are read through the codec.
+      client: new Client({
+        connection,
+        namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+        dataConverter: dataConverterFor(codecFromEnv(process.env)),
+      }),
       logPath: cfg.audit.VIGIL_AUDIT_LOG,
       indexPath: cfg.audit.VIGIL_AUDIT_INDEX,
       signer,

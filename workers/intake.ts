@@ -9,6 +9,7 @@ import { AttemptLog } from '../intake/approvals.js';
 import { OperatorStore } from '../intake/operators.js';
 import { PolicyEngine } from '../activities/policy/engine.js';
 import { repoRoot } from '../src/paths.js';
+import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { createIntakeMetrics } from '../intake/metrics.js';
 import { buildIntake } from '../intake/server.js';
 import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
@@ -17,13 +18,22 @@ if (isEntryPoint(import.meta.url)) {
   runMain('intake', async () => {
     const cfg = loadIntakeConfig(process.env);
     const dbFile = join(cfg.VIGIL_DATA_DIR, 'intake.db');
-    const deadLetters = new DeadLetterStore(dbFile);
+    const codec = codecFromEnv(process.env);
+    if (!codec)
+      process.stderr.write(
+        'intake: WARNING: VIGIL_PAYLOAD_KEYS is not set: events travel to Temporal and dead letters are stored in clear\n',
+      );
+    const deadLetters = new DeadLetterStore(dbFile, codec);
     const nodes = new OsqueryNodeStore(dbFile);
     const operators = new OperatorStore(dbFile);
     const attempts = new AttemptLog(dbFile);
     const policy = PolicyEngine.load(cfg.VIGIL_POLICY_DIR ?? join(repoRoot(), 'policies'));
     const connection = await Connection.connect({ address: cfg.TEMPORAL_ADDRESS });
-    const client = new Client({ connection, namespace: cfg.TEMPORAL_NAMESPACE });
+    const client = new Client({
+      connection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      dataConverter: dataConverterFor(codec),
+    });
     const metrics = createIntakeMetrics(() => deadLetters.counts().pending);
     const app = buildIntake({
       config: cfg,
@@ -35,6 +45,7 @@ if (isEntryPoint(import.meta.url)) {
         attempts,
         connection,
         namespace: cfg.TEMPORAL_NAMESPACE,
+        dataConverter: dataConverterFor(codec),
         mayApprove: (op, action, isRequester) =>
           policy.mayApprove({
             operator: { id: op.id, role: op.role },
@@ -49,7 +60,11 @@ if (isEntryPoint(import.meta.url)) {
         cfg.TEMPORAL_NAMESPACE,
         cfg.VIGIL_TASK_QUEUE,
         cfg.VIGIL_TEMPORAL_TIMEOUT,
+        dataConverterFor(codec),
       ),
+      codec: codec
+        ? { codec, corsOrigin: cfg.VIGIL_CODEC_CORS_ORIGIN, devOpen: cfg.VIGIL_CODEC_DEV_OPEN }
+        : undefined,
       ready: async () => {
         try {
           await client.withDeadline(Date.now() + 2000, () => connection.workflowService.getSystemInfo({}));

@@ -23,6 +23,7 @@ import { loadPolicyConfig } from '../activities/policy/config.js';
 import { PolicyEngine } from '../activities/policy/engine.js';
 import { createPolicyActivities } from '../activities/policy/index.js';
 import { distEntry, repoRoot } from '../src/paths.js';
+import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
@@ -37,6 +38,7 @@ export function loadWorkerConfig(env: Env) {
     enrichment: loadEnrichmentConfig(env, repoRoot()),
     policy: loadPolicyConfig(env, repoRoot()),
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
+    codec: codecFromEnv(env),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -79,6 +81,7 @@ export async function createPlaybookWorker(
       opts.workflowBundle ??
       (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler })),
     activities,
+    dataConverter: dataConverterFor(cfg.codec),
     shutdownGraceTime: '10s',
   });
   return { worker, close };

@@ -3,13 +3,21 @@ import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { INCIDENT_WORKFLOW, statusQuery, type IncidentStatus } from '../../src/contracts/incident.js';
 import type { incident } from '../../playbooks/incident.js';
 import { printJson, table, UsageError } from '../output.js';
+import { codecFromEnv, dataConverterFor } from '../../src/codec/config.js';
 import { readStack } from '../state.js';
 
 async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-  const { state } = readStack();
+  const { state, creds } = readStack();
   const connection = await Connection.connect({ address: state.temporal.address, connectTimeout: 5000 });
+  // The payload keys: the operator's environment, else the dev stack's.
+  const codec = codecFromEnv({
+    VIGIL_PAYLOAD_KEYS: process.env.VIGIL_PAYLOAD_KEYS ?? creds.payloadKeys,
+    VIGIL_PAYLOAD_KEY_ID: process.env.VIGIL_PAYLOAD_KEY_ID,
+  });
   try {
-    return await fn(new Client({ connection, namespace: state.temporal.namespace }));
+    return await fn(
+      new Client({ connection, namespace: state.temporal.namespace, dataConverter: dataConverterFor(codec) }),
+    );
   } finally {
     await connection.close();
   }

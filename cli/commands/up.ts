@@ -94,6 +94,9 @@ export async function up(opts: { json: boolean }): Promise<void> {
     // 1. Temporal
     let temporal: DevServer | undefined;
     let address = env.TEMPORAL_ADDRESS;
+    // Picked first: the UI is told where the intake's codec endpoint is.
+    const intakePort = await pick(cfg.VIGIL_INTAKE_PORT);
+    const intakeUrl = `http://127.0.0.1:${intakePort}`;
     if (address) {
       say(`vigil: using the Temporal server at ${address} (TEMPORAL_ADDRESS)`);
     } else {
@@ -105,6 +108,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
         dbFile: join(home, 'temporal.db'),
         port: await pick(cfg.VIGIL_TEMPORAL_PORT),
         uiPort: await pick(cfg.VIGIL_TEMPORAL_UI_PORT),
+        uiCodecEndpoint: `${intakeUrl}/codec`,
         logFile: join(home, 'logs', 'temporal.log'),
         namespaces: [temporalCfg.TEMPORAL_NAMESPACE],
       });
@@ -129,10 +133,11 @@ export async function up(opts: { json: boolean }): Promise<void> {
     cleanups.push(() => mail.close());
 
     // 3. Worker and intake
-    const intakePort = await pick(cfg.VIGIL_INTAKE_PORT);
     const workerMetricsPort = await freePort();
     const common: NodeJS.ProcessEnv = {
       ...env,
+      // Payloads are encrypted before they reach Temporal; dead letters at rest too.
+      VIGIL_PAYLOAD_KEYS: env.VIGIL_PAYLOAD_KEYS ?? creds.payloadKeys,
       TEMPORAL_ADDRESS: address,
       TEMPORAL_NAMESPACE: temporalCfg.TEMPORAL_NAMESPACE,
       VIGIL_TASK_QUEUE: temporalCfg.VIGIL_TASK_QUEUE,
@@ -173,6 +178,9 @@ export async function up(opts: { json: boolean }): Promise<void> {
           VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(creds.adminToken).digest('hex'),
           VIGIL_METRICS_PUBLIC: 'true', // loopback only in the dev stack
           VIGIL_DATA_DIR: home,
+          ...(temporal?.uiUrl
+            ? { VIGIL_CODEC_CORS_ORIGIN: temporal.uiUrl, VIGIL_CODEC_DEV_OPEN: 'true' }
+            : {}),
         },
         logFile: join(home, 'logs', 'intake.log'),
         echo: say,
@@ -201,7 +209,6 @@ export async function up(opts: { json: boolean }): Promise<void> {
     );
     for (const p of procs) cleanups.push(() => p.stop());
 
-    const intakeUrl = `http://127.0.0.1:${intakePort}`;
     if (!(await waitHttp(`${intakeUrl}/readyz`, 60_000)))
       throw new Error(
         `the intake did not become ready on ${intakeUrl} (log: ${join(home, 'logs', 'intake.log')})`,

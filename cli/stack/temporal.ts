@@ -73,6 +73,8 @@ export interface DevServerOptions {
   metricsPort?: number;
   headless?: boolean;
   logFile?: string;
+  /** The UI's remote codec endpoint (so it can show encrypted payloads to an authorized analyst). */
+  uiCodecEndpoint?: string;
   /** Namespaces the server creates at start (immediately usable; retention is set by ensureNamespace). */
   namespaces?: string[];
   /** How long to wait for the server to serve. */
@@ -99,6 +101,7 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
     '--log-level',
     'warn',
     ...(o.namespaces ?? []).flatMap((n) => ['--namespace', n]),
+    ...(o.uiCodecEndpoint && uiPort !== undefined ? ['--ui-codec-endpoint', o.uiCodecEndpoint] : []),
     ...(uiPort === undefined ? ['--headless'] : ['--ui-port', String(uiPort), '--ui-ip', '127.0.0.1']),
   ];
   const child = spawn(o.bin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
