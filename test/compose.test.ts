@@ -14,6 +14,7 @@ import { SettingsConfig } from '../activities/settings/config.js';
 import { SetupConfig } from '../cli/commands/setup.js';
 import { IntakeConfig, loadIntakeConfig } from '../intake/config.js';
 import { TemporalConfig, type Env } from '../src/config.js';
+import { PayloadKeyConfig } from '../src/codec/config.js';
 import { repoRoot } from '../src/paths.js';
 import { loadWorkerConfig } from '../workers/playbook-worker.js';
 
@@ -73,6 +74,7 @@ const REQUIRED_VARS: Record<string, string> = {
   SMTP_HOST: 'smtp.example.org',
   VIGIL_MAIL_FROM: 'vigil@example.org',
   VIGIL_MAIL_TO: 'soc@example.org, oncall@example.org',
+  VIGIL_PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
 };
 
 const VAR_REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
@@ -151,14 +153,14 @@ function keysRead(load: (env: Env) => unknown, env: Env): Set<string> {
 }
 
 const shapeKeys = (...schemas: { shape: object }[]) => schemas.flatMap((s) => Object.keys(s.shape));
-const WORKER_SCHEMA_KEYS = shapeKeys(TemporalConfig, NotifyConfig, SettingsConfig);
+const WORKER_SCHEMA_KEYS = shapeKeys(TemporalConfig, NotifyConfig, SettingsConfig, PayloadKeyConfig);
 
 function knownKeys(name: (typeof VIGIL_SERVICES)[number]): Set<string> {
   switch (name) {
     case S.setup:
       return new Set(shapeKeys(SetupConfig));
     case S.intake:
-      return new Set(shapeKeys(IntakeConfig));
+      return new Set(shapeKeys(IntakeConfig, PayloadKeyConfig));
     case S.worker:
       return new Set([...WORKER_SCHEMA_KEYS, ...keysRead(loadWorkerConfig, serviceEnv(S.worker))]);
   }
