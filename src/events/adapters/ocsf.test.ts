@@ -1,23 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../paths.js';
+import { adapterHarness } from '../../../test/helpers/adapters.js';
 import { DetectionEvent } from '../detection-event.js';
 import { ocsfAdapter } from './ocsf.js';
 
-const ctx = { id: 'ev_test0000', receivedAt: '2026-11-26T09:00:00.000Z' };
-const fixture = (name: string) =>
-  JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'ocsf', name), 'utf8')) as Record<
-    string,
-    unknown
-  >;
-const parse = (raw: unknown) => ocsfAdapter.parse(raw, ctx);
-const one = (raw: unknown) => {
-  const r = parse(raw);
-  if (!r.ok) throw new Error(r.issues.join('; '));
-  expect(r.events).toHaveLength(1);
-  return r.events[0]!;
-};
+const { ctx, fixture, parse, one } = adapterHarness(ocsfAdapter, 'ocsf');
 
 /** The smallest Detection Finding the adapter takes. */
 const minimal = {

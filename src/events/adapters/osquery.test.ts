@@ -1,17 +1,9 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../../paths.js';
+import { adapterHarness } from '../../../test/helpers/adapters.js';
 import { DetectionEvent } from '../detection-event.js';
 import { calendarTimeToIso, osqueryAdapter } from './osquery.js';
 
-const ctx = { id: 'ev_test0000', receivedAt: '2026-11-26T09:00:00.000Z' };
-const fixture = (name: string) =>
-  JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'osquery', name), 'utf8')) as Record<
-    string,
-    unknown
-  >;
-const parse = (raw: unknown) => osqueryAdapter.parse(raw, ctx);
+const { ctx, fixture, parse } = adapterHarness(osqueryAdapter, 'osquery');
 
 /** The docs' event-format example, as a detection (counter past the initial run). */
 const docsEvent = {
