@@ -1,5 +1,8 @@
 /** The incident workflow and its playbooks on the run's real Temporal server, with a real SMTP server. */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { repoRoot } from '../src/paths.js';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
@@ -202,6 +205,59 @@ describe('incident workflow', () => {
       expect(r.actions[0]).toEqual(expect.objectContaining({ action: 'notify-email', status: 'failed' }));
       expect(r.timeline.some((t) => /requested notification failed/.test(t.summary))).toBe(true);
       expect(mailsFor(e.incidentId)).toHaveLength(0);
+    });
+  });
+
+  describe('with a syscall window', () => {
+    const syscalls = Array.from(
+      { length: 60 },
+      (_, i) =>
+        ['execve', 'brk', 'mmap', 'openat', 'read', 'close', 'socket', 'connect', 'dup2', 'write'][
+          i % 10
+        ] as string,
+    );
+    const windowed = () =>
+      normalized('generic', {
+        time: '2026-11-26T09:00:00Z',
+        host: host(),
+        rule: 'Odd shell',
+        severity: 'medium',
+        process: { pid: 7, name: 'bash', ancestors: [{ name: 'bash' }] },
+        syscalls,
+      });
+
+    it('scores it with the signed model and fuses the score into the risk, with attributions on record', async () => {
+      await withWorker({}, async (start) => {
+        const e = windowed();
+        await start.start(e.incidentId, e.correlationKey, e.event);
+        const r = await result(e.incidentId);
+        const score = r.decisions.find((d) => d.kind === 'score');
+        expect(score?.by).toBe('syscall-anomaly');
+        expect(score?.version).toMatch(/sha256:[0-9a-f]{64}$/);
+        expect(score?.reasons.length).toBeGreaterThan(0);
+        expect(score?.inputs).toMatchObject({ calls: 60 });
+        const rules = r.decisions.find((d) => d.kind === 'rules');
+        expect(rules?.reasons.some((x) => x.startsWith('model syscall-anomaly@'))).toBe(true);
+      });
+    });
+
+    it('falls back to a person when the model is refused (revoked): no score, analysts notified', async () => {
+      const manifest = JSON.parse(
+        readFileSync(join(repoRoot(), 'models', 'syscall-anomaly', 'manifest.json'), 'utf8'),
+      ) as { model: { sha256: string } };
+      await withWorker({ VIGIL_MODEL_REVOKED: manifest.model.sha256 }, async (start) => {
+        const e = windowed();
+        await start.start(e.incidentId, e.correlationKey, e.event);
+        const r = await result(e.incidentId);
+        expect(r.decisions.some((d) => d.kind === 'score')).toBe(false);
+        const rules = r.decisions.find((d) => d.kind === 'rules');
+        expect(
+          rules?.reasons.some((x) =>
+            /no model score \(Misconfigured: scoring model refused \(revoked\)/.test(x),
+          ),
+        ).toBe(true);
+        expect(r.actions.find((a) => a.action === 'notify-email')?.status).toBe('done');
+      });
     });
   });
 });

@@ -24,6 +24,13 @@ import { PolicyEngine } from '../activities/policy/engine.js';
 import { createPolicyActivities } from '../activities/policy/index.js';
 import { distEntry, repoRoot } from '../src/paths.js';
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
+import {
+  createScoringActivities,
+  loadScoringConfig,
+  ModelRejected,
+  openScoringModel,
+  type ScoringModel,
+} from '../activities/scoring/index.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
@@ -39,12 +46,28 @@ export function loadWorkerConfig(env: Env) {
     policy: loadPolicyConfig(env, repoRoot()),
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
     codec: codecFromEnv(env),
+    scoring: loadScoringConfig(env, repoRoot()),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
 
-export function createPlaybookActivities(cfg: WorkerConfig) {
+/**
+ * The scoring model, verified before onnxruntime sees it. A refused model does not stop the worker: the
+ * scoring activity then fails as Misconfigured and playbooks leave the verdict to a person.
+ */
+async function openModel(cfg: WorkerConfig): Promise<ScoringModel | ModelRejected> {
+  try {
+    return await openScoringModel(cfg.scoring);
+  } catch (e) {
+    if (!(e instanceof ModelRejected)) throw e;
+    process.stderr.write(`playbook-worker: WARNING: scoring model refused (${e.reason}): ${e.message}\n`);
+    return e;
+  }
+}
+
+export async function createPlaybookActivities(cfg: WorkerConfig) {
   const mailer = createSmtpMailer(cfg.notify);
+  const model = await openModel(cfg);
   return {
     activities: {
       ...createSettingsActivities(cfg.settings),
@@ -52,6 +75,10 @@ export function createPlaybookActivities(cfg: WorkerConfig) {
       ...createNotifyActivities(mailer, cfg.notify),
       // A policy set that does not validate against its schema stops the worker at start.
       ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR)),
+      ...createScoringActivities(model, {
+        threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
+        topK: cfg.scoring.VIGIL_MODEL_TOP_K,
+      }),
     },
     close: () => mailer.close(),
   };
@@ -72,7 +99,7 @@ export async function createPlaybookWorker(
   connection: NativeConnection,
   opts: { taskQueue?: string; workflowBundle?: WorkflowBundleOption } = {},
 ) {
-  const { activities, close } = createPlaybookActivities(cfg);
+  const { activities, close } = await createPlaybookActivities(cfg);
   const worker = await Worker.create({
     connection,
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,

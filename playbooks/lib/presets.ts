@@ -7,6 +7,7 @@ import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
 import type { PolicyActivities } from '../../activities/policy/index.js';
+import type { ScoringActivities } from '../../activities/scoring/index.js';
 import type { SettingsActivities } from '../../activities/settings/index.js';
 
 /** Local, read-only lookups: fast, few attempts. */
@@ -38,4 +39,11 @@ export const policyActivities = proxyActivities<PolicyActivities>({
   startToCloseTimeout: '10s',
   scheduleToCloseTimeout: '1m',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
+});
+
+/** Model scoring: CPU-bound (exact attributions), a refused model is final (Misconfigured). */
+export const scoringActivities = proxyActivities<ScoringActivities>({
+  startToCloseTimeout: '30s',
+  scheduleToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
 });

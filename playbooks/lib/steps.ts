@@ -3,13 +3,13 @@
  * notify by email when the verdict reaches the configured level. Failures of the notification are an
  * outcome the incident reports, not an exception.
  */
-import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
-import { evaluateRules } from '../../src/policy/rules.js';
+import { ActivityFailure, ApplicationFailure, patched } from '@temporalio/workflow';
+import { evaluateRules, type ModelEvidence } from '../../src/policy/rules.js';
 import type { Enrichment } from '../../src/contracts/playbook.js';
 import type { DecisionRecord } from '../../src/contracts/incident.js';
 import { buildNotice } from './notice.js';
 import type { PlaybookContext, PlaybookOutcome } from './playbook.js';
-import { enrichmentActivities, notifyActivities, policyActivities } from './presets.js';
+import { enrichmentActivities, notifyActivities, policyActivities, scoringActivities } from './presets.js';
 import type { ApprovalStage } from './approval-gate.js';
 import { ACTIONS, isActionName, type ActionName } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
@@ -24,6 +24,7 @@ export async function assess(
     flags: enrichment.flags,
     techniques: enrichment.techniques,
   });
+  const model = await scoreTelemetry(ctx);
   ctx.stage('deciding');
   const decision = evaluateRules(
     ctx.event,
@@ -31,9 +32,59 @@ export async function assess(
     ctx.settings,
     ctx.incident.eventCount,
     new Date().toISOString(),
+    model,
   );
   ctx.decision(decision);
   return { enrichment, decision };
+}
+
+/** Events shorter than this carry too little of a syscall window to score. */
+const MIN_SYSCALLS = 20;
+
+/**
+ * Score the event's syscall window with the signed model, when it has one; the score, the model's
+ * identity and hash, the threshold and the top attributions become a decision record.
+ */
+async function scoreTelemetry(ctx: PlaybookContext): Promise<ModelEvidence | undefined> {
+  const syscalls = ctx.event.telemetry?.syscalls ?? [];
+  // Incidents recorded before scoring existed replay without it.
+  if (syscalls.length < MIN_SYSCALLS || !patched('model-score-v1')) return undefined;
+  ctx.stage('scoring');
+  try {
+    const s = await scoringActivities.scoreEvent({ syscalls });
+    ctx.decision({
+      at: new Date().toISOString(),
+      kind: 'score',
+      by: s.modelId,
+      version: `${s.version} sha256:${s.sha256}`,
+      verdict: s.aboveThreshold ? 'malicious' : 'benign',
+      riskScore: Math.round(s.score * 100),
+      reasons: s.attributions.map(
+        (a) =>
+          `${a.feature} = ${a.value.toFixed(4)} (${a.contribution >= 0 ? '+' : ''}${a.contribution.toFixed(4)})`,
+      ),
+      actions: [],
+      inputs: {
+        calls: s.calls,
+        score: s.score,
+        threshold: s.threshold,
+        baseValue: s.baseValue,
+        space: s.space,
+      },
+    });
+    return {
+      modelId: s.modelId,
+      version: s.version,
+      score: s.score,
+      threshold: s.threshold,
+      aboveThreshold: s.aboveThreshold,
+    };
+  } catch (e) {
+    if (!(e instanceof ActivityFailure)) throw e;
+    const why = describeFailure(e);
+    ctx.note(`no model score: ${why}`);
+    return { refused: why };
+  }
 }
 
 export function describeFailure(e: ActivityFailure): string {

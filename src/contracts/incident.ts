@@ -22,6 +22,7 @@ export const statusQuery = defineQuery<IncidentStatus>('status');
 export type IncidentStage =
   | 'received'
   | 'enriching'
+  | 'scoring'
   | 'deciding'
   | 'notifying'
   | 'awaiting-approval'

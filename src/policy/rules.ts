@@ -9,6 +9,13 @@ import type { DetectionEvent, Severity } from '../events/detection-event.js';
 
 export const RULESET = { name: 'vigil-rules', version: '1' } as const;
 
+/** What the syscall model said about the event's telemetry window, or why it could not say. */
+export type ModelEvidence =
+  | { modelId: string; version: string; score: number; threshold: number; aboveThreshold: boolean }
+  | { refused: string };
+/** How much a model score above its threshold adds to the 0-100 risk score. */
+export const MODEL_WEIGHT = 20;
+
 const SEVERITY_BASE: Record<Severity, number> = { info: 5, low: 15, medium: 30, high: 50, critical: 70 };
 const FLAG_WEIGHT: Record<LineageFlag, number> = {
   'reverse-shell-pattern': 35,
@@ -33,9 +40,21 @@ export function evaluateRules(
   settings: Pick<PlaybookSettings, 'suspiciousThreshold' | 'maliciousThreshold' | 'notifyAt'>,
   eventCount: number,
   at: string,
+  model?: ModelEvidence,
 ): DecisionRecord {
   const reasons: string[] = [`severity ${ev.detection.severity} (+${SEVERITY_BASE[ev.detection.severity]})`];
   let score = SEVERITY_BASE[ev.detection.severity];
+  // Fusion with the syscall model: above its threshold it adds MODEL_WEIGHT; a refused model adds nothing
+  // and sends the incident to a person (notify whatever the verdict).
+  if (model && 'score' in model) {
+    const add = model.aboveThreshold ? MODEL_WEIGHT : 0;
+    reasons.push(
+      `model ${model.modelId}@${model.version} score ${model.score.toFixed(3)} ${model.aboveThreshold ? '>=' : '<'} ${model.threshold.toFixed(3)} (+${add})`,
+    );
+    score += add;
+  } else if (model) {
+    reasons.push(`no model score (${model.refused}): analysts decide`);
+  }
   for (const f of enrichment.flags) {
     const w = FLAG_WEIGHT[f];
     if (w > 0) reasons.push(`${f} (+${w})`);
@@ -57,7 +76,7 @@ export function evaluateRules(
         : 'benign';
 
   const actions: DecisionRecord['actions'] = [];
-  const notify = verdictAtLeast(verdict, settings.notifyAt);
+  const notify = verdictAtLeast(verdict, settings.notifyAt) || (model !== undefined && 'refused' in model);
   actions.push({
     action: 'notify-email',
     disposition: notify ? 'run' : 'skip',
