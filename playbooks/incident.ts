@@ -188,10 +188,11 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
       if (!(e instanceof ActivityFailure)) throw e;
       s.outcome = `playbook ${pb.name} could not finish (${describeFailure(e)}): needs analyst review`;
       log('note', s.outcome);
+      needsHuman = true;
     }
   };
 
-  let needsHuman = false;
+  let needsHuman = input.needsHuman ?? false;
   if (trigger) await runPlaybook(route(trigger), trigger);
 
   // Quiet period: duplicates join; a higher severity re-runs the playbook; silence closes the incident.
@@ -214,6 +215,7 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
         ...input,
         carried: s,
         recentEventIds: seen.slice(-MAX_REMEMBERED_IDS),
+        needsHuman,
       });
     }
   }

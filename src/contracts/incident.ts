@@ -14,6 +14,8 @@ export interface IncidentInput {
   carried?: IncidentStatus;
   /** Ids of recently absorbed events, so a redelivered event is not counted twice across continue-as-new. */
   recentEventIds?: string[];
+  /** Carried across continue-as-new: a decision was left to a human, so the incident waits for `resolve`. */
+  needsHuman?: boolean;
 }
 
 export const detectionSignal = defineSignal<[DetectionEvent]>('detection');
