@@ -14,7 +14,7 @@ import { ensureNamespace } from '../cli/stack/namespace.js';
 import { freePort, startDevServer, stopChild, type DevServer } from '../cli/stack/temporal.js';
 import { distEntry } from '../src/paths.js';
 import { childPids } from './proc.js';
-import { sleep } from './stats.js';
+import { waitHttp } from '../cli/stack/supervisor.js';
 
 export const NAMESPACE = 'vigil';
 
@@ -96,20 +96,6 @@ function waitForLine(child: ChildProcess, name: string, re: RegExp, timeoutMs: n
     child.stderr?.on('data', onData);
     child.once('exit', onExit);
   });
-}
-
-async function waitHttp(url: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (r.ok) return true;
-    } catch {
-      /* not yet */
-    }
-    await sleep(200);
-  }
-  return false;
 }
 
 export async function startStack(o: StackOptions): Promise<Stack> {

@@ -159,7 +159,7 @@ describe('vigil up + CLI', () => {
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/inc-web-01-/);
     const verified = await vigil(['audit', 'verify']);
-    expect(verified.code).toBe(0);
+    expect(verified.code, `${verified.stdout}${verified.stderr}`).toBe(0);
   });
 
   it('keeps a malformed event as a dead letter that can be listed, shown and retried', async () => {

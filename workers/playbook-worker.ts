@@ -97,7 +97,7 @@ const quietBundler = {
 export async function createPlaybookWorker(
   cfg: WorkerConfig,
   connection: NativeConnection,
-  opts: { taskQueue?: string; workflowBundle?: WorkflowBundleOption } = {},
+  opts: { taskQueue?: string; workflowBundle?: WorkflowBundleOption; workflowsPath?: string } = {},
 ) {
   const { activities, close } = await createPlaybookActivities(cfg);
   const worker = await Worker.create({
@@ -106,7 +106,10 @@ export async function createPlaybookWorker(
     taskQueue: opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
     workflowBundle:
       opts.workflowBundle ??
-      (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundler })),
+      (await bundleWorkflowCode({
+        workflowsPath: opts.workflowsPath ?? WORKFLOWS_PATH,
+        logger: quietBundler,
+      })),
     activities,
     dataConverter: dataConverterFor(cfg.codec),
     shutdownGraceTime: '10s',
@@ -114,8 +117,12 @@ export async function createPlaybookWorker(
   return { worker, close };
 }
 
-if (isEntryPoint(import.meta.url)) {
-  runMain('playbook-worker', async () => {
+/**
+ * A worker process: config, metrics, connection, the worker, graceful shutdown (the Temporal runtime stops
+ * it on SIGINT/SIGTERM). The benchmark's bare baseline runs the same process with another workflow file.
+ */
+export function runWorkerProcess(name: string, workflowsPath = WORKFLOWS_PATH): void {
+  runMain(name, async () => {
     const cfg = loadWorkerConfig(process.env);
     if (cfg.metrics.VIGIL_WORKER_METRICS) {
       Runtime.install({
@@ -123,13 +130,14 @@ if (isEntryPoint(import.meta.url)) {
       });
     }
     const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
-    const { worker, close } = await createPlaybookWorker(cfg, connection);
-    // The Temporal runtime shuts the worker down gracefully on SIGINT/SIGTERM.
+    const { worker, close } = await createPlaybookWorker(cfg, connection, { workflowsPath });
     process.stderr.write(
-      `playbook-worker: polling ${cfg.temporal.VIGIL_TASK_QUEUE} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`,
+      `${name}: polling ${cfg.temporal.VIGIL_TASK_QUEUE} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`,
     );
     await worker.run();
     close();
     await connection.close();
   });
 }
+
+if (isEntryPoint(import.meta.url)) runWorkerProcess('playbook-worker');

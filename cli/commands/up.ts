@@ -24,7 +24,7 @@ import {
 import { startDevMailServer } from '../stack/devmail.js';
 import { ensureNamespace } from '../stack/namespace.js';
 import { distEntry } from '../../src/paths.js';
-import { supervise, type ManagedProcess } from '../stack/supervisor.js';
+import { supervise, waitHttp, type ManagedProcess } from '../stack/supervisor.js';
 import { loadSigningKey, writeSigningKey } from '../../activities/audit/keys.js';
 import {
   findTemporalBinary,
@@ -43,20 +43,6 @@ const UpConfig = SetupConfig.pick({ VIGIL_RETENTION_DAYS: true }).extend({
 
 async function pick(preferred: number): Promise<number> {
   return preferred !== 0 && (await portIsFree(preferred)) ? preferred : freePort();
-}
-
-async function waitHttp(url: string, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
-      if (r.ok) return true;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return false;
 }
 
 export async function up(opts: { json: boolean }): Promise<void> {

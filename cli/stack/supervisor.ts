@@ -67,3 +67,18 @@ export function supervise(o: {
     },
   };
 }
+
+/** Poll `url` until it answers 2xx or `timeoutMs` passes. */
+export async function waitHttp(url: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (r.ok) return true;
+    } catch {
+      /* not yet */
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
+}
