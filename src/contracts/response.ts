@@ -1,0 +1,125 @@
+/**
+ * The containment contract shared by the playbooks, the endpoint agent and the EDR adapters.
+ * A playbook asks for one action on one host; whoever executes it (the agent on that host's task queue,
+ * or an EDR vendor chosen by config for hosts without an agent) answers with a `ResponseResult`.
+ * Every request carries an idempotency key (workflow id + activity label): a retried or duplicated
+ * request has exactly one effect, and the second answer says so (`already`).
+ */
+import { z } from 'zod';
+
+/** The closed list of containment actions a responder may execute, with their inverse. */
+export const CONTAINMENT_ACTIONS = [
+  'suspend-process',
+  'kill-process-tree',
+  'quarantine-file',
+  'block-process-network',
+  'isolate-host',
+  'lock-local-account',
+] as const;
+export type ContainmentAction = (typeof CONTAINMENT_ACTIONS)[number];
+
+/** What `undo` means per action; `kill-process-tree` has no undo. */
+export const UNDO_NAME: Record<ContainmentAction, string | null> = {
+  'suspend-process': 'resume-process',
+  'kill-process-tree': null,
+  'quarantine-file': 'restore-file',
+  'block-process-network': 'unblock-process-network',
+  'isolate-host': 'release-host',
+  'lock-local-account': 'unlock-local-account',
+};
+
+export function isContainmentAction(a: string): a is ContainmentAction {
+  return (CONTAINMENT_ACTIONS as readonly string[]).includes(a);
+}
+
+/**
+ * The process the event named. `startTime` (ISO) and `executable` pin the identity: a responder refuses
+ * to act when the pid now names another process (pid reuse).
+ */
+export const ProcessTarget = z.strictObject({
+  pid: z.number().int().positive(),
+  startTime: z.string().optional(),
+  executable: z.string().optional(),
+});
+export type ProcessTarget = z.infer<typeof ProcessTarget>;
+
+export const FileTarget = z.strictObject({
+  path: z.string().min(1).startsWith('/'),
+  /** Expected sha256 (hex) if the event carried one: a file that changed since is refused. */
+  sha256: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
+});
+export type FileTarget = z.infer<typeof FileTarget>;
+
+export const HostTarget = z.strictObject({
+  /** Extra addresses (CIDR or IP) to keep reachable beside the configured management allowlist. */
+  allow: z.array(z.string()).max(64).optional(),
+});
+export type HostTarget = z.infer<typeof HostTarget>;
+
+export const AccountTarget = z.strictObject({
+  account: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[a-z_][a-z0-9_.-]*\$?$/i),
+});
+export type AccountTarget = z.infer<typeof AccountTarget>;
+
+/** The parameters of each action (the same object an approval is bound to, minus `host`). */
+export const ACTION_PARAMS = {
+  'suspend-process': ProcessTarget,
+  'kill-process-tree': ProcessTarget,
+  'quarantine-file': FileTarget,
+  'block-process-network': ProcessTarget,
+  'isolate-host': HostTarget,
+  'lock-local-account': AccountTarget,
+} as const satisfies Record<ContainmentAction, z.ZodType>;
+
+export const ResponseRequest = z.strictObject({
+  action: z.enum(CONTAINMENT_ACTIONS),
+  /** `apply` the action, or `undo` an earlier one (resume, restore, unblock, release, unlock). */
+  op: z.enum(['apply', 'undo']),
+  host: z.string().min(1),
+  params: z.record(z.string(), z.unknown()),
+  /** Stable across retries: workflow id + activity label. The same key never has two effects. */
+  idempotencyKey: z.string().min(8).max(400),
+  /** Describe what would be done, change nothing. */
+  dryRun: z.boolean().default(false),
+  incidentId: z.string().min(1),
+  /** When the policy decided (ISO): the agent reports the time from decision to effect. */
+  decidedAt: z.string().optional(),
+});
+export type ResponseRequest = z.input<typeof ResponseRequest>;
+
+export const RESPONSE_STATUSES = [
+  /** The effect is in place now (and verified by its post-condition). */
+  'applied',
+  /** The undo is in place now (verified). */
+  'undone',
+  /** Nothing changed: what would have been done is in `plan`. */
+  'dry-run',
+] as const;
+
+export const ResponseResult = z.strictObject({
+  action: z.enum(CONTAINMENT_ACTIONS),
+  op: z.enum(['apply', 'undo']),
+  host: z.string(),
+  status: z.enum(RESPONSE_STATUSES),
+  /** True when this key had already taken effect: the answer repeats the first one, nothing new was done. */
+  already: z.boolean(),
+  /** Who executed it: `agent` or the EDR vendor's name. */
+  responder: z.string(),
+  /** What was (or would be) done, for the decision record and the analyst. */
+  plan: z.array(z.string()),
+  /** What the post-condition check saw (e.g. "/proc/123/stat state T"). */
+  verified: z.string(),
+  /** Facts an undo needs and the analyst wants: vault id and sha256, pids stopped, the rule handle. */
+  effect: z.record(z.string(), z.unknown()),
+  at: z.string(),
+  /** Milliseconds from `decidedAt` to the effect, when the request carried it. */
+  decisionToEffectMs: z.number().optional(),
+});
+export type ResponseResult = z.infer<typeof ResponseResult>;
