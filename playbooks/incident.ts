@@ -31,7 +31,7 @@ import { SEVERITY_RANK } from '../src/events/severity.js';
 import { SA } from '../src/search-attributes.js';
 import type { Playbook, PlaybookContext } from './lib/playbook.js';
 import { settingsActivities } from './lib/presets.js';
-import { describeFailure } from './lib/steps.js';
+import { describeFailure } from './lib/failures.js';
 import { ApprovalGate } from './lib/approval-gate.js';
 import { route } from './registry.js';
 

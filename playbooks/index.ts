@@ -1,2 +1,5 @@
 /** Every workflow type the playbook worker registers. Playbooks themselves are listed in registry.ts. */
 export { incident } from './incident.js';
+export { agentRegistration } from './control/agent-registration.js';
+export { automationControl } from './control/automation-control.js';
+export { containment } from './control/containment.js';

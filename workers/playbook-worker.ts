@@ -10,7 +10,7 @@ import {
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import { z } from 'zod';
-import { HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
+import { Duration, HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
 import { loadAttackTable } from '../activities/enrichment/attack.js';
 import { loadEnrichmentConfig } from '../activities/enrichment/config.js';
 import { createEnrichmentActivities } from '../activities/enrichment/index.js';
@@ -31,7 +31,16 @@ import {
   openScoringModel,
   type ScoringModel,
 } from '../activities/scoring/index.js';
+import { Client, Connection } from '@temporalio/client';
+import { createAutomationControl } from '../activities/response/control.js';
+import { createRoutingActivities } from '../activities/response/index.js';
 import { isEntryPoint, runMain } from './lib/main.js';
+
+/** The automation budget a new deployment starts with (operators change it with `vigil automation budget`). */
+export const AutomationConfig = z.object({
+  VIGIL_AUTOMATION_BUDGET: z.coerce.number().int().min(0).max(100_000).default(20),
+  VIGIL_AUTOMATION_WINDOW: Duration.default(3600_000),
+});
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
@@ -47,6 +56,7 @@ export function loadWorkerConfig(env: Env) {
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
     codec: codecFromEnv(env),
     scoring: loadScoringConfig(env, repoRoot()),
+    automation: parseEnv(AutomationConfig, env, 'automation control'),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -68,6 +78,20 @@ async function openModel(cfg: WorkerConfig): Promise<ScoringModel | ModelRejecte
 export async function createPlaybookActivities(cfg: WorkerConfig) {
   const mailer = createSmtpMailer(cfg.notify);
   const model = await openModel(cfg);
+  // Lookups (which responder serves a host) and automation reservations: a client, no rights to act.
+  const clientConnection = await Connection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
+  const client = new Client({
+    connection: clientConnection,
+    namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(cfg.codec),
+  });
+  const control = createAutomationControl(client, {
+    taskQueue: cfg.temporal.VIGIL_TASK_QUEUE,
+    budget: {
+      limit: cfg.automation.VIGIL_AUTOMATION_BUDGET,
+      windowSeconds: Math.round(cfg.automation.VIGIL_AUTOMATION_WINDOW / 1000),
+    },
+  });
   return {
     activities: {
       ...createSettingsActivities(cfg.settings),
@@ -79,8 +103,12 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
         threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,
       }),
+      ...createRoutingActivities({ client, namespace: cfg.temporal.TEMPORAL_NAMESPACE, control }),
     },
-    close: () => mailer.close(),
+    close: () => {
+      mailer.close();
+      void clientConnection.close();
+    },
   };
 }
 

@@ -15,6 +15,9 @@ export const SettingsConfig = z
     VIGIL_APPROVAL_REMIND_AFTER: Duration.default(10 * 60_000),
     VIGIL_APPROVAL_ESCALATE_AFTER: Duration.default(20 * 60_000),
     VIGIL_APPROVAL_DEADLINE: Duration.default(60 * 60_000),
+    VIGIL_AGENT_SCHEDULE_TO_START: Duration.default(30_000),
+    VIGIL_ISOLATION_LIMIT: Duration.default(4 * 3600_000),
+    VIGIL_CONTAINMENT_HOLD_MAX: Duration.default(30 * 24 * 3600_000),
   })
   .refine((c) => c.VIGIL_SUSPICIOUS_THRESHOLD < c.VIGIL_MALICIOUS_THRESHOLD, {
     path: ['VIGIL_MALICIOUS_THRESHOLD'],
@@ -44,6 +47,11 @@ export function loadPlaybookSettings(env: Env): PlaybookSettings {
       remindAfterMs: c.VIGIL_APPROVAL_REMIND_AFTER,
       escalateAfterMs: c.VIGIL_APPROVAL_ESCALATE_AFTER,
       deadlineMs: c.VIGIL_APPROVAL_DEADLINE,
+    },
+    response: {
+      scheduleToStartMs: c.VIGIL_AGENT_SCHEDULE_TO_START,
+      isolationLimitMs: c.VIGIL_ISOLATION_LIMIT,
+      holdMaxMs: c.VIGIL_CONTAINMENT_HOLD_MAX,
     },
   };
 }

@@ -6,6 +6,7 @@
 import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
+import type { ExecutorActivities, RoutingActivities } from '../../activities/response/index.js';
 import type { PolicyActivities } from '../../activities/policy/index.js';
 import type { ScoringActivities } from '../../activities/scoring/index.js';
 import type { SettingsActivities } from '../../activities/settings/index.js';
@@ -47,3 +48,26 @@ export const scoringActivities = proxyActivities<ScoringActivities>({
   scheduleToCloseTimeout: '2m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
 });
+
+/** Which responder serves a host, and automation reservations: Temporal lookups, quick. */
+export const routingActivities = proxyActivities<RoutingActivities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '1m',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
+});
+
+/**
+ * Containment on the executor's own task queue (a host's agent, or the EDR worker). Schedule-to-start
+ * bounds the wait for an offline agent (the action fails as "host unreachable", never waits forever);
+ * heartbeats notice an agent killed mid-action, and the retry finds the first attempt's effect through the
+ * idempotency key, so there is one effect.
+ */
+export function executorActivities(taskQueue: string, scheduleToStartMs: number) {
+  return proxyActivities<ExecutorActivities>({
+    taskQueue,
+    scheduleToStartTimeout: scheduleToStartMs,
+    startToCloseTimeout: '60s',
+    heartbeatTimeout: '10s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+  });
+}

@@ -3,7 +3,10 @@
  * notify by email when the verdict reaches the configured level. Failures of the notification are an
  * outcome the incident reports, not an exception.
  */
-import { ActivityFailure, ApplicationFailure, patched } from '@temporalio/workflow';
+import { ActivityFailure, patched } from '@temporalio/workflow';
+import { describeFailure } from './failures.js';
+import { Responders } from './respond.js';
+import { isContainmentAction, type ContainmentAction } from '../../src/contracts/response.js';
 import { evaluateRules, type ModelEvidence } from '../../src/policy/rules.js';
 import type { Enrichment } from '../../src/contracts/playbook.js';
 import type { DecisionRecord } from '../../src/contracts/incident.js';
@@ -87,11 +90,6 @@ async function scoreTelemetry(ctx: PlaybookContext): Promise<ModelEvidence | und
   }
 }
 
-export function describeFailure(e: ActivityFailure): string {
-  const c = e.cause;
-  return c instanceof ApplicationFailure ? `${c.type ?? 'Error'}: ${c.message}` : (c?.message ?? e.message);
-}
-
 export async function notifyByEmail(
   ctx: PlaybookContext,
   enrichment: Enrichment,
@@ -133,7 +131,10 @@ export function paramsFor(action: ActionName, ev: DetectionEvent): Record<string
     if (ev.process.executable) p.executable = ev.process.executable;
     if (ev.process.startTime) p.startTime = ev.process.startTime;
   }
-  if (scope === 'file' && ev.file) p.path = ev.file.path;
+  if (scope === 'file' && ev.file) {
+    p.path = ev.file.path;
+    if (ev.file.sha256) p.sha256 = ev.file.sha256.toLowerCase();
+  }
   if (scope === 'account') p.account = ev.user?.name ?? ev.process?.user?.name ?? '';
   return p;
 }
@@ -183,23 +184,54 @@ export async function decideResponses(
   });
   let needsHuman = false;
   const summary: string[] = [];
+  const responders = patched('containment-v1') ? new Responders(ctx) : undefined;
   for (const d of policy.decisions) {
     const params = paramsFor(d.action, ev);
     if (d.disposition === 'forbidden') {
       ctx.action({ action: d.action, status: 'forbidden', detail: { params, reasons: d.reasons } });
       continue;
     }
+    // Incidents recorded before responders existed replay without them (patched); new ones execute.
+    const canExecute = responders !== undefined && isContainmentAction(d.action);
+    let decision = d;
     if (d.disposition === 'automatic') {
-      ctx.action({
-        action: d.action,
-        status: 'skipped',
-        detail: {
-          params,
-          why: 'allowed automatically, but no responder for this action is deployed on this host',
-        },
-      });
-      summary.push(`${d.action} allowed (no responder)`);
-      continue;
+      const route = canExecute ? await responders.routeFor() : undefined;
+      if (!canExecute || !route || route.kind === 'none') {
+        ctx.action({
+          action: d.action,
+          status: 'skipped',
+          detail: {
+            params,
+            why: `allowed automatically, but no responder can run it: ${route?.kind === 'none' ? route.why : 'no responder executes this action'}`,
+          },
+        });
+        summary.push(`${d.action} allowed (no responder)`);
+        continue;
+      }
+      const slot = await responders.reserve(d, params, rules);
+      if (slot.granted) {
+        const done = await responders.execute(route, d.action as ContainmentAction, params, 'automatic');
+        summary.push(done.line);
+        needsHuman ||= done.needsHuman;
+        continue;
+      }
+      if (slot.reason === 'kill-switch') {
+        ctx.action({
+          action: d.action,
+          status: 'refused',
+          detail: { params, why: 'kill switch engaged', killSwitch: slot.killSwitch },
+        });
+        summary.push(`${d.action} REFUSED: kill switch engaged by ${slot.killSwitch.by ?? '?'}`);
+        needsHuman = true;
+        continue;
+      }
+      // The budget is spent: a person decides instead.
+      decision = {
+        ...d,
+        disposition: 'approval',
+        approvals: d.approvals ?? { needed: 1, roles: ['lead', 'admin'] },
+        reasons: [...d.reasons, `automation budget spent (${slot.used}/${slot.limit}): approval needed`],
+      };
     }
     ctx.stage('awaiting-approval');
     const notify = async (stage: ApprovalStage, record: ApprovalRequestRecord) => {
@@ -221,12 +253,29 @@ export async function decideResponses(
       }
     };
     const out = await ctx.approvals.request(
-      d,
+      decision,
       params,
       `playbook:${playbook.name}`,
       ctx.settings.approval,
       notify,
     );
+    if (out.granted && canExecute) {
+      const route = await responders.routeFor();
+      if (route.kind !== 'none') {
+        const done = await responders.execute(
+          route,
+          d.action as ContainmentAction,
+          params,
+          'approved',
+          out.approval.approvalId,
+        );
+        summary.push(
+          `${done.line} (approved by ${out.approval.approvers.map((a) => a.operator).join(' + ')})`,
+        );
+        needsHuman ||= done.needsHuman;
+        continue;
+      }
+    }
     if (out.granted) {
       ctx.action({
         action: d.action,

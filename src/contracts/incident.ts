@@ -43,7 +43,7 @@ export interface TimelineEntry {
 
 export interface DecisionRecord {
   at: string;
-  kind: 'rules' | 'policy' | 'score' | 'approval';
+  kind: 'rules' | 'policy' | 'score' | 'approval' | 'automation';
   /** Which rule set / policy and which version produced it. */
   by: string;
   version: string;
@@ -63,7 +63,8 @@ export interface DecisionRecord {
 export interface ActionRecord {
   at: string;
   action: string;
-  status: 'done' | 'failed' | 'skipped' | 'approved' | 'denied' | 'expired' | 'forbidden';
+  status:
+    'done' | 'executed' | 'refused' | 'failed' | 'skipped' | 'approved' | 'denied' | 'expired' | 'forbidden';
   idempotencyKey?: string;
   detail?: Record<string, unknown>;
   error?: string;

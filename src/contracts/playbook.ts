@@ -42,6 +42,15 @@ export interface PlaybookSettings {
   notifyAt: Verdict;
   /** The approval ladder: remind, escalate, then the safe default (deny). */
   approval: { remindAfterMs: number; escalateAfterMs: number; deadlineMs: number };
+  /** Containment (absent in histories recorded before responders existed). */
+  response?: {
+    /** How long an action waits for the host's agent to pick it up before "host unreachable". */
+    scheduleToStartMs: number;
+    /** An isolation lifts itself after this long unless an analyst extends it. */
+    isolationLimitMs: number;
+    /** A hold without a time limit (suspend, quarantine, ...) ends after this long, leaving the effect. */
+    holdMaxMs: number;
+  };
 }
 
 /** What a notification says about an incident; the notify activity renders it (text and HTML). */

@@ -123,3 +123,63 @@ export const ResponseResult = z.strictObject({
   decisionToEffectMs: z.number().optional(),
 });
 export type ResponseResult = z.infer<typeof ResponseResult>;
+
+/** Anything that executes containment: the local agent's responder or an EDR vendor's. */
+export interface Responder {
+  /** `agent` or the vendor's name. */
+  readonly name: string;
+  execute(req: ResponseRequest): Promise<ResponseResult>;
+  close(): void | Promise<void>;
+}
+
+/** How a containment request reached the executor: the kill switch stops only automatic ones. */
+export const CONTAINMENT_MODES = ['automatic', 'approved', 'undo'] as const;
+export type ContainmentMode = (typeof CONTAINMENT_MODES)[number];
+
+export interface ContainmentInput {
+  request: ResponseRequest;
+  mode: ContainmentMode;
+  /** The approval that granted it (mode `approved`). */
+  approvalId?: string;
+}
+
+/**
+ * One applied, reversible containment, held by a `containment` workflow (id `containment-<incident>-<action>`)
+ * that outlives the incident run: it lifts the effect after `liftAt` unless an analyst extends it, or when
+ * an operator releases it. The undo runs on the same executor that applied it.
+ */
+export interface ContainmentHold {
+  incidentId: string;
+  action: ContainmentAction;
+  host: string;
+  params: Record<string, unknown>;
+  /** The executor's task queue (the agent's or the EDR worker's). */
+  taskQueue: string;
+  appliedAt: string;
+  /** When the effect lifts itself, unless extended; absent = held until released. */
+  liftAt?: string;
+  /** A hold without a timer still ends after this long, leaving the effect in place (recorded). */
+  maxHoldMs: number;
+  scheduleToStartMs: number;
+  result: ResponseResult;
+}
+
+export interface ContainmentState extends ContainmentHold {
+  status: 'active' | 'released' | 'lift-failed' | 'abandoned';
+  history: { at: string; by: string; what: string }[];
+  undo?: ResponseResult;
+  error?: string;
+}
+
+export interface ExtendRequest {
+  operator: string;
+  role: string;
+  /** How much longer than now the effect stays. */
+  forMs: number;
+  reason: string;
+}
+export interface ReleaseRequest {
+  operator: string;
+  role: string;
+  reason: string;
+}

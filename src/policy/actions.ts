@@ -65,7 +65,10 @@ export interface ActionDecision {
   action: ActionName;
   class: ActionClass;
   disposition: Disposition;
-  /** For `approval`: how many distinct approvers, and which roles may approve. */
+  /**
+   * For `approval`: how many distinct approvers, and which roles may approve. For `automatic`: who
+   * approves instead when automation is unavailable (the automation budget is spent).
+   */
   approvals?: { needed: 1 | 2; roles: OperatorRole[] };
   /** The policies that decided (Cedar policy ids) and any guard that overrode them. */
   reasons: string[];

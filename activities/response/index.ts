@@ -1,0 +1,108 @@
+/**
+ * Containment activities. `executeContainment` runs on the executor's task queue (a host's agent, or the
+ * EDR response worker): it checks the kill switch for automatic actions right before acting, then hands the
+ * request to the responder, which validates, checks preconditions, acts once per idempotency key and
+ * verifies the effect. `findResponder` and `reserveAutomation` run on the playbook worker, which holds no
+ * rights to act.
+ */
+import type { Client } from '@temporalio/client';
+import { z } from 'zod';
+import type { ResponderRoute } from '../../src/contracts/agent.js';
+import type { KillSwitchState, ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
+import {
+  CONTAINMENT_ACTIONS,
+  CONTAINMENT_MODES,
+  ResponseRequest,
+  type ContainmentInput,
+  type Responder,
+  type ResponseResult,
+} from '../../src/contracts/response.js';
+import { ErrorType } from '../../src/errors.js';
+import { failure, parseInput } from '../lib/failures.js';
+import { withHeartbeat } from '../lib/heartbeat.js';
+import type { AutomationControl } from './control.js';
+import type { ResponseMetrics } from './metrics.js';
+import { agentRoute } from './route.js';
+
+const ContainmentInputSchema = z.strictObject({
+  request: ResponseRequest,
+  mode: z.enum(CONTAINMENT_MODES),
+  approvalId: z.string().optional(),
+});
+
+export function createExecutorActivities(deps: {
+  responder: Responder;
+  /** The kill switch as it is now (queried per automatic action: no cache, so it bites at once). */
+  killSwitch: () => Promise<KillSwitchState>;
+  metrics?: ResponseMetrics;
+}) {
+  return {
+    async executeContainment(input: ContainmentInput): Promise<ResponseResult> {
+      const { request, mode } = parseInput(ContainmentInputSchema, input, 'executeContainment');
+      const labels = {
+        action: request.action,
+        op: request.op,
+        host: request.host,
+        responder: deps.responder.name,
+      };
+      if (mode === 'automatic' && request.op === 'apply' && !request.dryRun) {
+        const ks = await deps.killSwitch();
+        if (ks.engaged) {
+          deps.metrics?.actions.inc({ ...labels, outcome: 'kill-switch' });
+          throw failure(
+            ErrorType.Forbidden,
+            `kill switch engaged by ${ks.by ?? '?'} at ${ks.at ?? '?'} (${ks.reason ?? 'no reason'}): automatic ${request.action} not executed`,
+          );
+        }
+      }
+      try {
+        const result = await withHeartbeat(() => deps.responder.execute(request));
+        const out =
+          request.decidedAt && result.decisionToEffectMs === undefined
+            ? { ...result, decisionToEffectMs: Date.parse(result.at) - Date.parse(request.decidedAt) }
+            : result;
+        deps.metrics?.actions.inc({ ...labels, outcome: out.already ? 'already' : out.status });
+        if (out.decisionToEffectMs !== undefined && !out.already && out.status !== 'dry-run') {
+          deps.metrics?.decisionToEffect.observe(
+            { action: request.action, op: request.op },
+            out.decisionToEffectMs / 1000,
+          );
+        }
+        return out;
+      } catch (e) {
+        deps.metrics?.actions.inc({ ...labels, outcome: 'failed' });
+        throw e;
+      }
+    },
+  };
+}
+export type ExecutorActivities = ReturnType<typeof createExecutorActivities>;
+
+const ReserveInput = z.strictObject({
+  key: z.string().min(1),
+  incidentId: z.string().min(1),
+  action: z.enum(CONTAINMENT_ACTIONS),
+  host: z.string().min(1),
+  at: z.string(),
+});
+
+export function createRoutingActivities(deps: {
+  client: Client;
+  namespace: string;
+  control: AutomationControl;
+  /** EDR routing by config, when configured: a vendor name for hosts it serves, else undefined. */
+  edrVendorFor?: (host: string) => string | undefined;
+  edrTaskQueue?: string;
+}) {
+  return {
+    async findResponder(host: string): Promise<ResponderRoute> {
+      const vendor = deps.edrVendorFor?.(host);
+      if (vendor && deps.edrTaskQueue) return { kind: 'edr', vendor, taskQueue: deps.edrTaskQueue };
+      return agentRoute(deps.client, deps.namespace, host);
+    },
+    async reserveAutomation(req: ReserveRequest): Promise<ReserveAnswer> {
+      return deps.control.reserve(parseInput(ReserveInput, req, 'reserveAutomation'));
+    },
+  };
+}
+export type RoutingActivities = ReturnType<typeof createRoutingActivities>;

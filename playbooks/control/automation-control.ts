@@ -1,0 +1,107 @@
+/**
+ * Workflow `automationControl`, id `vigil-automation-control-<playbook task queue>`: the kill switch and the automation budget.
+ * Trigger: update-with-start from the first reservation or operator command. Flow: answer `reserve`
+ * (granted, refused by the kill switch, or over budget), `setKillSwitch`, `setBudget`; continue-as-new
+ * after many updates. Side effects: none (it only answers; the callers act on the answer).
+ */
+import { allHandlersFinished, condition, continueAsNew, setHandler } from '@temporalio/workflow';
+import {
+  budgetUpdate,
+  controlQuery,
+  killSwitchUpdate,
+  reserveUpdate,
+  type BudgetSettings,
+  type ControlCarry,
+  type ReserveRequest,
+} from '../../src/contracts/automation.js';
+
+const MAX_UPDATES_PER_RUN = 2000;
+
+export async function automationControl(carry: ControlCarry): Promise<void> {
+  const state: ControlCarry = { ...carry, grants: [...carry.grants], history: [...carry.history] };
+  let updates = 0;
+  const prune = (now: number) => {
+    const from = now - state.budget.windowSeconds * 1000;
+    while (state.grants.length && (state.grants[0]?.at ?? 0) <= from) state.grants.shift();
+  };
+  const remember = (by: string, at: string, change: string) => {
+    state.history.push({ at, by, change });
+    if (state.history.length > 100) state.history.shift();
+  };
+  setHandler(
+    reserveUpdate,
+    (req) => {
+      updates++;
+      const now = Date.parse(req.at) || Date.now();
+      prune(now);
+      if (state.killSwitch.engaged) {
+        return { granted: false, reason: 'kill-switch', killSwitch: state.killSwitch };
+      }
+      if (state.grants.some((g) => g.key === req.key)) {
+        return { granted: true, used: state.grants.length, limit: state.budget.limit };
+      }
+      if (state.grants.length >= state.budget.limit) {
+        return {
+          granted: false,
+          reason: 'budget',
+          used: state.grants.length,
+          limit: state.budget.limit,
+          windowSeconds: state.budget.windowSeconds,
+        };
+      }
+      state.grants.push({ at: now, key: req.key });
+      return { granted: true, used: state.grants.length, limit: state.budget.limit };
+    },
+    {
+      validator: (req: ReserveRequest) => {
+        if (!req.key || !req.incidentId || !req.action)
+          throw new Error('reserve: key, incidentId and action are required');
+      },
+    },
+  );
+  setHandler(
+    killSwitchUpdate,
+    (s) => {
+      updates++;
+      state.killSwitch = s.engaged
+        ? { engaged: true, by: s.by, at: s.at, reason: s.reason }
+        : { engaged: false, by: s.by, at: s.at, reason: s.reason };
+      remember(s.by, s.at, `kill switch ${s.engaged ? 'ENGAGED' : 'released'}: ${s.reason}`);
+      return state.killSwitch;
+    },
+    {
+      validator: (s: { by: string; reason: string }) => {
+        if (!s.by || !s.reason) throw new Error('setKillSwitch: operator and reason are required');
+      },
+    },
+  );
+  setHandler(
+    budgetUpdate,
+    (b) => {
+      updates++;
+      state.budget = { limit: b.limit, windowSeconds: b.windowSeconds };
+      remember(b.by, b.at, `budget set to ${b.limit} per ${b.windowSeconds}s`);
+      return state.budget;
+    },
+    {
+      validator: (b: BudgetSettings) => {
+        if (!Number.isInteger(b.limit) || b.limit < 0)
+          throw new Error('setBudget: limit must be an integer >= 0');
+        if (!Number.isInteger(b.windowSeconds) || b.windowSeconds < 1)
+          throw new Error('setBudget: windowSeconds must be an integer >= 1');
+      },
+    },
+  );
+  setHandler(controlQuery, () => {
+    prune(Date.now());
+    return {
+      killSwitch: state.killSwitch,
+      budget: state.budget,
+      used: state.grants.length,
+      history: state.history,
+    };
+  });
+  await condition(() => updates >= MAX_UPDATES_PER_RUN);
+  await condition(allHandlersFinished);
+  await continueAsNew<typeof automationControl>(state);
+}
