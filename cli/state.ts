@@ -41,6 +41,7 @@ export const StackState = z.object({
   intake: z.object({ url: z.string(), metricsUrl: z.string() }),
   audit: z.object({ log: z.string(), fingerprint: z.string() }).optional(),
   worker: z.object({ metricsUrl: z.string().optional() }),
+  agent: z.object({ host: z.string(), metricsUrl: z.string() }).optional(),
   smtp: z.object({ host: z.string(), port: z.number().int(), mailbox: z.string() }),
   deadLetters: z.string(),
 });

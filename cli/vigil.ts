@@ -9,6 +9,7 @@ import { model } from './commands/model.js';
 import { send } from './commands/send.js';
 import { approvals, decideApproval, operator, resolveIncident } from './commands/approvals.js';
 import { policyCheck } from './commands/policy.js';
+import { agents, automation, changeContainment, containments } from './commands/response.js';
 import { setup } from './commands/setup.js';
 import { up } from './commands/up.js';
 import { UsageError } from './output.js';
@@ -26,6 +27,12 @@ Usage:
   vigil approve|deny <incident> <approval-id> [--reason "..."]   decide one, as an authenticated operator
   vigil resolve <incident> --note "..."              close an incident left to a human (lead or admin)
   vigil operator list | add <id> --role analyst|lead|admin [--slack <user id>] | disable <id>
+  vigil agents [--json]                             endpoint agents: host, live/offline, version, actions
+  vigil automation [status] | killswitch on|off --reason "..." | budget <N> [--window <seconds>]
+                                                    stop all automatic actions now; cap them per window
+  vigil containments [--all] [--json]               containment in place (isolation lifts itself at its limit)
+  vigil extend <containment> --for 2h --reason "..." keep an isolation longer (analyst, lead, admin)
+  vigil release <containment> --reason "..."        undo a containment now (lead, admin)
   vigil policy check [dir] [--json]                  validate the Cedar policies and run their tests
   vigil dlq list [--state pending|resubmitted] | show <id> | retry <id>   [--json]
   vigil mail [show <id>] [--json]                   the dev stack's mailbox
@@ -58,6 +65,9 @@ async function main(argv: string[]): Promise<number> {
       out: { type: 'string' },
       trust: { type: 'string' },
       key: { type: 'string' },
+      window: { type: 'string' },
+      for: { type: 'string' },
+      all: { type: 'boolean', default: false },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -103,6 +113,29 @@ async function main(argv: string[]): Promise<number> {
       return resolveIncident({ incident: rest[0], note: values.note, as: values.as });
     case 'operator':
       return operator({ action: rest[0], id: rest[1], role: values.role, slack: values.slack, json });
+    case 'agents':
+      return agents({ json, as: values.as });
+    case 'automation':
+      return automation({
+        action: rest[0],
+        arg: rest[1],
+        reason: values.reason,
+        window: values.window,
+        as: values.as,
+        json,
+      });
+    case 'containments':
+      return containments({ json, all: values.all ?? false, as: values.as });
+    case 'extend':
+    case 'release':
+      return changeContainment({
+        action: cmd,
+        id: rest[0],
+        for: values.for,
+        reason: values.reason,
+        as: values.as,
+        json,
+      });
     case 'policy':
       if ((rest[0] ?? 'check') !== 'check') throw new UsageError('vigil policy check [dir] [--json]');
       return policyCheck({ dir: rest[1], json });

@@ -15,6 +15,7 @@ import type { IntakeMetrics } from './metrics.js';
 import { eventId, normalize, normalizeDocument, type Normalized } from './normalize.js';
 import type { OsqueryNodeStore } from './osquery-nodes.js';
 import { registerApprovalRoutes, type ApprovalDeps } from './approvals.js';
+import { registerResponseRoutes, type ResponseDeps } from './response.js';
 import { registerCodecRoutes } from './codec-server.js';
 import type { AesGcmCodec } from '../src/codec/aes-gcm.js';
 import { OPERATOR_ROLES, type OperatorRole } from '../src/policy/actions.js';
@@ -43,6 +44,8 @@ export interface IntakeDeps {
   ready: () => Promise<boolean>;
   /** Operators and approvals (the approval HTTP API and operator administration). */
   approvals?: ApprovalDeps;
+  /** Agents, kill switch, budget and containments for operators (see intake/response.ts). */
+  response?: ResponseDeps;
   /** The payload codec endpoint for the Temporal UI. */
   codec?: { codec: AesGcmCodec; corsOrigin?: string; devOpen?: boolean };
   logger?: boolean;
@@ -412,6 +415,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   });
 
   if (deps.codec) registerCodecRoutes(app, { ...deps.codec, operators: deps.approvals?.operators });
+
+  if (deps.response) registerResponseRoutes(app, deps.response);
 
   if (deps.approvals) {
     const approvals = deps.approvals;

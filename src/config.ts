@@ -59,3 +59,9 @@ export const TemporalConfig = z.object({
   VIGIL_TASK_QUEUE: z.string().min(1).default('vigil-playbooks'),
 });
 export type TemporalConfig = z.infer<typeof TemporalConfig>;
+
+/** The automation budget a new deployment starts with (operators change it with `vigil automation budget`). */
+export const AutomationConfig = z.object({
+  VIGIL_AUTOMATION_BUDGET: z.coerce.number().int().min(0).max(100_000).default(20),
+  VIGIL_AUTOMATION_WINDOW: Duration.default(3600_000),
+});

@@ -9,6 +9,7 @@ import { AttemptLog } from '../intake/approvals.js';
 import { OperatorStore } from '../intake/operators.js';
 import { PolicyEngine } from '../activities/policy/engine.js';
 import { repoRoot } from '../src/paths.js';
+import { AutomationConfig, parseEnv } from '../src/config.js';
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { createIntakeMetrics } from '../intake/metrics.js';
 import { buildIntake } from '../intake/server.js';
@@ -17,6 +18,7 @@ import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
 if (isEntryPoint(import.meta.url)) {
   runMain('intake', async () => {
     const cfg = loadIntakeConfig(process.env);
+    const automation = parseEnv(AutomationConfig, process.env, 'automation control');
     const dbFile = join(cfg.VIGIL_DATA_DIR, 'intake.db');
     const codec = codecFromEnv(process.env);
     if (!codec)
@@ -54,6 +56,17 @@ if (isEntryPoint(import.meta.url)) {
             host: '',
             isRequester,
           }),
+      },
+      response: {
+        operators,
+        connection,
+        namespace: cfg.TEMPORAL_NAMESPACE,
+        taskQueue: cfg.VIGIL_TASK_QUEUE,
+        dataConverter: dataConverterFor(codec),
+        budget: {
+          limit: automation.VIGIL_AUTOMATION_BUDGET,
+          windowSeconds: Math.round(automation.VIGIL_AUTOMATION_WINDOW / 1000),
+        },
       },
       starter: temporalStarter(
         connection,

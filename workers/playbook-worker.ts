@@ -10,7 +10,7 @@ import {
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import { z } from 'zod';
-import { Duration, HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
+import { AutomationConfig, HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
 import { loadAttackTable } from '../activities/enrichment/attack.js';
 import { loadEnrichmentConfig } from '../activities/enrichment/config.js';
 import { createEnrichmentActivities } from '../activities/enrichment/index.js';
@@ -35,12 +35,6 @@ import { Client, Connection } from '@temporalio/client';
 import { createAutomationControl } from '../activities/response/control.js';
 import { createRoutingActivities } from '../activities/response/index.js';
 import { isEntryPoint, runMain } from './lib/main.js';
-
-/** The automation budget a new deployment starts with (operators change it with `vigil automation budget`). */
-export const AutomationConfig = z.object({
-  VIGIL_AUTOMATION_BUDGET: z.coerce.number().int().min(0).max(100_000).default(20),
-  VIGIL_AUTOMATION_WINDOW: Duration.default(3600_000),
-});
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');

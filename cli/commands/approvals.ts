@@ -17,7 +17,7 @@ function operatorToken(as?: string): string {
   return t;
 }
 
-async function api(method: 'GET' | 'POST', path: string, body?: unknown, as?: string) {
+export async function api(method: 'GET' | 'POST', path: string, body?: unknown, as?: string) {
   const { state } = readStack();
   const res = await fetch(`${state.intake.url}${path}`, {
     method,

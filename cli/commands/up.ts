@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Connection } from '@temporalio/client';
 import { z } from 'zod';
@@ -193,6 +194,27 @@ export async function up(opts: { json: boolean }): Promise<void> {
         onGiveUp: giveUp,
       }),
     );
+    // The endpoint agent for this machine. Host isolation stays dry-run here unless the user explicitly
+    // enables it: the stack must never cut the developer's own machine off the network.
+    const agentMetricsPort = await freePort();
+    const agentHost = env.VIGIL_AGENT_HOST ?? hostname();
+    procs.push(
+      supervise({
+        name: 'agent',
+        entry: distEntry('workers/agent'),
+        env: {
+          ...common,
+          VIGIL_AGENT_HOST: agentHost,
+          VIGIL_AGENT_STATE_DIR: env.VIGIL_AGENT_STATE_DIR ?? join(home, 'agent'),
+          VIGIL_AGENT_ISOLATION: env.VIGIL_AGENT_ISOLATION ?? 'dry-run',
+          VIGIL_AGENT_ALLOWED_ROOTS: env.VIGIL_AGENT_ALLOWED_ROOTS ?? '/tmp,/var/tmp,/dev/shm',
+          VIGIL_AGENT_METRICS: `127.0.0.1:${agentMetricsPort}`,
+        },
+        logFile: join(home, 'logs', 'agent.log'),
+        echo: say,
+        onGiveUp: giveUp,
+      }),
+    );
     for (const p of procs) cleanups.push(() => p.stop());
 
     if (!(await waitHttp(`${intakeUrl}/readyz`, 60_000)))
@@ -229,6 +251,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
       taskQueue: temporalCfg.VIGIL_TASK_QUEUE,
       intake: { url: intakeUrl, metricsUrl: `${intakeUrl}/metrics` },
       worker: { metricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics` },
+      agent: { host: agentHost, metricsUrl: `http://127.0.0.1:${agentMetricsPort}/metrics` },
       smtp: { host: mail.host, port: mail.port, mailbox },
       deadLetters: join(home, 'intake.db'),
       audit: { log: auditLog, fingerprint: signer.fingerprint },

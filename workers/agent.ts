@@ -1,0 +1,157 @@
+/**
+ * Process: the endpoint agent, one per protected Linux host. An activity-only Temporal worker on the host's
+ * own task queue (`vigil-agent-<host>`), so a playbook routes an action to exactly this host. It runs only
+ * `executeContainment` with the local responder (a closed list of actions, each idempotent, verified and
+ * reversible), registers itself (host, version, capabilities) in the `agentRegistration` workflow, and
+ * serves its metrics (outcomes per action, decision-to-effect time, its own CPU and memory).
+ * It holds no other credentials than its Temporal connection and needs the rights of its actions (root for
+ * nftables, usermod and signals to other users' processes).
+ */
+import { createServer, type Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { z } from 'zod';
+import { HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
+import {
+  AGENT_WORKFLOW,
+  agentTaskQueue,
+  agentWorkflowId,
+  registerSignal,
+  type AgentRegistration,
+} from '../src/contracts/agent.js';
+import { CONTAINMENT_ACTIONS, type ContainmentAction } from '../src/contracts/response.js';
+import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
+import { repoRoot } from '../src/paths.js';
+import { join } from 'node:path';
+import { createAutomationControl } from '../activities/response/control.js';
+import { createExecutorActivities } from '../activities/response/index.js';
+import { createLocalResponder, loadLocalResponderConfig } from '../activities/response/local/index.js';
+import { createResponseMetrics } from '../activities/response/metrics.js';
+import { isEntryPoint, runMain } from './lib/main.js';
+
+export const AgentProcessConfig = z.object({
+  /** Serve Prometheus metrics on host:port (e.g. 127.0.0.1:9464). */
+  VIGIL_AGENT_METRICS: HostPort.optional(),
+  /** Actions run at once at most (containment is quick; a storm must not fork-bomb the host). */
+  VIGIL_AGENT_MAX_CONCURRENT: z.coerce.number().int().min(1).max(64).default(4),
+});
+
+/** Validate everything first: a bad key stops the agent before it touches Temporal or the host. */
+export function loadAgentConfig(env: Env) {
+  return {
+    temporal: parseEnv(TemporalConfig, env, 'Temporal configuration'),
+    responder: loadLocalResponderConfig(env),
+    process: parseEnv(AgentProcessConfig, env, 'endpoint agent'),
+    codec: codecFromEnv(env),
+  };
+}
+export type AgentConfig = ReturnType<typeof loadAgentConfig>;
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(repoRoot(), 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function registrationFor(cfg: AgentConfig, metrics?: string): AgentRegistration {
+  const dryRunOnly: ContainmentAction[] =
+    cfg.responder.VIGIL_AGENT_ISOLATION === 'enforce' ? [] : ['isolate-host'];
+  return {
+    hostId: cfg.responder.VIGIL_AGENT_HOST,
+    version: version(),
+    capabilities: [...CONTAINMENT_ACTIONS],
+    dryRunOnly,
+    pid: process.pid,
+    startedAt: new Date().toISOString(),
+    ...(metrics ? { metrics } : {}),
+  };
+}
+
+export async function startAgent(cfg: AgentConfig) {
+  const host = cfg.responder.VIGIL_AGENT_HOST;
+  const dataConverter = dataConverterFor(cfg.codec);
+  const clientConnection = await Connection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
+  const client = new Client({
+    connection: clientConnection,
+    namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+    dataConverter,
+  });
+  // Only read here (the kill switch); reservations are the playbook worker's.
+  const control = createAutomationControl(client, {
+    taskQueue: cfg.temporal.VIGIL_TASK_QUEUE,
+    budget: { limit: 0, windowSeconds: 3600 },
+  });
+  const responder = createLocalResponder(cfg.responder);
+  const metrics = createResponseMetrics({ processMetrics: true });
+  let server: Server | undefined;
+  if (cfg.process.VIGIL_AGENT_METRICS) {
+    const [h, p] = splitHostPort(cfg.process.VIGIL_AGENT_METRICS);
+    server = createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404).end();
+        return;
+      }
+      metrics.registry
+        .metrics()
+        .then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text))
+        .catch(() => res.writeHead(500).end());
+    });
+    await new Promise<void>((resolve) => server?.listen(p, h, resolve));
+  }
+  const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
+  const worker = await Worker.create({
+    connection,
+    namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+    taskQueue: agentTaskQueue(host),
+    identity: `vigil-agent@${host}/${process.pid}`,
+    activities: createExecutorActivities({
+      responder: { name: 'agent', execute: (r) => responder.execute(r), close: () => responder.close() },
+      killSwitch: () => control.killSwitch(),
+      metrics,
+    }),
+    dataConverter,
+    maxConcurrentActivityTaskExecutions: cfg.process.VIGIL_AGENT_MAX_CONCURRENT,
+    shutdownGraceTime: '10s',
+  });
+  const registration = registrationFor(
+    cfg,
+    cfg.process.VIGIL_AGENT_METRICS ? `http://${cfg.process.VIGIL_AGENT_METRICS}/metrics` : undefined,
+  );
+  await client.workflow.signalWithStart(AGENT_WORKFLOW, {
+    workflowId: agentWorkflowId(host),
+    taskQueue: cfg.temporal.VIGIL_TASK_QUEUE,
+    args: [null],
+    signal: registerSignal,
+    signalArgs: [registration],
+  });
+  return {
+    worker,
+    registration,
+    taskQueue: agentTaskQueue(host),
+    async close() {
+      responder.close();
+      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await connection.close();
+      await clientConnection.close();
+    },
+  };
+}
+
+function splitHostPort(hp: string): [string, number] {
+  const i = hp.lastIndexOf(':');
+  return [hp.slice(0, i).replace(/^\[|\]$/g, ''), Number(hp.slice(i + 1))];
+}
+
+if (isEntryPoint(import.meta.url)) {
+  runMain('agent', async () => {
+    const cfg = loadAgentConfig(process.env);
+    const agent = await startAgent(cfg);
+    process.stderr.write(
+      `agent: ${agent.registration.hostId} polling ${agent.taskQueue} on ${cfg.temporal.TEMPORAL_ADDRESS}` +
+        ` (isolation ${cfg.responder.VIGIL_AGENT_ISOLATION}; version ${agent.registration.version})\n`,
+    );
+    // The Temporal runtime shuts the worker down on SIGINT/SIGTERM.
+    await agent.worker.run();
+    await agent.close();
+  });
+}
