@@ -139,6 +139,7 @@ export async function probeClient(
   ns: Netns,
   ip: string,
   port: number,
+  as?: { uid: number; gid: number },
 ): Promise<{ child: ChildProcess; probe(): Promise<string> }> {
   const code = `
     const net = require('net');
@@ -150,7 +151,8 @@ export async function probeClient(
       s.on('error', (e) => { clearTimeout(t); console.log('fail ' + e.code); });
     });
     console.log('ready');`;
-  const child = spawn('nsenter', [`--net=${ns.path}`, '--', process.execPath, '-e', code], {
+  const ids = as ? ['-S', String(as.uid), '-G', String(as.gid)] : [];
+  const child = spawn('nsenter', [`--net=${ns.path}`, ...ids, '--', process.execPath, '-e', code], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: string[] = [];

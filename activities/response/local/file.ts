@@ -14,7 +14,6 @@ import {
   fchownSync,
   fstatSync,
   fsyncSync,
-  futimesSync,
   linkSync,
   lstatSync,
   mkdirSync,
@@ -104,6 +103,14 @@ export function sha256File(path: string): string {
   }
 }
 
+/** "1683356889122999000" -> "1683356889.122999000" (touch -d @...). */
+export function nsToSeconds(ns: string): string {
+  const v = BigInt(ns);
+  const neg = v < 0n;
+  const a = neg ? -v : v;
+  return `${neg ? '-' : ''}${a / 1_000_000_000n}.${String(a % 1_000_000_000n).padStart(9, '0')}`;
+}
+
 function fsyncDir(dir: string): void {
   const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
@@ -177,9 +184,8 @@ function describeMismatch(rec: VaultRecord, path: string): string | undefined {
   if (sha !== rec.sha256) return `${path} sha256 ${sha}, expected ${rec.sha256}`;
   if (Number(st.uid) !== rec.uid || Number(st.gid) !== rec.gid) return `${path} owner ${st.uid}:${st.gid}`;
   if (Number(st.mode & 0o7777n) !== rec.mode) return `${path} mode ${(st.mode & 0o7777n).toString(8)}`;
-  const drift = st.mtimeNs - BigInt(rec.mtimeNs);
-  // futimes takes a double of seconds: ~240 ns resolution at today's epoch.
-  if (drift > 1000n || drift < -1000n) return `${path} mtime differs by ${drift} ns`;
+  if (st.mtimeNs !== BigInt(rec.mtimeNs))
+    return `${path} mtime differs by ${st.mtimeNs - BigInt(rec.mtimeNs)} ns`;
   return undefined;
 }
 
@@ -351,13 +357,21 @@ export const quarantineFile: LocalAction<FileTarget> = {
           fchownSync(out, r.uid, r.gid);
           // After chown: chown clears set-id bits.
           fchmodSync(out, r.mode);
-          futimesSync(out, Number(BigInt(r.atimeNs)) / 1e9, Number(BigInt(r.mtimeNs)) / 1e9);
           fsyncSync(out);
         } finally {
           closeSync(out);
         }
       } finally {
         closeSync(src);
+      }
+      // Node's futimes takes a double of seconds (about 1 us off); touch sets the exact nanoseconds.
+      await ctx.run.run('touch', ['-h', '-a', '-d', `@${nsToSeconds(r.atimeNs)}`, tmp]);
+      await ctx.run.run('touch', ['-h', '-m', '-d', `@${nsToSeconds(r.mtimeNs)}`, tmp]);
+      const again = openSync(tmp, constants.O_RDONLY | constants.O_NOFOLLOW);
+      try {
+        fsyncSync(again);
+      } finally {
+        closeSync(again);
       }
       try {
         linkSync(tmp, r.origin);
