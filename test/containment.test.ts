@@ -110,7 +110,10 @@ describe('containment by the endpoint agent', () => {
         expect(rules()).toBeUndefined();
         await decide(client, approval, lead);
         await until('the isolation ruleset', () => rules());
-        const s = await status(ev.incidentId);
+        const s = await until('the isolation to be recorded', async () => {
+          const st = await status(ev.incidentId);
+          return actionOf(st, 'isolate-host').length ? st : undefined;
+        });
         expect(actionOf(s, 'suspend-process')).toMatchObject([
           { status: 'executed', detail: { mode: 'automatic', result: { status: 'applied' } } },
         ]);
@@ -136,11 +139,9 @@ describe('containment by the endpoint agent', () => {
         for await (const wf of client.workflow.list({
           query: `WorkflowType = 'containment' AND WorkflowId STARTS_WITH '${holdId}'`,
         }))
-          released = await client.workflow
-            .getHandle(wf.workflowId)
-            .executeUpdate(releaseUpdate, {
-              args: [{ operator: 'lead-1', role: 'lead', reason: 'benign test' }],
-            });
+          released = await client.workflow.getHandle(wf.workflowId).executeUpdate(releaseUpdate, {
+            args: [{ operator: 'lead-1', role: 'lead', reason: 'benign test' }],
+          });
         expect(released).toMatchObject({ status: 'released' });
         expect(procState(v.pid)).not.toBe('T');
       } finally {

@@ -5,7 +5,8 @@
  * schedule-to-start deadline and the incident escalates as "host unreachable").
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+// @temporalio/proto is CommonJS: its namespaces come through the default export.
+import proto from '@temporalio/proto';
 import {
   agentQuery,
   agentTaskQueue,
@@ -32,9 +33,9 @@ export async function lastPoll(client: Client, namespace: string, host: string):
     namespace,
     taskQueue: {
       name: agentTaskQueue(host),
-      kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
+      kind: proto.temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL,
     },
-    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+    taskQueueType: proto.temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
   });
   let newest: number | undefined;
   for (const p of res.pollers ?? []) {
