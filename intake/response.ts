@@ -18,8 +18,8 @@ import {
 import type { ContainmentState } from '../src/contracts/response.js';
 import { Duration } from '../src/config.js';
 import type { OperatorRole } from '../src/policy/actions.js';
-import { createAutomationControl } from '../activities/response/control.js';
-import { agentRoute, agentRecord } from '../activities/response/route.js';
+import { createAutomationControl } from '../src/control/automation.js';
+import { agentRoute, agentRecord } from '../src/control/agents.js';
 import type { Operator, OperatorStore } from './operators.js';
 
 export interface ResponseDeps {
@@ -77,7 +77,7 @@ export function registerResponseRoutes(app: FastifyInstance, d: ResponseDeps): v
       return undefined;
     }
     const r = schema.safeParse(raw);
-    if (r.success) return r.data as z.infer<S>;
+    if (r.success) return r.data;
     void reply.code(400).send({
       error: 'invalid-request',
       issues: r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`),
@@ -177,11 +177,9 @@ export function registerResponseRoutes(app: FastifyInstance, d: ResponseDeps): v
       if (!allowed(op, 'extend-containment', reply)) return reply;
       try {
         const s = await within(() =>
-          client.workflow
-            .getHandle(req.params.id)
-            .executeUpdate(extendUpdate, {
-              args: [{ operator: op.id, role: op.role, forMs: b.for, reason: b.reason }],
-            }),
+          client.workflow.getHandle(req.params.id).executeUpdate(extendUpdate, {
+            args: [{ operator: op.id, role: op.role, forMs: b.for, reason: b.reason }],
+          }),
         );
         return { containment: s };
       } catch (e) {

@@ -24,7 +24,7 @@ import { CONTAINMENT_ACTIONS, type ContainmentAction } from '../src/contracts/re
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { repoRoot } from '../src/paths.js';
 import { join } from 'node:path';
-import { createAutomationControl } from '../activities/response/control.js';
+import { createAutomationControl } from '../src/control/automation.js';
 import { createExecutorActivities } from '../activities/response/index.js';
 import { createLocalResponder, loadLocalResponderConfig } from '../activities/response/local/index.js';
 import { createResponseMetrics } from '../activities/response/metrics.js';

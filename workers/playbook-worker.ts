@@ -32,7 +32,7 @@ import {
   type ScoringModel,
 } from '../activities/scoring/index.js';
 import { Client, Connection } from '@temporalio/client';
-import { createAutomationControl } from '../activities/response/control.js';
+import { createAutomationControl } from '../src/control/automation.js';
 import { createRoutingActivities } from '../activities/response/index.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 

@@ -20,9 +20,9 @@ import {
 import { ErrorType } from '../../src/errors.js';
 import { failure, parseInput } from '../lib/failures.js';
 import { withHeartbeat } from '../lib/heartbeat.js';
-import type { AutomationControl } from './control.js';
+import type { AutomationControl } from '../../src/control/automation.js';
 import type { ResponseMetrics } from './metrics.js';
-import { agentRoute } from './route.js';
+import { agentRoute } from '../../src/control/agents.js';
 
 const ContainmentInputSchema = z.strictObject({
   request: ResponseRequest,

@@ -17,9 +17,9 @@ interface AgentRow {
 }
 
 function fail(what: string, r: { status: number; json: Record<string, unknown> }): never {
-  const why = r.json.message ?? r.json.error ?? '';
+  const why = typeof r.json.message === 'string' ? r.json.message : JSON.stringify(r.json.error ?? '');
   const issues = Array.isArray(r.json.issues) ? `: ${r.json.issues.join('; ')}` : '';
-  throw new UsageError(`${what} (HTTP ${r.status}): ${String(why)}${issues}`);
+  throw new UsageError(`${what} (HTTP ${r.status}): ${why}${issues}`);
 }
 
 export async function agents(opts: { json: boolean; as?: string }): Promise<number> {

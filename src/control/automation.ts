@@ -17,8 +17,8 @@ import {
   type KillSwitchState,
   type ReserveAnswer,
   type ReserveRequest,
-} from '../../src/contracts/automation.js';
-import { shortHash } from '../lib/idempotency.js';
+} from '../contracts/automation.js';
+import { createHash } from 'node:crypto';
 
 export interface AutomationControl {
   reserve(req: ReserveRequest): Promise<ReserveAnswer>;
@@ -66,7 +66,7 @@ export function createAutomationControl(
     reserve: (req) =>
       client.workflow.executeUpdateWithStart(reserveUpdate, {
         args: [req],
-        updateId: `reserve-${shortHash(req.key)}`,
+        updateId: `reserve-${createHash('sha256').update(req.key).digest('hex').slice(0, 32)}`,
         startWorkflowOperation: start(),
       }),
     state,

@@ -13,7 +13,7 @@ import {
   agentWorkflowId,
   type AgentRecord,
   type ResponderRoute,
-} from '../../src/contracts/agent.js';
+} from '../contracts/agent.js';
 
 /** Pollers seen within this window count as live (the server keeps ~5 minutes of poller history). */
 const LIVE_WITHIN_MS = 90_000;
