@@ -66,7 +66,8 @@ export class FakeDefender extends FakeEdrServer {
     return this.error(status, 'InternalServerError', 'An error occurred while processing the request');
   }
 
-  private createAction(
+  /** A machine action as if someone (an analyst, another tool) had requested it. */
+  createAction(
     machineId: string,
     type: FakeMachineAction['type'],
     comment: string,
