@@ -24,7 +24,9 @@ export async function failureOf(p: Promise<unknown>): Promise<ApplicationFailure
     (err: unknown) => err,
   );
   if (!(e instanceof ApplicationFailure)) {
-    throw new Error(`expected an ApplicationFailure, got ${e === undefined ? 'success' : String(e)}`);
+    throw new Error(
+      `expected an ApplicationFailure, got ${e === undefined ? 'success' : e instanceof Error ? e.message : JSON.stringify(e)}`,
+    );
   }
   return e;
 }

@@ -283,7 +283,7 @@ export function createDefenderClient(s: DefenderSettings): EdrClient {
     plan(host, action, op, params) {
       if (action === 'quarantine-file') {
         return [
-          `POST /api/machines/${host.id}/StopAndQuarantineFile {Sha1: ${String(params.sha1 ?? '(missing)')}} (${host.name})`,
+          `POST /api/machines/${host.id}/StopAndQuarantineFile {Sha1: ${typeof params.sha1 === 'string' ? params.sha1 : '(missing)'}} (${host.name})`,
           'poll GET /api/machineactions/{id} until Succeeded',
         ];
       }

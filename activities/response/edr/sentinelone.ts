@@ -42,7 +42,11 @@ function s1Reason(status: number, body: unknown): string {
   const errs =
     ((body ?? {}) as { errors?: { code?: unknown; title?: unknown; detail?: unknown }[] }).errors ?? [];
   const parts = errs.map((e) =>
-    [e.title, e.detail, e.code !== undefined ? `code ${String(e.code)}` : undefined]
+    [
+      e.title,
+      e.detail,
+      typeof e.code === 'number' || typeof e.code === 'string' ? `code ${e.code}` : undefined,
+    ]
       .filter((x) => x !== undefined && x !== null && x !== '')
       .map(String)
       .join(', '),

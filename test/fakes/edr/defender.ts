@@ -212,7 +212,7 @@ export class FakeDefender extends FakeEdrServer {
         type,
         b.Comment,
         type === 'StopAndQuarantineFile' ? String(b.Sha1).toLowerCase() : undefined,
-        type === 'Isolate' ? String(b.IsolationType ?? 'Full') : null,
+        type === 'Isolate' ? (typeof b.IsolationType === 'string' ? b.IsolationType : 'Full') : null,
       );
       return { status: 201, body: { ...a } };
     }
