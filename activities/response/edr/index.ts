@@ -14,7 +14,12 @@ import { failure, parseInput } from '../../lib/failures.js';
 import { EDR_VENDORS, routeResponder, type EdrConfig, type EdrVendor, type ResponderName } from './config.js';
 import { createEdrResponder, type EdrResponder } from './responder.js';
 
-export { createEdrResponder, responderFor, type EdrResponder } from './responder.js';
+export {
+  createEdrResponder,
+  createVendorClient,
+  responderForClient,
+  type EdrResponder,
+} from './responder.js';
 export {
   EdrConfig,
   loadEdrConfig,

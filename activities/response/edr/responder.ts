@@ -67,11 +67,11 @@ export function createVendorClient(vendor: EdrVendor, c: EdrConfig): EdrClient {
 }
 
 export function createEdrResponder(opts: { vendor: EdrVendor; config: EdrConfig }): EdrResponder {
-  return responderFor(createVendorClient(opts.vendor, opts.config));
+  return responderForClient(createVendorClient(opts.vendor, opts.config));
 }
 
 /** The responder around one vendor client (exported for callers that build the client themselves). */
-export function responderFor(client: EdrClient): EdrResponder {
+export function responderForClient(client: EdrClient): EdrResponder {
   const vendor = client.vendor;
   const done = new Map<string, { fingerprint: string; result: ResponseResult }>();
   const inflight = new Map<string, { fingerprint: string; promise: Promise<ResponseResult> }>();
