@@ -50,6 +50,14 @@ export const FileTarget = z.strictObject({
     .string()
     .regex(/^[0-9a-f]{64}$/)
     .optional(),
+  /**
+   * The file's sha1 (hex), when the event carried one. EDR vendors identify files by hash (Defender's
+   * StopAndQuarantineFile takes only a Sha1); the local agent ignores it.
+   */
+  sha1: z
+    .string()
+    .regex(/^[0-9a-f]{40}$/)
+    .optional(),
 });
 export type FileTarget = z.infer<typeof FileTarget>;
 
