@@ -1,2 +1,3 @@
 /** Every workflow type the playbook worker registers. Playbooks themselves are listed in registry.ts. */
 export { incident } from './incident.js';
+export { notifier } from './notifier.js';
