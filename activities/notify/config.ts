@@ -92,7 +92,10 @@ export function loadNotifyConfig(env: Env): NotifyConfig {
 /** Standard Webhooks secret: `whsec_` + base64 of 24-64 random bytes (https://www.standardwebhooks.com/). */
 const WebhookSecret = z
   .string()
-  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, 'expected whsec_ followed by base64 (openssl rand -base64 32)')
+  .regex(/^whsec_[A-Za-z0-9+/]+={0,2}$/, {
+    message: 'expected whsec_ followed by base64 (openssl rand -base64 32)',
+    abort: true,
+  })
   .refine((s) => {
     const n = Buffer.from(s.slice('whsec_'.length), 'base64').length;
     return n >= 24 && n <= 64;
