@@ -1,5 +1,6 @@
 /**
- * Workflow: notifier (one per notification channel), id vigil-notifier-<channel> (`email`, `webhook:<name>`).
+ * Workflow: notifier (one per notification channel), id vigil-notifier:<task queue>:<channel>
+ * (channel `email` or `webhook:<name>`).
  * Trigger: enqueueNotification's signalWithStart(notify) from any playbook on any worker process.
  * Flow: each notification is a duplicate (same key within the dedupe window), admitted (at most `limit`
  * per window, delivered at once, in order) or held back; at the end of a window in which anything was held

@@ -214,7 +214,7 @@ export function createNotifyActivities(
     },
 
     /**
-     * Hand a notification to the channel's notifier: signal-with-start of workflow vigil-notifier-<channel>
+     * Hand a notification to the channel's notifier: signal-with-start of workflow vigil-notifier:<task queue>:<channel>
      * on this worker's task queue. The request id is this activity's idempotency key, so a retried signal
      * is recognised and counted once.
      */
@@ -230,7 +230,7 @@ export function createNotifyActivities(
         message: req.message,
       };
       const ctx = Context.current();
-      const workflowId = notifierWorkflowId(req.channel);
+      const workflowId = notifierWorkflowId(ctx.info.taskQueue, req.channel);
       try {
         await ctx.client.workflow.signalWithStart(NOTIFIER_WORKFLOW, {
           workflowId,

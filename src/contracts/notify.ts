@@ -76,4 +76,6 @@ export const notifySignal = defineSignal<[NotificationRequest]>('notify');
 export const notifierStatusQuery = defineQuery<NotifierStatus>('status');
 
 export const NOTIFIER_WORKFLOW = 'notifier';
-export const notifierWorkflowId = (channel: string) => `vigil-notifier-${channel}`;
+/** One notifier per task queue (whose workers hold the channel's configuration) and channel. */
+export const notifierWorkflowId = (taskQueue: string, channel: string) =>
+  `vigil-notifier:${taskQueue}:${channel}`;
