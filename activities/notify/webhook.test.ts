@@ -53,14 +53,15 @@ function activities(hooks: object[], guard?: OutboundGuard) {
 }
 
 /** Run notifyWebhook as activity `activityId` of one workflow run: same id = a retry of the same activity. */
-const post = (a: ReturnType<typeof activities>, webhook: string, activityId = '9') =>
+const post = (
+  a: ReturnType<typeof activities>,
+  webhook: string,
+  activityId = '9',
+): Promise<DeliveryReceipt> =>
   new MockActivityEnvironment({
     activityId,
     workflowExecution: { workflowId: 'inc-web-01-0123456789abcdef', runId: 'run-1' },
-  }).run((i: { webhook: string; message: NotificationMessage }) => a.notifyWebhook(i), {
-    webhook,
-    message,
-  }) as Promise<DeliveryReceipt>;
+  }).run((i: { webhook: string; message: NotificationMessage }) => a.notifyWebhook(i), { webhook, message });
 
 const failureOf = async (p: Promise<unknown>) => {
   const e = await p.then(
