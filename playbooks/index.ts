@@ -3,3 +3,4 @@ export { incident } from './incident.js';
 export { agentRegistration } from './control/agent-registration.js';
 export { automationControl } from './control/automation-control.js';
 export { containment } from './control/containment.js';
+export { notifier } from './notifier.js';

@@ -17,6 +17,8 @@ import { createEnrichmentActivities } from '../activities/enrichment/index.js';
 import { createSmtpMailer } from '../activities/notify/client.js';
 import { loadNotifyConfig } from '../activities/notify/config.js';
 import { createNotifyActivities } from '../activities/notify/index.js';
+import { loadChannelsConfig } from '../activities/notify/config.js';
+import { createWebhookSender } from '../activities/notify/webhook.js';
 import { loadPlaybookSettings } from '../activities/settings/config.js';
 import { createSettingsActivities } from '../activities/settings/index.js';
 import { loadPolicyConfig } from '../activities/policy/config.js';
@@ -44,6 +46,7 @@ export function loadWorkerConfig(env: Env) {
   return {
     temporal: parseEnv(TemporalConfig, env, 'Temporal configuration'),
     notify: loadNotifyConfig(env),
+    channels: loadChannelsConfig(env),
     settings: loadPlaybookSettings(env),
     enrichment: loadEnrichmentConfig(env, repoRoot()),
     policy: loadPolicyConfig(env, repoRoot()),
@@ -90,7 +93,11 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
     activities: {
       ...createSettingsActivities(cfg.settings),
       ...createEnrichmentActivities(loadAttackTable(cfg.enrichment.VIGIL_ATTACK_TABLE)),
-      ...createNotifyActivities(mailer, cfg.notify),
+      // Webhooks: pass the outbound URL guard here ({ guard }) once it exists.
+      ...createNotifyActivities(mailer, cfg.notify, {
+        config: cfg.channels,
+        webhooks: createWebhookSender(cfg.channels.VIGIL_WEBHOOKS),
+      }),
       // A policy set that does not validate against its schema stops the worker at start.
       ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR)),
       ...createScoringActivities(model, {

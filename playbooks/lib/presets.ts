@@ -71,3 +71,18 @@ export function executorActivities(taskQueue: string, scheduleToStartMs: number)
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
   });
 }
+
+// --- notification channels (playbooks/notifier.ts) ---
+
+/** The notifier's channel limits: a local, in-process config read. */
+export const notifierLocalActivities = proxyLocalActivities<NotifyActivities>({
+  startToCloseTimeout: '5s',
+  retry: { initialInterval: '200ms', maximumAttempts: 3 },
+});
+
+/** Handing a notification to its channel's notifier: one signal-with-start, quick; a short budget. */
+export const enqueueActivities = proxyActivities<NotifyActivities>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 6 },
+});
