@@ -331,6 +331,12 @@ export const blockProcessNetwork: LocalAction<ProcessTarget> = {
           }
         }
         rmdirSync(facts.cgroupDir);
+        try {
+          // The shared parent goes when no other block uses it.
+          rmdirSync(join(facts.cgroupDir, '..'));
+        } catch {
+          // other blocks are active
+        }
       }
       return { ...facts, deletedRules: ours.length, movedBack: moved };
     },
