@@ -33,7 +33,7 @@ import {
   socketsOf,
   tableExists,
 } from './net.js';
-import { resolveProcess, type ProcessIdentity } from './process.js';
+import { checkTree, resolveProcess, type ProcessIdentity } from './process.js';
 import { cgroupV2Mount, cgroupV2Of, descendants, netnsId, uids } from './procfs.js';
 import { op, type ActionContext, type LocalAction } from './types.js';
 
@@ -166,6 +166,8 @@ export const blockProcessNetwork: LocalAction<ProcessTarget> = {
   apply: op({
     async precheck(p, ctx) {
       const id = resolveProcess(p, ctx.config);
+      // Its descendants move with it: none of them may be protected (e.g. a Temporal server it started).
+      checkTree(id, ctx.config);
       sameNetns(id.pid, ctx);
       return id;
     },

@@ -108,7 +108,7 @@ export function resolveProcess(p: ProcessTarget, config: LocalResponderConfig): 
 }
 
 /** Refuse a tree that contains a protected process (e.g. the agent started from the named shell). */
-function checkTree(root: ProcessIdentity, config: LocalResponderConfig): ProcStat[] {
+export function checkTree(root: ProcessIdentity, config: LocalResponderConfig): ProcStat[] {
   const tree = descendants(root.pid);
   for (const d of tree) {
     const why = protectedReason(d, config);
