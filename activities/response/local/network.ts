@@ -316,19 +316,22 @@ export const blockProcessNetwork: LocalAction<ProcessTarget> = {
       const moved: number[] = [];
       if (facts.mode === 'cgroup' && facts.cgroupDir && existsSync(facts.cgroupDir)) {
         const mount = facts.cgroupMount ?? '/';
-        const inside = readFileSync(join(facts.cgroupDir, 'cgroup.procs'), 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map(Number);
         const rootOrig = facts.origCgroups?.[String(facts.root.pid)] ?? '/';
-        for (const pid of inside) {
-          const orig = facts.origCgroups?.[String(pid)] ?? rootOrig;
-          const dest = existsSync(join(mount, orig)) ? join(mount, orig) : mount;
-          try {
-            moveTo(dest, pid);
-            moved.push(pid);
-          } catch {
-            moveTo(mount, pid);
+        const procsIn = () =>
+          readFileSync(join(facts.cgroupDir!, 'cgroup.procs'), 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map(Number);
+        // Repeat: a process may fork into the cgroup while we empty it.
+        for (let round = 0, inside = procsIn(); inside.length && round < 20; round++, inside = procsIn()) {
+          for (const pid of inside) {
+            const orig = facts.origCgroups?.[String(pid)] ?? rootOrig;
+            const dest = existsSync(join(mount, orig)) ? join(mount, orig) : mount;
+            try {
+              moveTo(dest, pid);
+            } catch {
+              moveTo(mount, pid);
+            }
             moved.push(pid);
           }
         }

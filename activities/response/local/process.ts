@@ -267,6 +267,7 @@ export const killProcessTree: LocalAction<ProcessTarget> = {
       ];
     },
     async run(_p, id, ctx) {
+      ctx.journal({ root: id });
       const pids = await stopTree(id, ctx.config);
       // Journal before the irreversible step: a retry after a crash verifies these pids are gone.
       ctx.journal({ root: id, pids });
