@@ -8,7 +8,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -197,4 +197,33 @@ export function killQuietly(c: ChildProcess | undefined): void {
 /** A base config for tests (state in `dir`, this host's name). */
 export function agentEnv(dir: string, extra: Record<string, string> = {}): Record<string, string> {
   return { VIGIL_AGENT_HOST: 'test-host', VIGIL_AGENT_STATE_DIR: join(dir, 'state'), ...extra };
+}
+
+/** A local account's /etc/shadow password field and expiry (field 8). */
+export function shadow(name: string): { password: string; expire: string } | undefined {
+  const f = readFileSync('/etc/shadow', 'utf8')
+    .split('\n')
+    .map((l) => l.split(':'))
+    .find((x) => x[0] === name);
+  return f ? { password: f[1] ?? '', expire: f[7] ?? '' } : undefined;
+}
+
+export function addUser(name: string): { uid: number; gid: number } {
+  // A password hash that is not locked (no '!'); nobody knows a password for it.
+  execFileSync('useradd', ['-M', '-s', '/bin/sh', '-p', '$6$vigil$notarealhash', name]);
+  const id = (o: string) => Number(execFileSync('id', [o, name], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+export function delUser(name: string): void {
+  try {
+    execFileSync('pkill', ['-KILL', '-u', name], { stdio: 'ignore' });
+  } catch {
+    // no processes
+  }
+  try {
+    execFileSync('userdel', ['-f', name], { stdio: 'ignore' });
+  } catch {
+    // already gone
+  }
 }

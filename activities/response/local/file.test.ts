@@ -141,6 +141,27 @@ describe.skipIf(gate.skip)('local responder: files', () => {
     expect(readFileSync(f.p, 'utf8')).toBe('new content');
   });
 
+  it("refuses the agent's own store even under an allowed root", async () => {
+    const wide = createLocalResponder(
+      loadLocalResponderConfig(
+        agentEnv(tmp.dir, {
+          VIGIL_AGENT_ALLOWED_ROOTS: tmp.dir,
+          VIGIL_AGENT_STATE_DIR: join(tmp.dir, 'agent-state'),
+        }),
+      ),
+    );
+    try {
+      await expect(
+        wide.execute(req({ path: join(tmp.dir, 'agent-state', 'agent.db') })),
+      ).rejects.toMatchObject({
+        type: 'Forbidden',
+      });
+      expect(existsSync(join(tmp.dir, 'agent-state', 'agent.db'))).toBe(true);
+    } finally {
+      wide.close();
+    }
+  });
+
   it('a dry run changes nothing and records nothing', async () => {
     const f = plant('dry.bin');
     const before = vaultFiles().length;

@@ -146,6 +146,17 @@ function resolveExisting(p: FileTarget, ctx: ActionContext): QuarantineTarget {
       { path: p.path, realPath: real },
     );
   }
+  for (const own of [ctx.vaultDir, ctx.config.VIGIL_AGENT_STATE_DIR]) {
+    let ownReal = own;
+    try {
+      ownReal = realpathSync(own);
+    } catch {
+      // not created yet
+    }
+    if (inside(real, ownReal)) {
+      throw failure(ErrorType.Forbidden, `refused: ${real} belongs to the agent (${own})`, { path: real });
+    }
+  }
   const st = lstatSync(real, { bigint: true });
   if (!st.isFile()) throw failure(ErrorType.InvalidInput, `${real} is not a regular file`, { path: real });
   const sha256 = sha256File(real);

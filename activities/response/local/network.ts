@@ -33,7 +33,7 @@ import {
   socketsOf,
   tableExists,
 } from './net.js';
-import { resolveProcess, type ProcessIdentity } from './process.js';
+import { checkTree, resolveProcess, type ProcessIdentity } from './process.js';
 import { cgroupV2Mount, cgroupV2Of, descendants, netnsId, uids } from './procfs.js';
 import { op, type ActionContext, type LocalAction } from './types.js';
 
@@ -166,6 +166,8 @@ export const blockProcessNetwork: LocalAction<ProcessTarget> = {
   apply: op({
     async precheck(p, ctx) {
       const id = resolveProcess(p, ctx.config);
+      // Its descendants move with it: none of them may be protected (e.g. a Temporal server it started).
+      checkTree(id, ctx.config);
       sameNetns(id.pid, ctx);
       return id;
     },
@@ -314,23 +316,32 @@ export const blockProcessNetwork: LocalAction<ProcessTarget> = {
       const moved: number[] = [];
       if (facts.mode === 'cgroup' && facts.cgroupDir && existsSync(facts.cgroupDir)) {
         const mount = facts.cgroupMount ?? '/';
-        const inside = readFileSync(join(facts.cgroupDir, 'cgroup.procs'), 'utf8')
-          .split('\n')
-          .filter(Boolean)
-          .map(Number);
         const rootOrig = facts.origCgroups?.[String(facts.root.pid)] ?? '/';
-        for (const pid of inside) {
-          const orig = facts.origCgroups?.[String(pid)] ?? rootOrig;
-          const dest = existsSync(join(mount, orig)) ? join(mount, orig) : mount;
-          try {
-            moveTo(dest, pid);
-            moved.push(pid);
-          } catch {
-            moveTo(mount, pid);
+        const procsIn = () =>
+          readFileSync(join(facts.cgroupDir!, 'cgroup.procs'), 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map(Number);
+        // Repeat: a process may fork into the cgroup while we empty it.
+        for (let round = 0, inside = procsIn(); inside.length && round < 20; round++, inside = procsIn()) {
+          for (const pid of inside) {
+            const orig = facts.origCgroups?.[String(pid)] ?? rootOrig;
+            const dest = existsSync(join(mount, orig)) ? join(mount, orig) : mount;
+            try {
+              moveTo(dest, pid);
+            } catch {
+              moveTo(mount, pid);
+            }
             moved.push(pid);
           }
         }
         rmdirSync(facts.cgroupDir);
+        try {
+          // The shared parent goes when no other block uses it.
+          rmdirSync(join(facts.cgroupDir, '..'));
+        } catch {
+          // other blocks are active
+        }
       }
       return { ...facts, deletedRules: ours.length, movedBack: moved };
     },

@@ -3,6 +3,7 @@ import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentEnv, killQuietly, rootGate, tempDir, uniq } from '../../../test/helpers/host-sandbox.js';
+import { ResponseResult } from '../../../src/contracts/response.js';
 import { loadLocalResponderConfig } from './config.js';
 import { descendants, executable, readStat, startTimeMs } from './procfs.js';
 import { createLocalResponder, type LocalResponder } from './responder.js';
@@ -61,9 +62,18 @@ describe.skipIf(gate.skip)('local responder: processes', () => {
     children.push(c);
     const tree = [c.pid!, ...descendants(c.pid!).map((d) => d.pid)];
     const res = await r.execute(
-      req('suspend-process', { pid: c.pid!, startTime: startOf(c.pid!), executable: '/usr/bin/bash' }),
+      req(
+        'suspend-process',
+        { pid: c.pid!, startTime: startOf(c.pid!), executable: '/usr/bin/bash' },
+        { decidedAt: new Date(Date.now() - 5000).toISOString() },
+      ),
     );
-    expect(res).toMatchObject({ status: 'applied', already: false, responder: 'agent' });
+    expect(ResponseResult.parse(res)).toMatchObject({
+      status: 'applied',
+      already: false,
+      responder: 'agent',
+    });
+    expect(res.decisionToEffectMs).toBeGreaterThanOrEqual(5000);
     expect(res.verified).toContain(`/proc/${c.pid}/stat state T`);
     for (const pid of tree) expect(stateOf(pid)).toBe('T');
     expect((res.effect.pids as unknown[]).length).toBe(tree.length);

@@ -108,7 +108,7 @@ export function resolveProcess(p: ProcessTarget, config: LocalResponderConfig): 
 }
 
 /** Refuse a tree that contains a protected process (e.g. the agent started from the named shell). */
-function checkTree(root: ProcessIdentity, config: LocalResponderConfig): ProcStat[] {
+export function checkTree(root: ProcessIdentity, config: LocalResponderConfig): ProcStat[] {
   const tree = descendants(root.pid);
   for (const d of tree) {
     const why = protectedReason(d, config);
@@ -267,6 +267,7 @@ export const killProcessTree: LocalAction<ProcessTarget> = {
       ];
     },
     async run(_p, id, ctx) {
+      ctx.journal({ root: id });
       const pids = await stopTree(id, ctx.config);
       // Journal before the irreversible step: a retry after a crash verifies these pids are gone.
       ctx.journal({ root: id, pids });

@@ -140,7 +140,7 @@ export function createLocalResponder(
       }
       if (existing.state === 'done' && existing.result) return { ...existing.result, already: true };
       // `started`: an earlier attempt died mid-action. If its effect is in place, finish it; else run again.
-      if (Object.keys(existing.journal).length > 0) {
+      if (Object.keys(existing.journal).some((k) => k !== 'plan')) {
         changed = true;
         const check = await operation.verify(params, existing.journal, ctx);
         if (check.ok) {
