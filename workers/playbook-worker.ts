@@ -36,6 +36,8 @@ import {
 import { Client, Connection } from '@temporalio/client';
 import { createAutomationControl } from '../src/control/automation.js';
 import { createRoutingActivities } from '../activities/response/index.js';
+import { loadResponderRoutes, routeResponder } from '../activities/response/edr/index.js';
+import { EDR_TASK_QUEUE } from '../src/contracts/agent.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
@@ -54,6 +56,7 @@ export function loadWorkerConfig(env: Env) {
     codec: codecFromEnv(env),
     scoring: loadScoringConfig(env, repoRoot()),
     automation: parseEnv(AutomationConfig, env, 'automation control'),
+    responders: loadResponderRoutes(env),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -104,7 +107,16 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
         threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,
       }),
-      ...createRoutingActivities({ client, namespace: cfg.temporal.TEMPORAL_NAMESPACE, control }),
+      ...createRoutingActivities({
+        client,
+        namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+        control,
+        edrVendorFor: (host) => {
+          const r = routeResponder(host, cfg.responders);
+          return r === 'agent' ? undefined : r;
+        },
+        edrTaskQueue: EDR_TASK_QUEUE,
+      }),
     },
     close: () => {
       mailer.close();

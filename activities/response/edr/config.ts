@@ -34,6 +34,17 @@ const RoutesJson = z.string().transform((s, ctx) => {
 const Url = z.url({ protocol: /^https?$/ }).transform((u) => u.replace(/\/+$/, ''));
 const Secret = z.string().min(1);
 
+/**
+ * Only the routes (no vendor secrets): what the playbook worker needs to pick a host's responder. It holds
+ * no EDR credentials; the response worker does.
+ */
+export const ResponderRoutesConfig = z.object({
+  VIGIL_RESPONDERS: RoutesJson.pipe(ResponderRoutes).default({ '*': 'agent' }),
+});
+export function loadResponderRoutes(env: Env): ResponderRoutes {
+  return parseEnv(ResponderRoutesConfig, env, 'responder routes').VIGIL_RESPONDERS;
+}
+
 export const EdrConfig = z
   .object({
     VIGIL_RESPONDERS: RoutesJson.pipe(ResponderRoutes).default({ '*': 'agent' }),

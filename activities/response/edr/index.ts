@@ -23,6 +23,7 @@ export {
 export {
   EdrConfig,
   loadEdrConfig,
+  loadResponderRoutes,
   routeResponder,
   EDR_VENDORS,
   RESPONDER_NAMES,
