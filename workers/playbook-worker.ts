@@ -32,6 +32,12 @@ import {
   type ScoringModel,
 } from '../activities/scoring/index.js';
 import { isEntryPoint, runMain } from './lib/main.js';
+import {
+  createSlackActivities,
+  createSlackApi,
+  createSlackChannel,
+  loadSlackConfig,
+} from '../activities/slack/index.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
@@ -47,6 +53,8 @@ export function loadWorkerConfig(env: Env) {
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
     codec: codecFromEnv(env),
     scoring: loadScoringConfig(env, repoRoot()),
+    // Optional: approval requests and notices also go to Slack when SLACK_BOT_TOKEN is set.
+    slack: loadSlackConfig(env),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -68,11 +76,20 @@ async function openModel(cfg: WorkerConfig): Promise<ScoringModel | ModelRejecte
 export async function createPlaybookActivities(cfg: WorkerConfig) {
   const mailer = createSmtpMailer(cfg.notify);
   const model = await openModel(cfg);
+  const slack = cfg.slack && {
+    cfg: cfg.slack,
+    api: createSlackApi({
+      token: cfg.slack.SLACK_BOT_TOKEN,
+      apiUrl: cfg.slack.VIGIL_SLACK_API_URL,
+      timeoutMs: cfg.slack.SLACK_TIMEOUT,
+    }),
+  };
   return {
     activities: {
       ...createSettingsActivities(cfg.settings),
       ...createEnrichmentActivities(loadAttackTable(cfg.enrichment.VIGIL_ATTACK_TABLE)),
-      ...createNotifyActivities(mailer, cfg.notify),
+      ...createNotifyActivities(mailer, cfg.notify, slack && createSlackChannel(slack.api, slack.cfg)),
+      ...(slack ? createSlackActivities(slack.api, slack.cfg) : {}),
       // A policy set that does not validate against its schema stops the worker at start.
       ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR)),
       ...createScoringActivities(model, {
