@@ -26,6 +26,7 @@ Usage:
   vigil approve|deny <incident> <approval-id> [--reason "..."]   decide one, as an authenticated operator
   vigil resolve <incident> --note "..."              close an incident left to a human (lead or admin)
   vigil operator list | add <id> --role analyst|lead|admin [--slack <user id>] | disable <id>
+  vigil operator link-slack <id> <slack user id> | unlink-slack <id>   map an operator to a Slack user
   vigil policy check [dir] [--json]                  validate the Cedar policies and run their tests
   vigil dlq list [--state pending|resubmitted] | show <id> | retry <id>   [--json]
   vigil mail [show <id>] [--json]                   the dev stack's mailbox
@@ -102,7 +103,14 @@ async function main(argv: string[]): Promise<number> {
     case 'resolve':
       return resolveIncident({ incident: rest[0], note: values.note, as: values.as });
     case 'operator':
-      return operator({ action: rest[0], id: rest[1], role: values.role, slack: values.slack, json });
+      return operator({
+        action: rest[0],
+        id: rest[1],
+        slackUser: rest[2],
+        role: values.role,
+        slack: values.slack,
+        json,
+      });
     case 'policy':
       if ((rest[0] ?? 'check') !== 'check') throw new UsageError('vigil policy check [dir] [--json]');
       return policyCheck({ dir: rest[1], json });

@@ -74,7 +74,9 @@ export class OperatorStore {
    */
   linkSlack(id: string, slackUserId: string | null): Operator | undefined {
     if (slackUserId !== null) this.checkSlackId(id, slackUserId);
-    const n = this.db.prepare('UPDATE operators SET slack_user_id = ? WHERE id = ?').run(slackUserId, id).changes;
+    const n = this.db
+      .prepare('UPDATE operators SET slack_user_id = ? WHERE id = ?')
+      .run(slackUserId, id).changes;
     return n > 0 ? this.get(id) : undefined;
   }
 

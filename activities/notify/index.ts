@@ -59,7 +59,9 @@ const CHANNEL_ATTEMPTS = 3;
  * final one, or a transient one that outlives a few attempts, is reported in the receipt and the mail
  * still goes out: a broken chat integration never silences email.
  */
-async function viaChannel(post: () => Promise<{ channel: string; ts: string }>): Promise<EmailReceipt['chat']> {
+async function viaChannel(
+  post: () => Promise<{ channel: string; ts: string }>,
+): Promise<EmailReceipt['chat']> {
   try {
     return await post();
   } catch (e) {
@@ -86,7 +88,9 @@ export function createNotifyActivities(
       const notice = parseInput(Notice, input, 'notifyEmail');
       const key = currentIdempotencyKey('email');
       const messageId = messageIdFor(key, config.VIGIL_MAIL_FROM);
-      const posted = chat ? await viaChannel(() => withHeartbeat(() => chat.incident(notice, key))) : undefined;
+      const posted = chat
+        ? await viaChannel(() => withHeartbeat(() => chat.incident(notice, key)))
+        : undefined;
       const { subject, text, html } = renderNotice(notice);
       const r = await withHeartbeat(() =>
         mailer.send({

@@ -12,7 +12,6 @@ import {
   WebAPIRequestError,
   WebClient,
   type ChatPostMessageArguments,
-  type ChatUpdateArguments,
 } from '@slack/web-api';
 import type { ApplicationFailure } from '@temporalio/common';
 import type { SlackApi, SlackPosted, SlackUser } from '../../src/contracts/slack.js';
@@ -38,7 +37,13 @@ const AUTH = new Set([
   'org_login_required',
   'ekm_access_denied',
 ]);
-const MISCONFIGURED = new Set(['missing_scope', 'not_in_channel', 'is_archived', 'channel_is_archived', 'not_allowed_token_type']);
+const MISCONFIGURED = new Set([
+  'missing_scope',
+  'not_in_channel',
+  'is_archived',
+  'channel_is_archived',
+  'not_allowed_token_type',
+]);
 const NOT_FOUND = new Set([
   'channel_not_found',
   'message_not_found',
@@ -48,12 +53,17 @@ const NOT_FOUND = new Set([
   'subteam_not_found',
   'thread_not_found',
 ]);
-const TRANSIENT = new Set(['internal_error', 'fatal_error', 'service_unavailable', 'request_timeout', 'ratelimited']);
+const TRANSIENT = new Set([
+  'internal_error',
+  'fatal_error',
+  'service_unavailable',
+  'request_timeout',
+  'ratelimited',
+]);
 
 /** Map a Web API error onto our closed failure types (never includes the token). */
 export function slackFailure(e: unknown, method: string): ApplicationFailure {
-  if (e instanceof WebAPIRateLimitedError)
-    return httpFailure(429, `slack ${method}`, String(e.retryAfter));
+  if (e instanceof WebAPIRateLimitedError) return httpFailure(429, `slack ${method}`, String(e.retryAfter));
   if (e instanceof WebAPIPlatformError) {
     const code = String(e.data.error);
     const msg = `slack ${method}: ${code}`;
@@ -135,7 +145,7 @@ export function createSlackApi(o: SlackClientOptions): SlackApi {
           ...(m.blocks ? { blocks: m.blocks as never } : {}),
           parse: 'none',
           link_names: false,
-        } as ChatUpdateArguments),
+        }),
       );
       return posted(r, 'chat.update');
     },

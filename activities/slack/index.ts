@@ -7,7 +7,12 @@
 import { z } from 'zod';
 import type { ApprovalNotice, IncidentNotice } from '../../src/contracts/playbook.js';
 import type { SlackApi, SlackMark, SlackPosted } from '../../src/contracts/slack.js';
-import { renderApproval, renderIncident, renderLadderStep, type RenderOptions } from '../../src/slack/blocks.js';
+import {
+  renderApproval,
+  renderIncident,
+  renderLadderStep,
+  type RenderOptions,
+} from '../../src/slack/blocks.js';
 import { ACTIONS, OPERATOR_ROLES } from '../../src/policy/actions.js';
 import { parseInput } from '../lib/failures.js';
 import { withHeartbeat } from '../lib/heartbeat.js';
@@ -58,7 +63,12 @@ export const IncidentNoticeSchema = z.object({
   verdict: z.enum(['benign', 'suspicious', 'malicious']),
   riskScore: z.number().min(0).max(100),
   techniques: z.array(
-    z.object({ id: z.string(), known: z.boolean(), name: z.string().optional(), tactics: z.array(z.string()) }),
+    z.object({
+      id: z.string(),
+      known: z.boolean(),
+      name: z.string().optional(),
+      tactics: z.array(z.string()),
+    }),
   ),
   lineage: z.array(z.string()),
   reasons: z.array(z.string()),

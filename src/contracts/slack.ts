@@ -45,12 +45,20 @@ export interface SlackApi {
     broadcast?: boolean;
     mark?: SlackMark;
   }): Promise<SlackPosted>;
-  updateMessage(m: { channel: string; ts: string; text: string; blocks?: SlackBlock[] }): Promise<SlackPosted>;
+  updateMessage(m: {
+    channel: string;
+    ts: string;
+    text: string;
+    blocks?: SlackBlock[];
+  }): Promise<SlackPosted>;
   postEphemeral(m: { channel: string; user: string; text: string; threadTs?: string }): Promise<void>;
   userInfo(user: string): Promise<SlackUser>;
   usergroupMembers(group: string): Promise<string[]>;
   /** The message carrying `mark` posted in `channel` since `oldest` (unix seconds), if any. */
-  findMarked(q: { channel: string; eventType: string; key: string; oldest: number }): Promise<
-    SlackPosted | undefined
-  >;
+  findMarked(q: {
+    channel: string;
+    eventType: string;
+    key: string;
+    oldest: number;
+  }): Promise<SlackPosted | undefined>;
 }

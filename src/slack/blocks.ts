@@ -37,7 +37,6 @@ export function escapeMrkdwn(s: string): string {
   return (
     s
       // C0 controls (but newline and tab) and DEL: nothing legitimate needs them in a message.
-      // eslint-disable-next-line no-control-regex
       .replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, '')
       .replace(/&/g, '&amp;')
       .replace(/</g, '&lt;')
@@ -77,9 +76,12 @@ const mrkdwn = (text: string, max: number = LIMITS.sectionText) => ({
  * the decision or the parameters themselves. The server looks the approval up in the workflow; the
  * hash binds the click to the parameters this message showed.
  */
-export function approvalRef(r: Pick<ApprovalRequestRecord, 'incidentId' | 'approvalId' | 'paramsHash'>): string {
+export function approvalRef(
+  r: Pick<ApprovalRequestRecord, 'incidentId' | 'approvalId' | 'paramsHash'>,
+): string {
   const v = `apv1.${Buffer.from(JSON.stringify([r.incidentId, r.approvalId, r.paramsHash])).toString('base64url')}`;
-  if (v.length > LIMITS.buttonValue) throw new RangeError('approval reference exceeds the button value limit');
+  if (v.length > LIMITS.buttonValue)
+    throw new RangeError('approval reference exceeds the button value limit');
   return v;
 }
 
@@ -208,7 +210,10 @@ export function decisionBlocks(r: ApprovalRequestRecord): SlackBlock[] {
 }
 
 /** An approval request: what happened, the exact action and parameters, why, and Approve / Deny. */
-export function renderApproval(n: ApprovalNotice, o: RenderOptions = {}): { text: string; blocks: SlackBlock[] } {
+export function renderApproval(
+  n: ApprovalNotice,
+  o: RenderOptions = {},
+): { text: string; blocks: SlackBlock[] } {
   const r = n.record;
   const header = `${STAGE_LABEL[n.stage]}: ${r.action} on ${n.host}`;
   const fields = [
@@ -259,7 +264,10 @@ export function renderApproval(n: ApprovalNotice, o: RenderOptions = {}): { text
  */
 export function withDecision(blocks: SlackBlock[], r: ApprovalRequestRecord): SlackBlock[] {
   const keep = blocks.filter(
-    (b) => ![BLOCK_ACTIONS, BLOCK_OUTCOME, BLOCK_PROGRESS].includes(String(b.block_id ?? '')),
+    (b) =>
+      !(
+        typeof b.block_id === 'string' && [BLOCK_ACTIONS, BLOCK_OUTCOME, BLOCK_PROGRESS].includes(b.block_id)
+      ),
   );
   return [...keep, ...decisionBlocks(r)].slice(0, LIMITS.blocks);
 }
@@ -278,7 +286,10 @@ export function renderLadderStep(n: ApprovalNotice, o: RenderOptions = {}): { te
 }
 
 /** A plain incident notification (no buttons). */
-export function renderIncident(n: IncidentNotice, o: RenderOptions = {}): { text: string; blocks: SlackBlock[] } {
+export function renderIncident(
+  n: IncidentNotice,
+  o: RenderOptions = {},
+): { text: string; blocks: SlackBlock[] } {
   const header = `${n.verdict.toUpperCase()} ${n.severity} on ${n.host}: ${n.rule}`;
   const techniques = n.techniques
     .map((t) => `${code(t.id)}${t.name ? ` ${escapeMrkdwn(t.name)}` : ''}${t.known ? '' : ' (unknown id)'}`)
