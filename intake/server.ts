@@ -448,12 +448,10 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
       admin.put<{ Params: { id: string } }>('/v1/admin/operators/:id/slack', async (req, reply) => {
         const b = parseJson(req.body) as { slackUserId?: unknown } | undefined;
         if (typeof b?.slackUserId !== 'string' && b?.slackUserId !== null)
-          return reply
-            .code(400)
-            .send({
-              error: 'invalid-request',
-              issues: ['slackUserId: a Slack user id (U...), or null to unlink'],
-            });
+          return reply.code(400).send({
+            error: 'invalid-request',
+            issues: ['slackUserId: a Slack user id (U...), or null to unlink'],
+          });
         try {
           const op = approvals.operators.linkSlack(req.params.id, b.slackUserId);
           return op ?? reply.code(404).send({ error: 'no such operator' });
