@@ -33,6 +33,7 @@ Usage:
   vigil containments [--all] [--json]               containment in place (isolation lifts itself at its limit)
   vigil extend <containment> --for 2h --reason "..." keep an isolation longer (analyst, lead, admin)
   vigil release <containment> --reason "..."        undo a containment now (lead, admin)
+  vigil operator link-slack <id> <slack user id> | unlink-slack <id>   map an operator to a Slack user
   vigil policy check [dir] [--json]                  validate the Cedar policies and run their tests
   vigil dlq list [--state pending|resubmitted] | show <id> | retry <id>   [--json]
   vigil mail [show <id>] [--json]                   the dev stack's mailbox
@@ -112,7 +113,14 @@ async function main(argv: string[]): Promise<number> {
     case 'resolve':
       return resolveIncident({ incident: rest[0], note: values.note, as: values.as });
     case 'operator':
-      return operator({ action: rest[0], id: rest[1], role: values.role, slack: values.slack, json });
+      return operator({
+        action: rest[0],
+        id: rest[1],
+        slackUser: rest[2],
+        role: values.role,
+        slack: values.slack,
+        json,
+      });
     case 'agents':
       return agents({ json, as: values.as });
     case 'automation':

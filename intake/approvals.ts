@@ -16,10 +16,11 @@ import {
   approvalsQuery,
   decideUpdate,
   resolveSignal,
+  type ApprovalReceipt,
 } from '../src/contracts/approval.js';
 import { INCIDENT_WORKFLOW } from '../src/contracts/incident.js';
 import type { ActionName } from '../src/policy/actions.js';
-import type { ApprovalRequestRecord } from '../src/policy/approval.js';
+import type { ApprovalAttempt, ApprovalRequestRecord } from '../src/policy/approval.js';
 import type { Operator, OperatorStore } from './operators.js';
 
 /** The policy check the server applies before the Update (the policy engine, loaded by the worker too). */
@@ -106,13 +107,132 @@ const Decision = z.object({
   via: z.enum(['cli', 'http']).default('http'),
 });
 
-export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): void {
+/** The answer to one decision attempt, whoever made it (HTTP, CLI or Slack). */
+export type DecideResult =
+  | {
+      ok: true;
+      receipt: ApprovalReceipt;
+      record: ApprovalRequestRecord;
+    }
+  | { ok: false; status: number; code: string; message: string; record?: ApprovalRequestRecord };
+
+export interface DecideRequest {
+  incidentId: string;
+  approvalId: string;
+  paramsHash: string;
+  decision: 'approve' | 'deny';
+  operator: Operator;
+  via: ApprovalAttempt['via'];
+  reason?: string;
+}
+
+/**
+ * The one decision path every channel uses: find the approval, re-check the policy for the operator, run
+ * the workflow's `decide` Update with a deadline (its validator is the final word), and record every
+ * refusal in the attempt log and the incident's timeline (a refused Update never reaches history).
+ */
+export function createApprovalDecider(d: ApprovalDeps) {
   const client = new Client({
     connection: d.connection,
     namespace: d.namespace,
     dataConverter: d.dataConverter,
   });
   const timeout = d.updateTimeoutMs ?? 10_000;
+  const approvalsOf = async (incidentId: string): Promise<ApprovalRequestRecord[]> =>
+    client.withDeadline(Date.now() + timeout, () =>
+      client.workflow.getHandle(incidentId).query(approvalsQuery),
+    );
+
+  /** Record a refused attempt; `signal` also puts it on the incident's timeline (authenticated callers only). */
+  const recordRefusal = async (a: {
+    incidentId: string;
+    approvalId: string;
+    operator: string;
+    via: string;
+    decision: string;
+    code: string;
+    message: string;
+    signal?: boolean;
+  }): Promise<void> => {
+    d.attempts.record({ ...a, outcome: 'refused' });
+    if (a.signal === false) return;
+    await client
+      .withDeadline(Date.now() + timeout, () =>
+        client.workflow.getHandle(a.incidentId).signal(approvalRejectedSignal, {
+          approvalId: a.approvalId,
+          operator: a.operator,
+          via: a.via,
+          code: a.code,
+          message: a.message,
+          at: new Date().toISOString(),
+        }),
+      )
+      .catch(() => undefined);
+  };
+
+  const decide = async (q: DecideRequest): Promise<DecideResult> => {
+    const { incidentId: id, approvalId, decision, operator: op, via } = q;
+    const refuse = async (
+      status: number,
+      code: string,
+      message: string,
+      record?: ApprovalRequestRecord,
+    ): Promise<DecideResult> => {
+      await recordRefusal({ incidentId: id, approvalId, operator: op.id, via, decision, code, message });
+      return { ok: false, status, code, message, record };
+    };
+    let record: ApprovalRequestRecord | undefined;
+    try {
+      record = (await approvalsOf(id)).find((a) => a.approvalId === approvalId);
+    } catch {
+      return { ok: false, status: 404, code: 'not-found', message: `no open incident ${id}` };
+    }
+    if (!record) return refuse(404, 'not-found', `no approval ${approvalId} in ${id}`);
+    const policy = d.mayApprove(op, record.action, record.requester === op.id);
+    if (!policy.allow)
+      return refuse(
+        403,
+        'unauthorized',
+        `the policy does not let ${op.id} (${op.role}) decide ${record.action}`,
+        record,
+      );
+    try {
+      const receipt = await client.withDeadline(Date.now() + timeout, () =>
+        client.workflow.getHandle(id).executeUpdate(decideUpdate, {
+          args: [
+            {
+              approvalId,
+              paramsHash: q.paramsHash,
+              decision,
+              operator: { id: op.id, role: op.role },
+              via,
+              reason: q.reason,
+            },
+          ],
+        }),
+      );
+      d.attempts.record({ incidentId: id, approvalId, operator: op.id, via, decision, outcome: 'accepted' });
+      return { ok: true, receipt, record };
+    } catch (e) {
+      if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) {
+        const code = e.cause.type ?? 'refused';
+        return refuse(STATUS_FOR_CODE[code] ?? 409, code, e.cause.message, record);
+      }
+      return {
+        ok: false,
+        status: 503,
+        code: 'unavailable',
+        message: 'the workflow engine did not answer in time; retry',
+      };
+    }
+  };
+
+  return { client, approvalsOf, decide, recordRefusal };
+}
+export type ApprovalDecider = ReturnType<typeof createApprovalDecider>;
+
+export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): void {
+  const { client, approvalsOf, decide } = createApprovalDecider(d);
 
   const operatorOf = (req: FastifyRequest): Operator | undefined => {
     const auth = req.headers.authorization;
@@ -125,10 +245,6 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
       return undefined;
     }
   };
-  const approvalsOf = async (incidentId: string): Promise<ApprovalRequestRecord[]> =>
-    client.withDeadline(Date.now() + timeout, () =>
-      client.workflow.getHandle(incidentId).query(approvalsQuery),
-    );
 
   app.register(async (r) => {
     r.addHook('onRequest', async (req, reply) => {
@@ -175,71 +291,26 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
           });
         const { decision, paramsHash, reason, via } = parsed.data;
         const { id, approvalId } = req.params;
-        const refuse = async (status: number, code: string, message: string) => {
-          d.attempts.record({
-            incidentId: id,
-            approvalId,
-            operator: op.id,
-            via,
-            decision,
-            outcome: 'refused',
-            code,
-            message,
-          });
-          await client.workflow
-            .getHandle(id)
-            .signal(approvalRejectedSignal, {
-              approvalId,
-              operator: op.id,
-              via,
-              code,
-              message,
-              at: new Date().toISOString(),
-            })
-            .catch(() => undefined);
-          return reply.code(status).send({ error: code, message });
-        };
-        let record: ApprovalRequestRecord | undefined;
-        try {
-          record = (await approvalsOf(id)).find((a) => a.approvalId === approvalId);
-        } catch {
-          return reply.code(404).send({ error: 'not-found', message: `no open incident ${id}` });
-        }
-        if (!record) return refuse(404, 'not-found', `no approval ${approvalId} in ${id}`);
-        const policy = d.mayApprove(op, record.action, record.requester === op.id);
-        if (!policy.allow)
-          return refuse(
-            403,
-            'unauthorized',
-            `the policy does not let ${op.id} (${op.role}) decide ${record.action}`,
-          );
-        try {
-          const receipt = await client.withDeadline(Date.now() + timeout, () =>
-            client.workflow.getHandle(id).executeUpdate(decideUpdate, {
-              args: [
-                { approvalId, paramsHash, decision, operator: { id: op.id, role: op.role }, via, reason },
-              ],
-            }),
-          );
-          d.attempts.record({
-            incidentId: id,
-            approvalId,
-            operator: op.id,
-            via,
-            decision,
-            outcome: 'accepted',
-          });
-          return { ...receipt, action: record.action, params: record.params, decidedBy: op.id };
-        } catch (e) {
-          if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) {
-            const code = e.cause.type ?? 'refused';
-            return refuse(STATUS_FOR_CODE[code] ?? 409, code, e.cause.message);
-          }
-          return reply
-            .code(503)
-            .header('retry-after', '5')
-            .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
-        }
+        const out = await decide({
+          incidentId: id,
+          approvalId,
+          paramsHash,
+          decision,
+          operator: op,
+          via,
+          reason,
+        });
+        if (out.ok)
+          return {
+            ...out.receipt,
+            action: out.record.action,
+            params: out.record.params,
+            decidedBy: op.id,
+          };
+        if (out.status === 503) reply.header('retry-after', '5');
+        return reply
+          .code(out.status)
+          .send({ error: out.code === 'unavailable' ? 'unavailable' : out.code, message: out.message });
       },
     );
 

@@ -18,6 +18,8 @@ export interface Operator {
 
 const SCRYPT = { N: 16384, r: 8, p: 1 } as const;
 const ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+/** A Slack user id: U... (workspace user) or W... (Enterprise Grid user). */
+export const SLACK_USER_ID = /^[UW][A-Z0-9]{2,20}$/;
 
 export class OperatorStore {
   private readonly db: Database.Database;
@@ -36,6 +38,7 @@ export class OperatorStore {
     if (!ID.test(id))
       throw new Error('operator id: lowercase letters, digits, dot, dash, underscore (max 64)');
     if (!OPERATOR_ROLES.includes(role)) throw new Error(`role must be one of ${OPERATOR_ROLES.join(', ')}`);
+    if (slackUserId !== undefined) this.checkSlackId(id, slackUserId);
     const secret = randomBytes(32).toString('base64url');
     const salt = randomBytes(16);
     const hash = scryptSync(secret, salt, 32, SCRYPT);
@@ -63,6 +66,26 @@ export class OperatorStore {
           disabled: r.disabled === 1,
         }
       : undefined;
+  }
+
+  /**
+   * Map (or, with null, unmap) an operator to a Slack user id without touching its token. One Slack user
+   * maps to at most one operator: a Slack click then acts with exactly that operator's role.
+   */
+  linkSlack(id: string, slackUserId: string | null): Operator | undefined {
+    if (slackUserId !== null) this.checkSlackId(id, slackUserId);
+    const n = this.db
+      .prepare('UPDATE operators SET slack_user_id = ? WHERE id = ?')
+      .run(slackUserId, id).changes;
+    return n > 0 ? this.get(id) : undefined;
+  }
+
+  private checkSlackId(id: string, slackUserId: string): void {
+    if (!SLACK_USER_ID.test(slackUserId))
+      throw new Error('slack user id: U or W followed by capital letters and digits (e.g. U012AB3CD)');
+    const holder = this.bySlackUser(slackUserId);
+    if (holder && holder.id !== id)
+      throw new Error(`slack user ${slackUserId} is already linked to operator ${holder.id}`);
   }
 
   bySlackUser(slackUserId: string): Operator | undefined {

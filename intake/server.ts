@@ -449,6 +449,21 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
           return reply.code(400).send({ error: 'invalid-request', issues: [(e as Error).message] });
         }
       });
+      // Link (or, with null, unlink) an operator's Slack user id; the operator's token is untouched.
+      admin.put<{ Params: { id: string } }>('/v1/admin/operators/:id/slack', async (req, reply) => {
+        const b = parseJson(req.body) as { slackUserId?: unknown } | undefined;
+        if (typeof b?.slackUserId !== 'string' && b?.slackUserId !== null)
+          return reply.code(400).send({
+            error: 'invalid-request',
+            issues: ['slackUserId: a Slack user id (U...), or null to unlink'],
+          });
+        try {
+          const op = approvals.operators.linkSlack(req.params.id, b.slackUserId);
+          return op ?? reply.code(404).send({ error: 'no such operator' });
+        } catch (e) {
+          return reply.code(400).send({ error: 'invalid-request', issues: [(e as Error).message] });
+        }
+      });
       admin.delete<{ Params: { id: string } }>('/v1/admin/operators/:id', async (req, reply) =>
         approvals.operators.disable(req.params.id)
           ? { disabled: req.params.id }

@@ -5,7 +5,9 @@ import { DeadLetterStore } from '../intake/dead-letter.js';
 import { loadIntakeConfig } from '../intake/config.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { OsqueryNodeStore } from '../intake/osquery-nodes.js';
-import { AttemptLog } from '../intake/approvals.js';
+import { AttemptLog, createApprovalDecider, type ApprovalDeps } from '../intake/approvals.js';
+import { loadSlackServerConfig, SeenStore, startSlackServer, type SlackServer } from '../intake/slack.js';
+import { createSlackApi } from '../activities/slack/client.js';
 import { OperatorStore } from '../intake/operators.js';
 import { PolicyEngine } from '../activities/policy/engine.js';
 import { repoRoot } from '../src/paths.js';
@@ -19,6 +21,7 @@ if (isEntryPoint(import.meta.url)) {
   runMain('intake', async () => {
     const cfg = loadIntakeConfig(process.env);
     const automation = parseEnv(AutomationConfig, process.env, 'automation control');
+    const slackCfg = loadSlackServerConfig(process.env);
     const dbFile = join(cfg.VIGIL_DATA_DIR, 'intake.db');
     const codec = codecFromEnv(process.env);
     if (!codec)
@@ -37,26 +40,27 @@ if (isEntryPoint(import.meta.url)) {
       dataConverter: dataConverterFor(codec),
     });
     const metrics = createIntakeMetrics(() => deadLetters.counts().pending);
+    const approvals: ApprovalDeps = {
+      operators,
+      attempts,
+      connection,
+      namespace: cfg.TEMPORAL_NAMESPACE,
+      dataConverter: dataConverterFor(codec),
+      mayApprove: (op, action, isRequester) =>
+        policy.mayApprove({
+          operator: { id: op.id, role: op.role },
+          action,
+          severity: 'high',
+          host: '',
+          isRequester,
+        }),
+    };
     const app = buildIntake({
       config: cfg,
       deadLetters,
       nodes,
       metrics,
-      approvals: {
-        operators,
-        attempts,
-        connection,
-        namespace: cfg.TEMPORAL_NAMESPACE,
-        dataConverter: dataConverterFor(codec),
-        mayApprove: (op, action, isRequester) =>
-          policy.mayApprove({
-            operator: { id: op.id, role: op.role },
-            action,
-            severity: 'high',
-            host: '',
-            isRequester,
-          }),
-      },
+      approvals,
       response: {
         operators,
         connection,
@@ -90,7 +94,31 @@ if (isEntryPoint(import.meta.url)) {
     });
     const url = await app.listen({ host: cfg.VIGIL_INTAKE_HOST, port: cfg.VIGIL_INTAKE_PORT });
     process.stderr.write(`intake: listening on ${url}\n`);
+    // Slack approvals (when SLACK_SIGNING_SECRET is set): Bolt's receiver on its own port, same decisions.
+    let slack: { server: SlackServer; seen: SeenStore } | undefined;
+    if (slackCfg) {
+      const seen = new SeenStore(dbFile);
+      const server = await startSlackServer({
+        config: slackCfg,
+        api: createSlackApi({
+          token: slackCfg.SLACK_BOT_TOKEN,
+          apiUrl: slackCfg.VIGIL_SLACK_API_URL,
+          timeoutMs: 5000,
+          retries: 1,
+        }),
+        operators,
+        attempts,
+        decider: createApprovalDecider(approvals),
+        seen,
+      });
+      slack = { server, seen };
+      process.stderr.write(`intake: Slack interactions on ${server.url}\n`);
+    }
     await untilSignal();
+    if (slack) {
+      await slack.server.stop();
+      slack.seen.close();
+    }
     await app.close();
     deadLetters.close();
     nodes.close();

@@ -39,6 +39,12 @@ import { createRoutingActivities } from '../activities/response/index.js';
 import { loadResponderRoutes, routeResponder } from '../activities/response/edr/index.js';
 import { EDR_TASK_QUEUE } from '../src/contracts/agent.js';
 import { isEntryPoint, runMain } from './lib/main.js';
+import {
+  createSlackActivities,
+  createSlackApi,
+  createSlackChannel,
+  loadSlackConfig,
+} from '../activities/slack/index.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
@@ -57,6 +63,8 @@ export function loadWorkerConfig(env: Env) {
     scoring: loadScoringConfig(env, repoRoot()),
     automation: parseEnv(AutomationConfig, env, 'automation control'),
     responders: loadResponderRoutes(env),
+    // Optional: approval requests and notices also go to Slack when SLACK_BOT_TOKEN is set.
+    slack: loadSlackConfig(env),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -92,6 +100,14 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
       windowSeconds: Math.round(cfg.automation.VIGIL_AUTOMATION_WINDOW / 1000),
     },
   });
+  const slack = cfg.slack && {
+    cfg: cfg.slack,
+    api: createSlackApi({
+      token: cfg.slack.SLACK_BOT_TOKEN,
+      apiUrl: cfg.slack.VIGIL_SLACK_API_URL,
+      timeoutMs: cfg.slack.SLACK_TIMEOUT,
+    }),
+  };
   return {
     activities: {
       ...createSettingsActivities(cfg.settings),
@@ -100,7 +116,9 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
       ...createNotifyActivities(mailer, cfg.notify, {
         config: cfg.channels,
         webhooks: createWebhookSender(cfg.channels.VIGIL_WEBHOOKS),
+        chat: slack && createSlackChannel(slack.api, slack.cfg),
       }),
+      ...(slack ? createSlackActivities(slack.api, slack.cfg) : {}),
       // A policy set that does not validate against its schema stops the worker at start.
       ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR)),
       ...createScoringActivities(model, {

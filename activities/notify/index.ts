@@ -4,6 +4,8 @@
  * `notifyWebhook` posts a signed webhook (webhook.ts). `enqueueNotification` hands a notification to the
  * channel's notifier workflow (rate limit, dedupe, digest: playbooks/notifier.ts), which delivers it with
  * `deliverNotification` and reads its limits with `notifierPolicy`.
+ * When a chat channel (Slack) is configured, the same notices and every approval step also go there,
+ * first: the channel's posts are idempotent, so a retry caused by the mail server repeats nothing there.
  */
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
@@ -17,7 +19,8 @@ import {
   type NotificationRequest,
 } from '../../src/contracts/notify.js';
 import type { ApprovalNotice, EmailReceipt, IncidentNotice } from '../../src/contracts/playbook.js';
-import { ErrorType } from '../../src/errors.js';
+import { ErrorType, NON_RETRYABLE } from '../../src/errors.js';
+import { ApplicationFailure } from '@temporalio/common';
 import { failure, parseInput } from '../lib/failures.js';
 import { withHeartbeat } from '../lib/heartbeat.js';
 import { currentIdempotencyKey, shortHash } from '../lib/idempotency.js';
@@ -99,13 +102,47 @@ export function messageIdFor(idempotencyKey: string, from: string): string {
 
 export const webhookIdFor = (idempotencyKey: string) => `msg_${shortHash(idempotencyKey)}`;
 
+/** A chat channel beside email (Slack: activities/slack createSlackChannel), wired by the worker. */
+export interface ChatChannel {
+  approval(n: ApprovalNotice): Promise<{ channel: string; ts: string }>;
+  incident(n: IncidentNotice, key: string): Promise<{ channel: string; ts: string }>;
+}
+
+/** Retry the whole activity for a transient channel failure this many times before mailing anyway. */
+const CHANNEL_ATTEMPTS = 3;
+
+/**
+ * Post to the chat channel first. A transient failure retries the activity (nothing was mailed yet); a
+ * final one, or a transient one that outlives a few attempts, is reported in the receipt and the mail
+ * still goes out: a broken chat integration never silences email.
+ */
+async function viaChannel(
+  post: () => Promise<{ channel: string; ts: string }>,
+): Promise<EmailReceipt['chat']> {
+  try {
+    return await post();
+  } catch (e) {
+    const type = e instanceof ApplicationFailure ? (e.type as ErrorType | undefined) : undefined;
+    const final = type !== undefined && NON_RETRYABLE.includes(type);
+    let attempt = CHANNEL_ATTEMPTS;
+    try {
+      attempt = Context.current().info.attempt;
+    } catch {
+      /* outside an activity: do not retry */
+    }
+    if (!final && attempt < CHANNEL_ATTEMPTS) throw e;
+    return { error: `${type ?? 'Error'}: ${(e as Error).message}` };
+  }
+}
+
 export function createNotifyActivities(
   mailer: Mailer,
   config: Pick<NotifyConfig, 'VIGIL_MAIL_FROM' | 'VIGIL_MAIL_TO' | 'VIGIL_ESCALATION_TO'>,
-  channels: { config?: ChannelsConfig; webhooks?: WebhookSender } = {},
+  channels: { config?: ChannelsConfig; webhooks?: WebhookSender; chat?: ChatChannel } = {},
 ) {
   const channelsConfig = channels.config ?? ChannelsConfig.parse({});
   const webhooks = channels.webhooks;
+  const chat = channels.chat;
 
   const sendWebhook = async (name: string, message: NotificationMessage): Promise<DeliveryReceipt> => {
     if (!webhooks?.has(name)) {
@@ -150,6 +187,9 @@ export function createNotifyActivities(
       const notice = parseInput(Notice, input, 'notifyEmail');
       const key = currentIdempotencyKey('email');
       const messageId = messageIdFor(key, config.VIGIL_MAIL_FROM);
+      const posted = chat
+        ? await viaChannel(() => withHeartbeat(() => chat.incident(notice, key)))
+        : undefined;
       const { subject, text, html } = renderNotice(notice);
       const r = await withHeartbeat(() =>
         mailer.send({
@@ -161,13 +201,14 @@ export function createNotifyActivities(
           headers: { 'X-Vigil-Incident': notice.incidentId, 'X-Vigil-Idempotency-Key': shortHash(key) },
         }),
       );
-      return { messageId, accepted: r.accepted, rejected: r.rejected };
+      return { messageId, accepted: r.accepted, rejected: r.rejected, ...(posted ? { chat: posted } : {}) };
     },
 
     /** One message per step of an approval's ladder; escalation also goes to the next group. */
     async notifyApproval(input: ApprovalNotice): Promise<EmailReceipt> {
       const key = currentIdempotencyKey(`approval:${input.record.approvalId}:${input.stage}`);
       const messageId = messageIdFor(key, config.VIGIL_MAIL_FROM);
+      const posted = chat ? await viaChannel(() => withHeartbeat(() => chat.approval(input))) : undefined;
       const { subject, text, html } = renderApproval(input);
       const to =
         input.stage === 'escalated'
@@ -187,7 +228,7 @@ export function createNotifyActivities(
           },
         }),
       );
-      return { messageId, accepted: r.accepted, rejected: r.rejected };
+      return { messageId, accepted: r.accepted, rejected: r.rejected, ...(posted ? { chat: posted } : {}) };
     },
 
     /** Post one signed webhook now (no rate limit: use enqueueNotification for that). */

@@ -124,6 +124,8 @@ export async function operator(opts: {
   id?: string;
   role?: string;
   slack?: string;
+  /** link-slack's second positional: the Slack user id. */
+  slackUser?: string;
   json: boolean;
 }): Promise<number> {
   const { state, creds } = readStack();
@@ -179,7 +181,30 @@ export async function operator(opts: {
       process.stdout.write(status === 200 ? `disabled ${opts.id}\n` : `no operator ${opts.id}\n`);
       return status === 200 ? 0 : 1;
     }
+    case 'link-slack':
+    case 'unlink-slack': {
+      const link = opts.action === 'link-slack';
+      if (!opts.id || (link && !opts.slackUser))
+        throw new UsageError('vigil operator link-slack <id> <slack user id> | unlink-slack <id>');
+      const { status, json } = await call('PUT', `/v1/admin/operators/${encodeURIComponent(opts.id)}/slack`, {
+        slackUserId: link ? opts.slackUser : null,
+      });
+      if (status !== 200)
+        throw new UsageError(
+          `not ${link ? 'linked' : 'unlinked'} (HTTP ${status}): ${JSON.stringify(json.issues ?? json.error)}`,
+        );
+      if (opts.json) printJson(json);
+      else
+        process.stdout.write(
+          link
+            ? `operator ${opts.id} is Slack user ${opts.slackUser}\n`
+            : `operator ${opts.id} has no Slack user\n`,
+        );
+      return 0;
+    }
     default:
-      throw new UsageError('vigil operator list | add <id> --role <role> [--slack <id>] | disable <id>');
+      throw new UsageError(
+        'vigil operator list | add <id> --role <role> [--slack <id>] | disable <id> | link-slack <id> <slack user id> | unlink-slack <id>',
+      );
   }
 }

@@ -75,6 +75,8 @@ export interface EmailReceipt {
   messageId: string;
   accepted: string[];
   rejected: string[];
+  /** Where the same notice went in the chat channel (Slack), or why it could not. */
+  chat?: { channel: string; ts: string } | { error: string };
 }
 
 /** One step of an approval's ladder, for the notification activity. */

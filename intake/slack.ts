@@ -1,0 +1,475 @@
+/**
+ * The Slack interaction server: Bolt's HTTP receiver (`/slack/events`) answering clicks on Vigil's
+ * Approve / Deny buttons (block_actions). Internet-facing, so every click passes, in order:
+ *  1. our transport gate, before Bolt: a capped body, |now - timestamp| <= 300 s in BOTH directions (Bolt
+ *     5.1 alone accepts future timestamps), a valid v0 signature, and the signature not seen before
+ *     (single-use; seen ids are kept in SQLite with an expiry); refusals answer 401 and are recorded;
+ *  2. Bolt's own verification of the same signature, then an immediate ack (Slack's 3 seconds);
+ *  3. the payload's team and app ids are ours; the trigger and action are single-use too;
+ *  4. the Slack user maps to an enabled Vigil operator (`vigil operator link-slack`), and users.info
+ *     says a full member (not deleted, not a bot, not a guest) of our workspace;
+ *  5. the user is an allowed approver (SLACK_APPROVER_USERS, or a member of SLACK_APPROVER_GROUPS looked
+ *     up with usergroups.users.list at click time);
+ *  6. the same decision path as HTTP and the CLI (intake/approvals.ts: policy re-check, then the
+ *     workflow's `decide` Update with its validator as the final word).
+ * The clicker is answered privately (chat.postEphemeral) with the gate's answer; once decided, the request
+ * message is updated (chat.update) to show who decided what and when, in place of the buttons. Every
+ * refusal is recorded in the decision log (approval_attempts), as the HTTP path records them.
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  App,
+  HTTPReceiver,
+  isValidSlackRequest,
+  LogLevel,
+  type BlockAction,
+  type ButtonAction,
+  type Logger,
+} from '@slack/bolt';
+import type Database from 'better-sqlite3';
+import { z } from 'zod';
+import { CsvList, parseEnv, Port, type Env } from '../src/config.js';
+import type { SlackApi, SlackBlock } from '../src/contracts/slack.js';
+import {
+  ACTION_APPROVE,
+  ACTION_DENY,
+  escapeMrkdwn,
+  parseApprovalRef,
+  withDecision,
+  type ApprovalRef,
+} from '../src/slack/blocks.js';
+import type { ApprovalRequestRecord } from '../src/policy/approval.js';
+import type { ApprovalDecider, AttemptLog } from './approvals.js';
+import type { Operator, OperatorStore } from './operators.js';
+import { openSqlite } from './sqlite.js';
+
+/** Slack's documented replay window, applied in both directions. */
+export const MAX_SKEW_S = 300;
+/** Seen ids outlive the window by a wide margin (a replay after it is refused as stale anyway). */
+const SEEN_TTL_S = 3 * MAX_SKEW_S;
+/** An interaction payload carries the message it came from; ours stay far below this. */
+const BODY_LIMIT = 256 * 1024;
+
+export const SlackServerConfig = z
+  .object({
+    SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[A-Za-z0-9-]{10,}$/, 'must be a bot token (xoxb-...)'),
+    /** The app's signing secret (Basic Information > App Credentials). */
+    SLACK_SIGNING_SECRET: z.string().regex(/^[0-9a-f]{16,128}$/, 'must be the app signing secret (hex)'),
+    /** Our workspace (T...) and app (A...): a payload naming others is refused. */
+    SLACK_TEAM_ID: z.string().regex(/^T[A-Z0-9]{2,20}$/, 'a team id looks like T0123ABCD'),
+    SLACK_APP_ID: z.string().regex(/^A[A-Z0-9]{2,20}$/, 'an app id looks like A0123ABCD'),
+    /** Who may click: members of these user groups (looked up at click time) ... */
+    SLACK_APPROVER_GROUPS: CsvList.pipe(z.array(z.string().regex(/^S[A-Z0-9]{2,20}$/, 'S0123ABCD'))).default(
+      [],
+    ),
+    /** ... or these user ids. Either way the user must also be linked to a Vigil operator. */
+    SLACK_APPROVER_USERS: CsvList.pipe(
+      z.array(z.string().regex(/^[UW][A-Z0-9]{2,20}$/, 'U0123ABCD')),
+    ).default([]),
+    VIGIL_SLACK_API_URL: z
+      .url()
+      .refine((u) => u.endsWith('/'), 'must end with /')
+      .default('https://slack.com/api/'),
+    VIGIL_SLACK_HOST: z.string().min(1).default('127.0.0.1'),
+    VIGIL_SLACK_PORT: Port.default(8089),
+  })
+  .refine((c) => c.SLACK_APPROVER_GROUPS.length + c.SLACK_APPROVER_USERS.length > 0, {
+    path: ['SLACK_APPROVER_GROUPS'],
+    message: 'name who may approve from Slack: SLACK_APPROVER_GROUPS and/or SLACK_APPROVER_USERS',
+  });
+export type SlackServerConfig = z.infer<typeof SlackServerConfig>;
+
+/** The interaction server's configuration, or undefined when it is not configured (no SLACK_SIGNING_SECRET). */
+export function loadSlackServerConfig(env: Env): SlackServerConfig | undefined {
+  if (!env.SLACK_SIGNING_SECRET) return undefined;
+  return parseEnv(SlackServerConfig, env, 'Slack interaction server configuration');
+}
+
+/** Single-use ids (signatures, triggers, actions), with an expiry; shared by every intake process on the file. */
+export class SeenStore {
+  private readonly db: Database.Database;
+  private claims = 0;
+  constructor(file: string) {
+    this.db = openSqlite(file, {
+      schema: 'CREATE TABLE IF NOT EXISTS slack_seen (key TEXT PRIMARY KEY, expires INTEGER NOT NULL)',
+    });
+  }
+  /** True the first time `key` is claimed (until it expires); atomic across processes. */
+  claim(key: string, nowS: number, ttlS = SEEN_TTL_S): boolean {
+    if (++this.claims % 500 === 0) this.db.prepare('DELETE FROM slack_seen WHERE expires < ?').run(nowS);
+    return (
+      this.db
+        .prepare(
+          `INSERT INTO slack_seen (key, expires) VALUES (?, ?)
+           ON CONFLICT(key) DO UPDATE SET expires = excluded.expires WHERE slack_seen.expires < ?`,
+        )
+        .run(key, nowS + ttlS, nowS).changes === 1
+    );
+  }
+  close(): void {
+    this.db.close();
+  }
+}
+
+export interface SlackServerDeps {
+  config: SlackServerConfig;
+  /** The Web API (activities/slack/client.ts, given by the composition root). */
+  api: SlackApi;
+  operators: OperatorStore;
+  attempts: AttemptLog;
+  decider: ApprovalDecider;
+  seen: SeenStore;
+  /** Clock (ms), for tests of the timestamp window. */
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+async function readLimited(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return undefined;
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > limit) return undefined;
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** What an (unverified) interaction body claims, for the decision log only. */
+function claimed(raw: Buffer): { user?: string; decision: string; ref?: ApprovalRef } {
+  try {
+    const p = JSON.parse(new URLSearchParams(raw.toString('utf8')).get('payload') ?? '') as {
+      user?: { id?: unknown };
+      actions?: { action_id?: unknown; value?: unknown }[];
+    };
+    const a = p.actions?.[0];
+    return {
+      user: typeof p.user?.id === 'string' ? p.user.id.slice(0, 32) : undefined,
+      decision:
+        a?.action_id === ACTION_APPROVE ? 'approve' : a?.action_id === ACTION_DENY ? 'deny' : 'unknown',
+      ref: parseApprovalRef(a?.value),
+    };
+  } catch {
+    return { decision: 'unknown' };
+  }
+}
+
+const REFUSAL_TEXT: Record<string, string> = {
+  'not-found': 'this approval does not exist (any more)',
+  'already-decided': 'this approval was already decided',
+  'wrong-parameters': 'the button does not match the parameters of this approval',
+  unauthorized: 'you may not decide this action',
+  requester: 'you requested this action, so you cannot decide it',
+  duplicate: 'you already approved; a second, different approver is needed',
+  unavailable: 'the workflow engine did not answer in time; try again',
+};
+
+function quietLogger(log: (line: string) => void): Logger {
+  let level = LogLevel.WARN;
+  return {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (...m: unknown[]) => log(`slack: ${m.map(String).join(' ')}`),
+    error: (...m: unknown[]) => log(`slack: ERROR ${m.map(String).join(' ')}`),
+    setLevel: (l: LogLevel) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
+
+export interface SlackServer {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startSlackServer(
+  d: SlackServerDeps,
+  listen: { host: string; port: number } = {
+    host: d.config.VIGIL_SLACK_HOST,
+    port: d.config.VIGIL_SLACK_PORT,
+  },
+): Promise<SlackServer> {
+  const cfg = d.config;
+  const now = d.now ?? Date.now;
+  const log = d.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const logger = quietLogger(log);
+
+  // Unverified refusals are recorded (without touching the incident), at a bounded rate.
+  let window = { start: 0, n: 0 };
+  const recordUnverified = (code: string, raw: Buffer | undefined, message: string) => {
+    const t = now();
+    if (t - window.start > 10_000) window = { start: t, n: 0 };
+    if (++window.n > 50) return;
+    const c = raw ? claimed(raw) : { decision: 'unknown' as const, user: undefined, ref: undefined };
+    d.attempts.record({
+      incidentId: c.ref?.incidentId ?? '-',
+      approvalId: c.ref?.approvalId ?? '-',
+      operator: `slack:${c.user ?? 'unknown'}`,
+      via: 'slack',
+      decision: c.decision,
+      outcome: 'refused',
+      code,
+      message,
+    });
+  };
+
+  /** The transport gate (1.): true when Bolt may see the request. */
+  const gate = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const deny = (status: number, code: string, raw: Buffer | undefined, message: string) => {
+      recordUnverified(code, raw, message);
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(code);
+      return false;
+    };
+    const raw = await readLimited(req, BODY_LIMIT).catch(() => undefined);
+    if (!raw) return deny(413, 'too-large', undefined, `body over ${BODY_LIMIT} bytes or unreadable`);
+    // Bolt reuses an already-buffered body (bufferIncomingMessage) and verifies it again.
+    (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
+    const tsHeader = header(req, 'x-slack-request-timestamp');
+    const signature = header(req, 'x-slack-signature');
+    const ts = Number(tsHeader);
+    const nowS = Math.floor(now() / 1000);
+    if (!tsHeader || !signature || !/^\d{1,12}$/.test(tsHeader))
+      return deny(401, 'unsigned', raw, 'missing or malformed Slack signature headers (unverified request)');
+    if (nowS - ts > MAX_SKEW_S)
+      return deny(401, 'stale-timestamp', raw, `timestamp ${nowS - ts} s old (unverified request)`);
+    if (ts - nowS > MAX_SKEW_S)
+      return deny(
+        401,
+        'future-timestamp',
+        raw,
+        `timestamp ${ts - nowS} s in the future (unverified request)`,
+      );
+    const valid = isValidSlackRequest({
+      signingSecret: cfg.SLACK_SIGNING_SECRET,
+      body: raw.toString(),
+      headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts },
+      nowMilliseconds: now(),
+    });
+    if (!valid) return deny(401, 'bad-signature', raw, 'signature mismatch (unverified request)');
+    if (!d.seen.claim(`sig:${sha(signature)}`, nowS))
+      return deny(401, 'replay', raw, 'this exact signed request was already received');
+    return true;
+  };
+
+  const receiver = new HTTPReceiver({
+    signingSecret: cfg.SLACK_SIGNING_SECRET,
+    endpoints: ['/slack/events'],
+    processBeforeResponse: false,
+    bodyLimit: BODY_LIMIT,
+    logger,
+  });
+  const boltListener = receiver.requestListener;
+  receiver.requestListener = (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method !== 'POST' || path !== '/slack/events') return boltListener(req, res);
+    gate(req, res)
+      .then((ok) => {
+        if (ok) boltListener(req, res);
+      })
+      .catch((e: unknown) => {
+        log(`slack: gate error: ${(e as Error).message}`);
+        if (!res.headersSent) {
+          res.writeHead(500);
+          res.end();
+        }
+      });
+  };
+
+  const app = new App({
+    token: cfg.SLACK_BOT_TOKEN,
+    receiver,
+    logger,
+    clientOptions: { slackApiUrl: cfg.VIGIL_SLACK_API_URL, retryConfig: { retries: 1 }, timeout: 5000 },
+  });
+  app.error(async (e) => log(`slack: listener error: ${e.message}`));
+
+  app.action<BlockAction<ButtonAction>>(
+    { type: 'block_actions', action_id: new RegExp(`^(${ACTION_APPROVE}|${ACTION_DENY})$`) },
+    async ({ ack, body, action }) => {
+      // Acknowledge first (Slack's 3 seconds); the answer follows as an ephemeral message.
+      await ack();
+      await handleClick(d, body, action, now, log).catch((e: unknown) =>
+        log(`slack: click handling failed: ${(e as Error).message}`),
+      );
+    },
+  );
+
+  const server = (await app.start({ host: listen.host, port: listen.port })) as { address(): AddressInfo };
+  const port = server.address().port;
+  return { url: `http://${listen.host}:${port}/slack/events`, port, stop: () => app.stop() as Promise<void> };
+}
+
+async function handleClick(
+  d: SlackServerDeps,
+  body: BlockAction<ButtonAction>,
+  action: ButtonAction,
+  now: () => number,
+  log: (l: string) => void,
+): Promise<void> {
+  const cfg = d.config;
+  const user = body.user.id;
+  const channel = body.channel?.id ?? (body.container.channel_id as string | undefined);
+  const messageTs = (body.container.message_ts as string | undefined) ?? body.message?.ts;
+  const decision = action.action_id === ACTION_APPROVE ? 'approve' : 'deny';
+  const ref = parseApprovalRef(action.value);
+  const nowS = Math.floor(now() / 1000);
+
+  const tell = async (text: string) => {
+    if (!channel) return;
+    await d.api
+      .postEphemeral({ channel, user, text })
+      .catch((e: unknown) => log(`slack: could not answer ${user}: ${(e as Error).message}`));
+  };
+  const refuse = async (code: string, message: string, operator = `slack:${user}`, signal = true) => {
+    if (ref)
+      await d.decider.recordRefusal({
+        incidentId: ref.incidentId,
+        approvalId: ref.approvalId,
+        operator,
+        via: 'slack',
+        decision,
+        code,
+        message,
+        signal,
+      });
+    else
+      d.attempts.record({
+        incidentId: '-',
+        approvalId: '-',
+        operator,
+        via: 'slack',
+        decision,
+        outcome: 'refused',
+        code,
+        message,
+      });
+    await tell(`:no_entry: *Refused* (${code}): ${escapeMrkdwn(message)}`);
+  };
+
+  // 3. Our workspace and app; every interaction counts once.
+  if (
+    body.team?.id !== cfg.SLACK_TEAM_ID ||
+    body.api_app_id !== cfg.SLACK_APP_ID ||
+    (body.user.team_id !== undefined && body.user.team_id !== cfg.SLACK_TEAM_ID)
+  )
+    return refuse('wrong-workspace', 'this click comes from another workspace or app', undefined, false);
+  if (
+    !d.seen.claim(`trigger:${body.trigger_id}`, nowS) ||
+    !d.seen.claim(`action:${user}:${action.action_ts}`, nowS)
+  )
+    return refuse('replay', 'this click was already received', undefined, false);
+  if (!ref) return refuse('not-found', 'this button does not name a Vigil approval', undefined, false);
+
+  // 4. Who is clicking.
+  const op: Operator | undefined = d.operators.bySlackUser(user);
+  if (!op || op.disabled)
+    return refuse(
+      'unmapped',
+      `your Slack account (${user}) is not linked to an enabled Vigil operator; an admin links it with: vigil operator link-slack <operator> ${user}`,
+    );
+  let info;
+  try {
+    info = await d.api.userInfo(user);
+  } catch (e) {
+    return refuse(
+      'slack-unavailable',
+      `could not check your Slack account (${(e as Error).message}); try again`,
+      op.id,
+    );
+  }
+  if (info.deleted) return refuse('deactivated', 'your Slack account is deactivated', op.id);
+  if (info.isBot) return refuse('bot', 'bots and apps cannot approve', op.id);
+  if (info.isRestricted || info.isUltraRestricted) return refuse('guest', 'guests cannot approve', op.id);
+  if (info.teamId !== undefined && info.teamId !== cfg.SLACK_TEAM_ID)
+    return refuse('wrong-workspace', 'your account belongs to another workspace', op.id);
+
+  // 5. An allowed approver, checked now (group membership changes).
+  let allowed = cfg.SLACK_APPROVER_USERS.includes(user);
+  for (const g of cfg.SLACK_APPROVER_GROUPS) {
+    if (allowed) break;
+    try {
+      allowed = (await d.api.usergroupMembers(g)).includes(user);
+    } catch (e) {
+      return refuse(
+        'slack-unavailable',
+        `could not check the approver groups (${(e as Error).message}); try again`,
+        op.id,
+      );
+    }
+  }
+  if (!allowed)
+    return refuse(
+      'not-an-approver',
+      `you are not an allowed approver (user groups ${cfg.SLACK_APPROVER_GROUPS.join(', ') || 'none'})`,
+      op.id,
+    );
+
+  // 6. The same decision path as HTTP and the CLI.
+  const out = await d.decider.decide({
+    incidentId: ref.incidentId,
+    approvalId: ref.approvalId,
+    paramsHash: ref.paramsHash,
+    decision,
+    operator: op,
+    via: 'slack',
+    reason: `decided in Slack by ${user}`,
+  });
+  if (out.ok) {
+    const r = out.receipt;
+    await tell(
+      r.status === 'approved'
+        ? `:white_check_mark: *Approved*: ${escapeMrkdwn(out.record.action)} (approval ${escapeMrkdwn(r.approvalId)}), as ${escapeMrkdwn(op.id)}. The playbook continues.`
+        : r.status === 'denied'
+          ? `:no_entry: *Denied*: ${escapeMrkdwn(out.record.action)} (approval ${escapeMrkdwn(r.approvalId)}), as ${escapeMrkdwn(op.id)}. The action will not run.`
+          : `:hourglass_flowing_sand: Your approval is recorded (${r.approvers.length} of ${r.needed}), as ${escapeMrkdwn(op.id)}; another, different approver is needed.`,
+    );
+  } else {
+    await tell(
+      `:no_entry: *Refused* (${out.code}): ${escapeMrkdwn(REFUSAL_TEXT[out.code] ?? 'refused')}. ${escapeMrkdwn(out.message)}`,
+    );
+  }
+  // Show the current state on the message (also fixes stale buttons after a decision made elsewhere).
+  if (out.ok || out.code === 'already-decided') await refreshMessage(d, ref, channel, messageTs, body, log);
+}
+
+async function refreshMessage(
+  d: SlackServerDeps,
+  ref: ApprovalRef,
+  channel: string | undefined,
+  ts: string | undefined,
+  body: BlockAction<ButtonAction>,
+  log: (l: string) => void,
+): Promise<void> {
+  const blocks = body.message?.blocks as SlackBlock[] | undefined;
+  if (!channel || !ts || !blocks) return;
+  let record: ApprovalRequestRecord | undefined;
+  try {
+    record = (await d.decider.approvalsOf(ref.incidentId)).find((a) => a.approvalId === ref.approvalId);
+  } catch {
+    return; // closed meanwhile: the workflow's own 'decided' notification updated the message
+  }
+  if (!record) return;
+  await d.api
+    .updateMessage({
+      channel,
+      ts,
+      text: typeof body.message?.text === 'string' ? body.message.text : 'Vigil approval',
+      blocks: withDecision(blocks, record),
+    })
+    .catch((e: unknown) => log(`slack: could not update the request message: ${(e as Error).message}`));
+}
