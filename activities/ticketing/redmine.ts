@@ -66,7 +66,9 @@ export function redmineBackend(c: RedmineConfig, http: HttpFactory): TicketBacke
         ['sort', 'id'],
         ['limit', '5'],
       ]);
-      const r = await call('search issues', () => api.get<{ issues: Issue[] }>(`/issues.json?${q}`));
+      const r = await call('search issues', () =>
+        api.get<{ issues: Issue[] }>(`/issues.json?${q.toString()}`),
+      );
       // "~" is "contains": keep only exact tag matches.
       const hit = r.issues.find((i) => (i.subject ?? '').includes(`[${marker}]`));
       return hit ? ref(hit.id) : null;
