@@ -32,6 +32,8 @@ import {
   type ScoringModel,
 } from '../activities/scoring/index.js';
 import { isEntryPoint, runMain } from './lib/main.js';
+import { Client } from '@temporalio/client';
+import { createRpaActivities, loadRpaConfig, temporalRpaQueueClient } from '../activities/rpa/index.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
@@ -47,6 +49,7 @@ export function loadWorkerConfig(env: Env) {
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
     codec: codecFromEnv(env),
     scoring: loadScoringConfig(env, repoRoot()),
+    rpa: loadRpaConfig(env),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -65,9 +68,19 @@ async function openModel(cfg: WorkerConfig): Promise<ScoringModel | ModelRejecte
   }
 }
 
-export async function createPlaybookActivities(cfg: WorkerConfig) {
+export async function createPlaybookActivities(
+  cfg: WorkerConfig,
+  connection: NativeConnection,
+  taskQueue = cfg.temporal.VIGIL_TASK_QUEUE,
+) {
   const mailer = createSmtpMailer(cfg.notify);
   const model = await openModel(cfg);
+  // RPA jobs: the dispatch activity talks to the queue workflows (on this worker's task queue).
+  const temporal = new Client({
+    connection,
+    namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+    dataConverter: dataConverterFor(cfg.codec),
+  });
   return {
     activities: {
       ...createSettingsActivities(cfg.settings),
@@ -79,6 +92,13 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
         threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,
       }),
+      ...createRpaActivities(
+        temporalRpaQueueClient(temporal, {
+          taskQueue,
+          maxJobs: cfg.rpa.VIGIL_RPA_MAX_JOBS,
+          timeoutMs: cfg.rpa.VIGIL_RPA_TIMEOUT,
+        }),
+      ),
     },
     close: () => mailer.close(),
   };
@@ -99,7 +119,11 @@ export async function createPlaybookWorker(
   connection: NativeConnection,
   opts: { taskQueue?: string; workflowBundle?: WorkflowBundleOption; workflowsPath?: string } = {},
 ) {
-  const { activities, close } = await createPlaybookActivities(cfg);
+  const { activities, close } = await createPlaybookActivities(
+    cfg,
+    connection,
+    opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
+  );
   const worker = await Worker.create({
     connection,
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
