@@ -61,7 +61,12 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
     j.state = outcome.status === 'completed' ? 'completed' : 'failed';
     j.outcome = outcome;
     delete j.lease;
-    note(j, outcome.status === 'completed' ? `completed by ${outcome.bot}` : `failed: ${outcome.reason} ${outcome.code}`);
+    note(
+      j,
+      outcome.status === 'completed'
+        ? `completed by ${outcome.bot}`
+        : `failed: ${outcome.reason} ${outcome.code}`,
+    );
     changed = true;
   };
   const receipt = (j: RpaJobRecord): LeaseReceipt => ({
@@ -83,15 +88,25 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
     if (!lease || lease.leaseId !== r.leaseId || lease.bot !== r.bot)
       throw refuse(RpaRefusal.NotHolder, `bot ${r.bot} does not hold the lease on job ${r.jobId}`);
     if (Date.parse(lease.expiresAt) <= Date.now())
-      throw refuse(RpaRefusal.LeaseExpired, `the lease of ${r.bot} on job ${r.jobId} expired at ${lease.expiresAt}`);
+      throw refuse(
+        RpaRefusal.LeaseExpired,
+        `the lease of ${r.bot} on job ${r.jobId} expired at ${lease.expiresAt}`,
+      );
     return j;
   };
   const leaseMsOk = (ms: unknown) =>
-    typeof ms === 'number' && Number.isInteger(ms) && ms >= RPA_LIMITS.minLeaseMs && ms <= RPA_LIMITS.maxLeaseMs;
+    typeof ms === 'number' &&
+    Number.isInteger(ms) &&
+    ms >= RPA_LIMITS.minLeaseMs &&
+    ms <= RPA_LIMITS.maxLeaseMs;
   const claimable = (types?: string[]) => {
     const now = Date.now();
     for (const j of jobs.values())
-      if (j.state === 'pending' && Date.parse(j.deadline) > now && (!types?.length || types.includes(j.jobType)))
+      if (
+        j.state === 'pending' &&
+        Date.parse(j.deadline) > now &&
+        (!types?.length || types.includes(j.jobType))
+      )
         return j;
     return undefined;
   };
@@ -178,7 +193,10 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
       validator: (r) => {
         if (typeof r.bot !== 'string' || !r.bot) throw refuse(RpaRefusal.Invalid, 'bot is required');
         if (!leaseMsOk(r.leaseMs))
-          throw refuse(RpaRefusal.Invalid, `lease must be ${RPA_LIMITS.minLeaseMs}-${RPA_LIMITS.maxLeaseMs} ms`);
+          throw refuse(
+            RpaRefusal.Invalid,
+            `lease must be ${RPA_LIMITS.minLeaseMs}-${RPA_LIMITS.maxLeaseMs} ms`,
+          );
         // Refused, not answered empty: an idle poll costs no history event.
         if (r.jobTypes !== undefined && !Array.isArray(r.jobTypes))
           throw refuse(RpaRefusal.Invalid, 'jobTypes must be a list');
@@ -201,7 +219,10 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
     {
       validator: (r) => {
         if (r.leaseMs !== undefined && !leaseMsOk(r.leaseMs))
-          throw refuse(RpaRefusal.Invalid, `lease must be ${RPA_LIMITS.minLeaseMs}-${RPA_LIMITS.maxLeaseMs} ms`);
+          throw refuse(
+            RpaRefusal.Invalid,
+            `lease must be ${RPA_LIMITS.minLeaseMs}-${RPA_LIMITS.maxLeaseMs} ms`,
+          );
         holderCheck(r);
       },
     },
@@ -271,7 +292,8 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
     },
     {
       validator: (r) => {
-        if (!jobs.has(r.jobId)) throw refuse(RpaRefusal.NotFound, `no job ${r.jobId} in queue ${input.queue}`);
+        if (!jobs.has(r.jobId))
+          throw refuse(RpaRefusal.NotFound, `no job ${r.jobId} in queue ${input.queue}`);
       },
     },
   );

@@ -6,11 +6,13 @@
  */
 import {
   WithStartWorkflowOperation,
+  WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import {
+  cancelUpdate,
   enqueueUpdate,
   RPA_QUEUE_WORKFLOW,
   rpaQueueWorkflowId,
@@ -24,6 +26,8 @@ import { failure } from '../lib/failures.js';
 
 export interface RpaQueueClient {
   enqueue(queue: string, req: EnqueueRequest): Promise<EnqueueReceipt>;
+  /** Drop a job nobody waits for any more; false when there was nothing to drop. */
+  cancel(queue: string, jobId: string, reason: string): Promise<boolean>;
 }
 
 export function temporalRpaQueueClient(
@@ -55,6 +59,23 @@ export function temporalRpaQueueClient(
         throw failure(
           ErrorType.Unavailable,
           `queue ${queue}: the workflow engine did not take the job: ${(e as Error).message}`,
+        );
+      }
+    },
+    async cancel(queue, jobId, reason) {
+      try {
+        const r = await client.withDeadline(Date.now() + opts.timeoutMs, () =>
+          client.workflow
+            .getHandle(rpaQueueWorkflowId(queue))
+            .executeUpdate(cancelUpdate, { args: [{ jobId, reason }] }),
+        );
+        return r.outcome?.status === 'failed' && r.outcome.reason === 'cancelled';
+      } catch (e) {
+        if (e instanceof WorkflowNotFoundError) return false;
+        if (e instanceof WorkflowUpdateFailedError && e.cause instanceof ApplicationFailure) return false;
+        throw failure(
+          ErrorType.Unavailable,
+          `queue ${queue}: could not cancel ${jobId}: ${(e as Error).message}`,
         );
       }
     },

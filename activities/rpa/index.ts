@@ -4,14 +4,22 @@
  * the intake completes, fails or heartbeats it when a bot reports. A retried attempt re-dispatches the same
  * job id: the job keeps its place and lease, and when a bot already finished it the recorded outcome is
  * returned (or thrown) at once, so nothing a bot reported is lost between two attempts.
+ * cancelRpaJob: drop a job whose requester stopped waiting.
  */
 import { CompleteAsyncError, Context } from '@temporalio/activity';
-import { DispatchRpaJobInput } from '../../src/contracts/rpa.js';
+import { z } from 'zod';
+import { DispatchRpaJobInput, RpaJobId, RpaQueueName } from '../../src/contracts/rpa.js';
 import type { RpaCompletion, RpaJobTypeName } from '../../src/contracts/rpa-queue.js';
 import { ErrorType } from '../../src/errors.js';
 import { failure, parseInput } from '../lib/failures.js';
 import { currentIdempotencyKey, shortHash } from '../lib/idempotency.js';
 import type { RpaQueueClient } from './client.js';
+
+const CancelInput = z.strictObject({
+  queue: RpaQueueName,
+  jobId: RpaJobId,
+  reason: z.string().min(1).max(500),
+});
 
 export function createRpaActivities(queues: RpaQueueClient) {
   return {
@@ -44,12 +52,17 @@ export function createRpaActivities(queues: RpaQueueClient) {
           bot: o.bot,
           jobId,
         });
-      Context.current().log.info('RPA job handed to its queue', {
-        jobId,
-        queue: input.queue,
-        created: receipt.created,
-      });
       throw new CompleteAsyncError();
+    },
+
+    /** The requester gave up (its deadline passed first): drop the job so no bot starts it later. */
+    async cancelRpaJob(raw: {
+      queue: string;
+      jobId: string;
+      reason: string;
+    }): Promise<{ cancelled: boolean }> {
+      const input = parseInput(CancelInput, raw, 'cancelRpaJob');
+      return { cancelled: await queues.cancel(input.queue, input.jobId, input.reason) };
     },
   };
 }

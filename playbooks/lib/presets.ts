@@ -73,3 +73,10 @@ export function rpaActivityOptions(deadlineMs: number, silenceMs: number): Activ
 }
 export const rpaActivities = (deadlineMs: number, silenceMs: number) =>
   proxyActivities<RpaActivities>(rpaActivityOptions(deadlineMs, silenceMs));
+
+/** Dropping a job from its queue: one quick Update; a short budget (the queue drops it at its deadline anyway). */
+export const rpaCancelActivities = proxyActivities<Pick<RpaActivities, 'cancelRpaJob'>>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+});

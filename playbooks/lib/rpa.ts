@@ -3,15 +3,22 @@
  * The job id is fixed here (replay-stable), so every retry of the dispatch names the same job. Outcomes are
  * return values: `completed` (the bot's result, already validated against the job type at the intake),
  * `failed` (the bot gave up, the queue gave up after lost leases, or the job was refused) or `timed-out`
- * (no bot finished it by the deadline; the queue drops it at the same time, so no bot starts it later).
+ * (no bot finished it by the deadline; the job is dropped from its queue, so no bot starts it later).
  */
 import { ActivityFailure, ApplicationFailure, TimeoutFailure, uuid4 } from '@temporalio/workflow';
 import type { RpaJobInput, RpaJobResult } from '../../src/contracts/rpa.js';
 import type { RpaCompletion, RpaJobTypeName } from '../../src/contracts/rpa-queue.js';
-import { rpaActivities } from './presets.js';
+import { rpaActivities, rpaCancelActivities } from './presets.js';
 
 export type RpaOutcome<T extends RpaJobTypeName> =
-  | { status: 'completed'; jobId: string; bot: string; result: RpaJobResult<T>; completedAt: string; claims: number }
+  | {
+      status: 'completed';
+      jobId: string;
+      bot: string;
+      result: RpaJobResult<T>;
+      completedAt: string;
+      claims: number;
+    }
   | { status: 'failed'; jobId: string; code: string; reason: string }
   | { status: 'timed-out'; jobId: string; deadline: string };
 
@@ -30,7 +37,8 @@ const UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 export function durationMs(d: string | number): number {
   if (typeof d === 'number' && Number.isFinite(d) && d > 0) return Math.round(d);
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(String(d).trim());
-  if (!m) throw ApplicationFailure.nonRetryable(`"${String(d)}" is not a duration like 90s or 30m`, 'InvalidInput');
+  if (!m)
+    throw ApplicationFailure.nonRetryable(`"${String(d)}" is not a duration like 90s or 30m`, 'InvalidInput');
   return Math.round(Number(m[1]) * (UNIT[m[2] ?? 'ms'] ?? 1));
 }
 
@@ -56,11 +64,23 @@ export async function runRpaJob<T extends RpaJobTypeName>(
     return { status: 'completed', ...done };
   } catch (e) {
     if (!(e instanceof ActivityFailure)) throw e;
-    if (e.cause instanceof TimeoutFailure) return { status: 'timed-out', jobId, deadline };
+    if (e.cause instanceof TimeoutFailure) {
+      // The activity can give up a little before the queue's deadline (no time left for another attempt):
+      // drop the job now so no bot starts work nobody waits for.
+      await rpaCancelActivities
+        .cancelRpaJob({ queue, jobId, reason: `the requester's deadline ${deadline} passed` })
+        .catch(() => undefined);
+      return { status: 'timed-out', jobId, deadline };
+    }
     if (e.cause instanceof ApplicationFailure) {
       const details = e.cause.details?.[0] as { code?: string } | undefined;
       if (details?.code === 'deadline') return { status: 'timed-out', jobId, deadline };
-      return { status: 'failed', jobId, code: details?.code ?? e.cause.type ?? 'failed', reason: e.cause.message };
+      return {
+        status: 'failed',
+        jobId,
+        code: details?.code ?? e.cause.type ?? 'failed',
+        reason: e.cause.message,
+      };
     }
     return { status: 'failed', jobId, code: 'failed', reason: e.message };
   }

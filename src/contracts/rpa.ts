@@ -15,7 +15,10 @@ import {
 
 export const RpaQueueName = z
   .string()
-  .regex(RPA_QUEUE_PATTERN, 'queue: 1-63 lowercase letters, digits or dashes, starting with a letter or digit');
+  .regex(
+    RPA_QUEUE_PATTERN,
+    'queue: 1-63 lowercase letters, digits or dashes, starting with a letter or digit',
+  );
 export const RpaJobType = z.enum(RPA_JOB_TYPE_NAMES);
 export const RpaJobId = z.string().regex(RPA_JOB_ID_PATTERN, 'jobId: 1-128 letters, digits, . _ : -');
 
@@ -112,7 +115,7 @@ export const RPA_JOB_TYPES = {
     result: ResetPasswordResult,
   },
   'lookup-asset': {
-    description: "look a host up in the asset inventory",
+    description: 'look a host up in the asset inventory',
     input: LookupAssetInput,
     result: LookupAssetResult,
   },
@@ -124,7 +127,9 @@ export type RpaJobResult<T extends RpaJobTypeName> = z.infer<(typeof RPA_JOB_TYP
 export type Checked<T> = { ok: true; value: T } | { ok: false; issues: string[] };
 
 const issuesOf = (e: z.ZodError, prefix = '') =>
-  e.issues.map((i) => `${[prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)'}: ${i.message}`);
+  e.issues.map(
+    (i) => `${[prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(root)'}: ${i.message}`,
+  );
 
 const jsonBytes = (v: unknown) => Buffer.byteLength(JSON.stringify(v) ?? '', 'utf8');
 
