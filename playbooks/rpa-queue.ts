@@ -30,6 +30,12 @@ import {
   RPA_JOB_TYPE_NAMES,
   RPA_LIMITS,
   RpaRefusal,
+  type CancelRequest,
+  type ClaimRequest,
+  type CompleteRequest,
+  type EnqueueRequest,
+  type FailRequest,
+  type HeartbeatRequest,
   type LeaseReceipt,
   type LeaseRequest,
   type RpaJobOutcome,
@@ -145,7 +151,7 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
       return { jobId: rec.jobId, state: rec.state, created: true, claims: 0 };
     },
     {
-      validator: (r) => {
+      validator: (r: EnqueueRequest) => {
         if (!(RPA_JOB_TYPE_NAMES as readonly string[]).includes(r.jobType))
           throw refuse(RpaRefusal.Invalid, `unknown job type ${String(r.jobType)}`);
         if (!Number.isFinite(Date.parse(r.deadline)))
@@ -190,7 +196,7 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
       };
     },
     {
-      validator: (r) => {
+      validator: (r: ClaimRequest) => {
         if (typeof r.bot !== 'string' || !r.bot) throw refuse(RpaRefusal.Invalid, 'bot is required');
         if (!leaseMsOk(r.leaseMs))
           throw refuse(
@@ -217,7 +223,7 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
       return receipt(j);
     },
     {
-      validator: (r) => {
+      validator: (r: HeartbeatRequest) => {
         if (r.leaseMs !== undefined && !leaseMsOk(r.leaseMs))
           throw refuse(
             RpaRefusal.Invalid,
@@ -236,7 +242,7 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
       return receipt(j);
     },
     {
-      validator: (r) => {
+      validator: (r: CompleteRequest) => {
         holderCheck(r);
         // The intake validated the result against the job type; this only bounds what history keeps.
         if (r.result === undefined) throw refuse(RpaRefusal.Invalid, 'result is required');
@@ -268,7 +274,7 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
       return receipt(j);
     },
     {
-      validator: (r) => {
+      validator: (r: FailRequest) => {
         holderCheck(r);
         if (typeof r.code !== 'string' || typeof r.message !== 'string')
           throw refuse(RpaRefusal.Invalid, 'code and message are required');
@@ -291,7 +297,7 @@ export async function rpaQueue(input: RpaQueueInput): Promise<void> {
       return receipt(j);
     },
     {
-      validator: (r) => {
+      validator: (r: CancelRequest) => {
         if (!jobs.has(r.jobId))
           throw refuse(RpaRefusal.NotFound, `no job ${r.jobId} in queue ${input.queue}`);
       },

@@ -39,6 +39,26 @@ import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 
 const ADMIN = 'rpa-test-admin';
+
+/** What the bot API answers (the fields these tests read). */
+interface ApiAnswer {
+  error?: string;
+  reason?: string;
+  issues?: string[];
+  jobId?: string;
+  leaseId?: string;
+  taskToken?: string;
+  delivered?: boolean;
+}
+/** One JSON line of the reference bot's stdout. */
+interface BotEvent {
+  event: string;
+  at: string;
+  jobId?: string;
+  leaseId?: string;
+  claim?: number;
+  delivered?: boolean;
+}
 let client: Client;
 let closeClient: () => Promise<void>;
 let smtp: TestSmtp;
@@ -140,7 +160,7 @@ async function call(token: string | undefined, method: 'GET' | 'POST', path: str
     body: body !== undefined ? JSON.stringify(body) : undefined,
   });
   const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, any> };
+  return { status: res.status, json: (text ? JSON.parse(text) : {}) as ApiAnswer };
 }
 
 function handJob(queue: string, input: unknown, extra: Partial<RpaJobRequest> = {}) {
@@ -170,18 +190,21 @@ function spawnBot(token: string, queue: string, args: string[] = []) {
     },
   );
   children.push(child);
-  const events: Record<string, any>[] = [];
-  const waiters: { pred: (e: Record<string, any>) => boolean; resolve: (e: Record<string, any>) => void }[] =
-    [];
+  const events: BotEvent[] = [];
+  const waiters: { pred: (e: BotEvent) => boolean; resolve: (e: BotEvent) => void }[] = [];
   createInterface({ input: child.stdout }).on('line', (line) => {
-    const e = JSON.parse(line) as Record<string, any>;
+    const e = JSON.parse(line) as BotEvent;
     events.push(e);
-    for (const w of [...waiters]) if (w.pred(e)) (waiters.splice(waiters.indexOf(w), 1), w.resolve(e));
+    for (const w of [...waiters])
+      if (w.pred(e)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(e);
+      }
   });
   let stderr = '';
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
   const next = (event: string, timeoutMs = 30_000) =>
-    new Promise<Record<string, any>>((resolve, reject) => {
+    new Promise<BotEvent>((resolve, reject) => {
       const seen = events.find((e) => e.event === event);
       if (seen) return resolve(seen);
       const t = setTimeout(
@@ -443,9 +466,9 @@ describe('RPA jobs', () => {
     await client.workflow.getHandle(rpaQueueWorkflowId(queue)).executeUpdate(completeUpdate, {
       args: [
         {
-          jobId: claim.json.jobId,
+          jobId: String(claim.json.jobId),
           bot: 'bot-orphan',
-          leaseId: claim.json.leaseId,
+          leaseId: String(claim.json.leaseId),
           result: goodResult(path, content),
         },
       ],

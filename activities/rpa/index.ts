@@ -9,7 +9,7 @@
 import { CompleteAsyncError, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { DispatchRpaJobInput, RpaJobId, RpaQueueName } from '../../src/contracts/rpa.js';
-import type { RpaCompletion, RpaJobTypeName } from '../../src/contracts/rpa-queue.js';
+import type { RpaCompletion } from '../../src/contracts/rpa-queue.js';
 import { ErrorType } from '../../src/errors.js';
 import { failure, parseInput } from '../lib/failures.js';
 import { currentIdempotencyKey, shortHash } from '../lib/idempotency.js';
@@ -30,7 +30,7 @@ export function createRpaActivities(queues: RpaQueueClient) {
       const jobId = input.jobId ?? `${input.jobType}-${shortHash(currentIdempotencyKey('rpa'), 24)}`;
       const receipt = await queues.enqueue(input.queue, {
         jobId,
-        jobType: input.jobType as RpaJobTypeName,
+        jobType: input.jobType,
         input: input.input,
         requester: {
           workflowId: wf?.workflowId ?? 'standalone',

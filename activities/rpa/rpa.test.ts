@@ -28,7 +28,7 @@ const request = {
 };
 const run = (client: RpaQueueClient, input: unknown) =>
   new MockActivityEnvironment({ attempt: 2 }).run(
-    createRpaActivities(client).dispatchRpaJob,
+    (i: typeof request) => createRpaActivities(client).dispatchRpaJob(i),
     input as typeof request,
   );
 
