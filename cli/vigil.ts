@@ -10,6 +10,7 @@ import { send } from './commands/send.js';
 import { approvals, decideApproval, operator, resolveIncident } from './commands/approvals.js';
 import { policyCheck } from './commands/policy.js';
 import { agents, automation, changeContainment, containments } from './commands/response.js';
+import { rpa } from './commands/rpa.js';
 import { setup } from './commands/setup.js';
 import { up } from './commands/up.js';
 import { UsageError } from './output.js';
@@ -37,6 +38,8 @@ Usage:
   vigil policy check [dir] [--json]                  validate the Cedar policies and run their tests
   vigil dlq list [--state pending|resubmitted] | show <id> | retry <id>   [--json]
   vigil mail [show <id>] [--json]                   the dev stack's mailbox
+  vigil rpa bot add <name> --queues q1,q2 | bot list | bot disable <name>   RPA bots (token shown once)
+  vigil rpa jobs <queue> [--json] | dispatch <queue> <type> '<json>' [--deadline 10m]   RPA jobs
   vigil model list | verify [dir] | eval <labelled.jsonl[.gz]>   [--json]   scoring models: signature, metrics
   vigil audit verify [log|bundle] [--head F] [--trust FP,..] [--json]   offline; exit 0 only when valid
   vigil audit show [incident] [--json]              an incident's record in the audit log (who, what, when, why)
@@ -69,6 +72,8 @@ async function main(argv: string[]): Promise<number> {
       window: { type: 'string' },
       for: { type: 'string' },
       all: { type: 'boolean', default: false },
+      queues: { type: 'string' },
+      deadline: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -164,6 +169,8 @@ async function main(argv: string[]): Promise<number> {
         key: values.key,
         json,
       });
+    case 'rpa':
+      return rpa({ args: rest, queues: values.queues, deadline: values.deadline, json });
     default:
       throw new UsageError(`unknown command "${cmd}"\n\n${HELP}`);
   }

@@ -20,6 +20,7 @@ import { registerCodecRoutes } from './codec-server.js';
 import type { AesGcmCodec } from '../src/codec/aes-gcm.js';
 import { OPERATOR_ROLES, type OperatorRole } from '../src/policy/actions.js';
 import { RateLimiter } from './rate-limit.js';
+import { registerRpaRoutes, type RpaDeps } from './rpa.js';
 
 export interface IntakeDeps {
   config: Pick<
@@ -48,6 +49,8 @@ export interface IntakeDeps {
   response?: ResponseDeps;
   /** The payload codec endpoint for the Temporal UI. */
   codec?: { codec: AesGcmCodec; corsOrigin?: string; devOpen?: boolean };
+  /** The RPA bot API and bot administration (intake/rpa.ts). */
+  rpa?: RpaDeps;
   logger?: boolean;
 }
 
@@ -413,6 +416,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
       refused: results.filter((r) => r.status >= 300).length,
     };
   });
+
+  if (deps.rpa) registerRpaRoutes(app, deps.rpa, { isAdmin, registry: metrics.registry });
 
   if (deps.codec) registerCodecRoutes(app, { ...deps.codec, operators: deps.approvals?.operators });
 

@@ -4,3 +4,5 @@ export { agentRegistration } from './control/agent-registration.js';
 export { automationControl } from './control/automation-control.js';
 export { containment } from './control/containment.js';
 export { notifier } from './notifier.js';
+export { rpaQueue } from './rpa-queue.js';
+export { rpaJob } from './rpa-job.js';

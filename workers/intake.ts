@@ -15,6 +15,7 @@ import { AutomationConfig, parseEnv } from '../src/config.js';
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { createIntakeMetrics } from '../intake/metrics.js';
 import { buildIntake } from '../intake/server.js';
+import { RpaBotStore } from '../intake/rpa-bots.js';
 import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
 
 if (isEntryPoint(import.meta.url)) {
@@ -32,6 +33,7 @@ if (isEntryPoint(import.meta.url)) {
     const nodes = new OsqueryNodeStore(dbFile);
     const operators = new OperatorStore(dbFile);
     const attempts = new AttemptLog(dbFile);
+    const rpaBots = new RpaBotStore(dbFile);
     const policy = PolicyEngine.load(cfg.VIGIL_POLICY_DIR ?? join(repoRoot(), 'policies'));
     const connection = await Connection.connect({ address: cfg.TEMPORAL_ADDRESS });
     const client = new Client({
@@ -79,6 +81,13 @@ if (isEntryPoint(import.meta.url)) {
         cfg.VIGIL_TEMPORAL_TIMEOUT,
         dataConverterFor(codec),
       ),
+      rpa: {
+        bots: rpaBots,
+        connection,
+        namespace: cfg.TEMPORAL_NAMESPACE,
+        dataConverter: dataConverterFor(codec),
+        timeoutMs: Math.max(cfg.VIGIL_TEMPORAL_TIMEOUT, 10_000),
+      },
       codec: codec
         ? { codec, corsOrigin: cfg.VIGIL_CODEC_CORS_ORIGIN, devOpen: cfg.VIGIL_CODEC_DEV_OPEN }
         : undefined,
@@ -124,6 +133,7 @@ if (isEntryPoint(import.meta.url)) {
     nodes.close();
     operators.close();
     attempts.close();
+    rpaBots.close();
     await connection.close();
   });
 }

@@ -45,6 +45,7 @@ import {
   createSlackChannel,
   loadSlackConfig,
 } from '../activities/slack/index.js';
+import { createRpaActivities, loadRpaConfig, temporalRpaQueueClient } from '../activities/rpa/index.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
@@ -65,6 +66,7 @@ export function loadWorkerConfig(env: Env) {
     responders: loadResponderRoutes(env),
     // Optional: approval requests and notices also go to Slack when SLACK_BOT_TOKEN is set.
     slack: loadSlackConfig(env),
+    rpa: loadRpaConfig(env),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -83,7 +85,7 @@ async function openModel(cfg: WorkerConfig): Promise<ScoringModel | ModelRejecte
   }
 }
 
-export async function createPlaybookActivities(cfg: WorkerConfig) {
+export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cfg.temporal.VIGIL_TASK_QUEUE) {
   const mailer = createSmtpMailer(cfg.notify);
   const model = await openModel(cfg);
   // Lookups (which responder serves a host) and automation reservations: a client, no rights to act.
@@ -94,7 +96,7 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
     dataConverter: dataConverterFor(cfg.codec),
   });
   const control = createAutomationControl(client, {
-    taskQueue: cfg.temporal.VIGIL_TASK_QUEUE,
+    taskQueue,
     budget: {
       limit: cfg.automation.VIGIL_AUTOMATION_BUDGET,
       windowSeconds: Math.round(cfg.automation.VIGIL_AUTOMATION_WINDOW / 1000),
@@ -135,6 +137,14 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
         },
         edrTaskQueue: EDR_TASK_QUEUE,
       }),
+      // RPA jobs: the dispatch activity talks to the queue workflows (on this worker's task queue).
+      ...createRpaActivities(
+        temporalRpaQueueClient(client, {
+          taskQueue,
+          maxJobs: cfg.rpa.VIGIL_RPA_MAX_JOBS,
+          timeoutMs: cfg.rpa.VIGIL_RPA_TIMEOUT,
+        }),
+      ),
     },
     close: () => {
       mailer.close();
@@ -158,7 +168,10 @@ export async function createPlaybookWorker(
   connection: NativeConnection,
   opts: { taskQueue?: string; workflowBundle?: WorkflowBundleOption; workflowsPath?: string } = {},
 ) {
-  const { activities, close } = await createPlaybookActivities(cfg);
+  const { activities, close } = await createPlaybookActivities(
+    cfg,
+    opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
+  );
   const worker = await Worker.create({
     connection,
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,

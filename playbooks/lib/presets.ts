@@ -3,13 +3,14 @@
  * (Temporal's default is unlimited retries). Failure types from src/errors.ts marked non-retryable
  * are final whatever the budget.
  */
-import { proxyActivities, proxyLocalActivities } from '@temporalio/workflow';
+import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
 import type { ExecutorActivities, RoutingActivities } from '../../activities/response/index.js';
 import type { PolicyActivities } from '../../activities/policy/index.js';
 import type { ScoringActivities } from '../../activities/scoring/index.js';
 import type { SettingsActivities } from '../../activities/settings/index.js';
+import type { RpaActivities } from '../../activities/rpa/index.js';
 
 /** Local, read-only lookups: fast, few attempts. */
 export const settingsActivities = proxyLocalActivities<SettingsActivities>({
@@ -85,4 +86,36 @@ export const enqueueActivities = proxyActivities<NotifyActivities>({
   startToCloseTimeout: '15s',
   scheduleToCloseTimeout: '2m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 6 },
+});
+
+/**
+ * RPA jobs (asynchronous completion: the activity hands the job to its queue workflow and returns; the
+ * intake completes it when a bot reports). One attempt may last until the job's deadline
+ * (startToClose = scheduleToClose = deadline). The heartbeat timeout is a silence detector, not a bot
+ * liveness check (the queue's lease does that): bots' heartbeats reach the activity through the intake;
+ * when nothing is heard for `silenceMs` (no bot yet, a bot died, the intake crashed between recording a
+ * result and delivering it) the next attempt re-dispatches the same job id, which keeps its place and
+ * lease and returns a recorded outcome at once. The budget: retries until the deadline.
+ */
+export function rpaActivityOptions(deadlineMs: number, silenceMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: deadlineMs,
+    scheduleToCloseTimeout: deadlineMs,
+    heartbeatTimeout: Math.min(silenceMs, deadlineMs),
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '10s',
+      maximumAttempts: Math.ceil(deadlineMs / Math.max(1000, Math.min(silenceMs, deadlineMs))) + 5,
+    },
+  };
+}
+export const rpaActivities = (deadlineMs: number, silenceMs: number) =>
+  proxyActivities<RpaActivities>(rpaActivityOptions(deadlineMs, silenceMs));
+
+/** Dropping a job from its queue: one quick Update; a short budget (the queue drops it at its deadline anyway). */
+export const rpaCancelActivities = proxyActivities<Pick<RpaActivities, 'cancelRpaJob'>>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
