@@ -11,6 +11,7 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
+  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -31,6 +32,7 @@ import { SEVERITY_RANK } from '../src/events/severity.js';
 import { SA } from '../src/search-attributes.js';
 import type { Playbook, PlaybookContext } from './lib/playbook.js';
 import { settingsActivities } from './lib/presets.js';
+import { closeIncidentTicket, ticketingOf } from './lib/ticket.js';
 import { describeFailure } from './lib/failures.js';
 import { ApprovalGate } from './lib/approval-gate.js';
 import { route } from './registry.js';
@@ -225,6 +227,12 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     setStage('needs-human');
     await condition(() => resolved !== undefined);
     s.outcome = `${s.outcome ?? ''}; resolved by ${resolved?.operator ?? '?'}: ${resolved?.note ?? ''}`;
+  }
+
+  // The incident's ticket (if one was opened) closes with it.
+  if (ticketingOf(cfg) && patched('ticketing-v1')) {
+    const closed = await closeIncidentTicket(s, cfg);
+    if (closed) log('note', closed);
   }
 
   s.status = 'closed';

@@ -4,13 +4,16 @@
  * Workflow id: the incident's (inc-<host>-<hash of the correlation key>); runs inside the incident workflow.
  * Flow: enrich (lineage + ATT&CK) -> decide (typed rule set) -> notify by email when the verdict reaches
  * the configured level -> the policy (Cedar) decides the proposed containment: forbidden, automatic, or
- * through the approval gate (Update, deadline, remind, escalate, safe default deny) -> return the verdict.
- * Side effects: one email per run, one per approval step (deterministic Message-IDs). Undo: none needed:
- * no containment responder is deployed yet, so approved or automatic containment is recorded, not run.
+ * through the approval gate (Update, deadline, remind, escalate, safe default deny) -> execute on the host's
+ * responder -> open/update the incident's ticket -> return the verdict.
+ * Side effects: one email per run, one per approval step (deterministic Message-IDs); containment on the
+ * host's agent or EDR (automatic or approved), held by a `containment` workflow that undoes it (isolation
+ * lifts itself at its limit); one ticket per incident when ticketing is configured, closed with the incident.
  */
 import { patched } from '@temporalio/workflow';
 import type { Playbook } from './lib/playbook.js';
 import { assess, decideResponses, notifyByEmail } from './lib/steps.js';
+import { recordInTicket, wantsTicket } from './lib/ticket.js';
 
 export const suspiciousProcess: Playbook = {
   name: 'suspicious-process',
@@ -23,9 +26,13 @@ export const suspiciousProcess: Playbook = {
     // Incidents recorded before the policy step replay without it (patched); new ones take it.
     if (!patched('policy-and-approvals-v1')) return notified;
     const response = await decideResponses(ctx, decision, { name: this.name, version: this.version });
+    const ticket =
+      wantsTicket(decision) && patched('ticketing-v1')
+        ? await recordInTicket(ctx, enrichment, decision, response.summary)
+        : undefined;
     return {
       ...notified,
-      outcome: [notified.outcome, ...response.summary].join('; '),
+      outcome: [notified.outcome, ...response.summary, ...(ticket ? [ticket] : [])].join('; '),
       needsHuman: response.needsHuman,
     };
   },

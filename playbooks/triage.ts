@@ -2,10 +2,13 @@
  * Playbook: triage (the fallback for events no other playbook claims: file, network or account alerts).
  * Trigger: any event. Workflow id: the incident's. Flow: ATT&CK enrichment -> rule-set verdict from the
  * severity and what the event carries -> email when it reaches the notify level.
- * Side effects: one email per run (deterministic Message-ID). Undo: none needed.
+ * Side effects: one email per run (deterministic Message-ID); one ticket per incident when ticketing is
+ * configured. Undo: none needed.
  */
 import type { Playbook } from './lib/playbook.js';
+import { patched } from '@temporalio/workflow';
 import { assess, notifyByEmail } from './lib/steps.js';
+import { recordInTicket, wantsTicket } from './lib/ticket.js';
 
 export const triage: Playbook = {
   name: 'triage',
@@ -14,6 +17,9 @@ export const triage: Playbook = {
   matches: () => true,
   async run(ctx) {
     const { enrichment, decision } = await assess(ctx);
-    return notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
+    const notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
+    if (!wantsTicket(decision) || !patched('ticketing-v1')) return notified;
+    const ticket = await recordInTicket(ctx, enrichment, decision, []);
+    return ticket ? { ...notified, outcome: `${notified.outcome}; ${ticket}` } : notified;
   },
 };

@@ -18,7 +18,11 @@ import { distEntry } from '../src/paths.js';
 import { incidentMarker } from '../activities/ticketing/client.js';
 import { startJiraFake, type JiraFake } from './fakes/ticketing/jira.js';
 import { redmineAvailability, startRedmine, type RedmineServer } from './helpers/redmine.js';
-import { temporalAddress, testClient, uniqueQueue } from './helpers/temporal.js';
+import { startWorker, temporalAddress, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { startTestSmtp } from './helpers/smtp.js';
+import { normalized } from './helpers/events.js';
+import { temporalStarter } from '../intake/incidents.js';
+import type { IncidentStatus } from '../src/contracts/incident.js';
 import { inject } from 'vitest';
 
 const available = redmineAvailability();
@@ -272,5 +276,46 @@ it('retries while the ticketing system is down and finishes once it is back', as
   } finally {
     await flow.stop();
     await proxy.close();
+  }
+});
+
+it('opens one ticket for an incident, notes its evidence, and closes it with the outcome', async () => {
+  const smtp = await startTestSmtp();
+  const proxy = await startProxy(target());
+  const ticketingQueue = uniqueQueue('ticketing');
+  const env = ticketingEnv(proxy.port, ticketingQueue);
+  await spawnTicketingWorker(env);
+  const queue = uniqueQueue('ticket-incident');
+  const worker = await startWorker(
+    workerEnv(smtp.port, queue, {
+      VIGIL_TICKETING: env.VIGIL_TICKETING ?? 'none',
+      VIGIL_TICKETING_TASK_QUEUE: ticketingQueue,
+    }),
+  );
+  try {
+    const ev = normalized('generic', {
+      time: new Date().toISOString(),
+      host: `tk-${randomUUID().slice(0, 8)}`,
+      rule: 'Credential dumping tool on disk',
+      severity: 'critical',
+      techniques: ['T1003.001'],
+      file: { path: '/tmp/mimikatz.exe' },
+    });
+    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
+      ev.incidentId,
+      ev.correlationKey,
+      ev.event,
+    );
+    const out = (await client.workflow.getHandle(ev.incidentId).result()) as IncidentStatus;
+    expect(out.actions.find((a) => a.action === 'open-ticket')).toMatchObject({ status: 'done' });
+    expect(out.timeline.some((t) => t.summary === 'ticket closed')).toBe(true);
+    const tickets = await ticketsOf(ev.incidentId);
+    expect(tickets).toHaveLength(1);
+    expect(tickets[0]?.status).toBe(closedStatus());
+    expect(tickets[0]?.notes.join('\n')).toMatch(/T1003\.001/);
+  } finally {
+    await worker.stop();
+    await proxy.close();
+    await smtp.close();
   }
 });

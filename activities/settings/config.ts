@@ -18,6 +18,9 @@ export const SettingsConfig = z
     VIGIL_AGENT_SCHEDULE_TO_START: Duration.default(30_000),
     VIGIL_ISOLATION_LIMIT: Duration.default(4 * 3600_000),
     VIGIL_CONTAINMENT_HOLD_MAX: Duration.default(30 * 24 * 3600_000),
+    // Read here only to tell playbooks whether to open tickets; the credentials are the ticketing worker's.
+    VIGIL_TICKETING: z.enum(['none', 'jira', 'servicenow', 'thehive', 'rt', 'redmine']).default('none'),
+    VIGIL_TICKETING_TASK_QUEUE: z.string().min(1).default('vigil-ticketing'),
   })
   .refine((c) => c.VIGIL_SUSPICIOUS_THRESHOLD < c.VIGIL_MALICIOUS_THRESHOLD, {
     path: ['VIGIL_MALICIOUS_THRESHOLD'],
@@ -48,6 +51,7 @@ export function loadPlaybookSettings(env: Env): PlaybookSettings {
       escalateAfterMs: c.VIGIL_APPROVAL_ESCALATE_AFTER,
       deadlineMs: c.VIGIL_APPROVAL_DEADLINE,
     },
+    ticketing: { system: c.VIGIL_TICKETING, taskQueue: c.VIGIL_TICKETING_TASK_QUEUE },
     response: {
       scheduleToStartMs: c.VIGIL_AGENT_SCHEDULE_TO_START,
       isolationLimitMs: c.VIGIL_ISOLATION_LIMIT,

@@ -215,6 +215,32 @@ export async function up(opts: { json: boolean }): Promise<void> {
         onGiveUp: giveUp,
       }),
     );
+    // Workers that hold third-party credentials run only when configured: the ticketing worker
+    // (VIGIL_TICKETING) and the EDR response worker (VIGIL_RESPONDERS naming a vendor).
+    if ((env.VIGIL_TICKETING ?? 'none') !== 'none') {
+      procs.push(
+        supervise({
+          name: 'ticketing',
+          entry: distEntry('workers/ticketing-worker'),
+          env: common,
+          logFile: join(home, 'logs', 'ticketing.log'),
+          echo: say,
+          onGiveUp: giveUp,
+        }),
+      );
+    }
+    if (/"(crowdstrike|defender|sentinelone)"/.test(env.VIGIL_RESPONDERS ?? '')) {
+      procs.push(
+        supervise({
+          name: 'response',
+          entry: distEntry('workers/response-worker'),
+          env: common,
+          logFile: join(home, 'logs', 'response.log'),
+          echo: say,
+          onGiveUp: giveUp,
+        }),
+      );
+    }
     for (const p of procs) cleanups.push(() => p.stop());
 
     if (!(await waitHttp(`${intakeUrl}/readyz`, 60_000)))
@@ -266,6 +292,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
         `  Temporal UI:     ${temporal?.uiUrl ? `${temporal.uiUrl}/namespaces/${temporalCfg.TEMPORAL_NAMESPACE}/workflows` : '(external cluster: use its UI)'}`,
         `  Temporal:        ${address} (namespace ${temporalCfg.TEMPORAL_NAMESPACE})`,
         `  Metrics:         ${intakeUrl}/metrics (intake), ${state.worker.metricsUrl} (worker)${temporal ? `, ${temporal.metricsUrl} (Temporal)` : ''}`,
+        `  Endpoint agent:  ${agentHost} (host isolation ${env.VIGIL_AGENT_ISOLATION ?? 'dry-run'}; metrics ${state.agent?.metricsUrl ?? '-'}; vigil agents)`,
         `  Audit log:       ${auditLog}  (vigil audit verify | show <incident> | head)`,
         `  Dev mailbox:     smtp://${mail.host}:${mail.port}  (read it with: vigil mail)`,
         `  State and data:  ${home}`,

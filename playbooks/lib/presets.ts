@@ -7,6 +7,7 @@ import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@te
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
 import type { ExecutorActivities, RoutingActivities } from '../../activities/response/index.js';
+import type { TicketingActivities } from '../../activities/ticketing/index.js';
 import type { PolicyActivities } from '../../activities/policy/index.js';
 import type { ScoringActivities } from '../../activities/scoring/index.js';
 import type { SettingsActivities } from '../../activities/settings/index.js';
@@ -119,3 +120,18 @@ export const rpaCancelActivities = proxyActivities<Pick<RpaActivities, 'cancelRp
   scheduleToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
 });
+
+/**
+ * Ticketing on the ticketing worker's own queue (it alone holds the credential). Every call is idempotent
+ * (the ticket carries the incident's marker), so the budget rides out an outage of the ticketing system:
+ * a minute down is retried through, the incident shows the stage meanwhile.
+ */
+export function ticketingActivities(taskQueue: string) {
+  return proxyActivities<TicketingActivities>({
+    taskQueue,
+    startToCloseTimeout: '60s',
+    heartbeatTimeout: '15s',
+    scheduleToCloseTimeout: '30m',
+    retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 40 },
+  });
+}

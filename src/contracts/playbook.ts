@@ -42,6 +42,8 @@ export interface PlaybookSettings {
   notifyAt: Verdict;
   /** The approval ladder: remind, escalate, then the safe default (deny). */
   approval: { remindAfterMs: number; escalateAfterMs: number; deadlineMs: number };
+  /** Ticketing: which system (none: no tickets) and the ticketing worker's task queue. */
+  ticketing?: { system: string; taskQueue: string };
   /** Containment (absent in histories recorded before responders existed). */
   response?: {
     /** How long an action waits for the host's agent to pick it up before "host unreachable". */
