@@ -5,7 +5,12 @@
  * attempt never reaches history through the validator, so it is recorded here (SQLite) and signalled
  * to the incident's timeline.
  */
-import { Client, WorkflowUpdateFailedError, type ConnectionLike } from '@temporalio/client';
+import {
+  Client,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type ConnectionLike,
+} from '@temporalio/client';
 import { ApplicationFailure, type DataConverter } from '@temporalio/common';
 import type Database from 'better-sqlite3';
 import { openSqlite } from './sqlite.js';
@@ -188,6 +193,14 @@ export function createApprovalDecider(d: ApprovalDeps) {
       return { ok: false, status: 404, code: 'not-found', message: `no open incident ${id}` };
     }
     if (!record) return refuse(404, 'not-found', `no approval ${approvalId} in ${id}`);
+    // Already decided (the incident may even have closed since): the answer is the decision, not an outage.
+    if (record.status !== 'pending')
+      return refuse(
+        409,
+        'already-decided',
+        `approval ${approvalId} was already ${record.status}${record.decidedBy ? ` by ${record.decidedBy.operator} at ${record.decidedBy.at}` : ''}`,
+        record,
+      );
     const policy = d.mayApprove(op, record.action, record.requester === op.id);
     if (!policy.allow)
       return refuse(
@@ -218,6 +231,8 @@ export function createApprovalDecider(d: ApprovalDeps) {
         const code = e.cause.type ?? 'refused';
         return refuse(STATUS_FOR_CODE[code] ?? 409, code, e.cause.message, record);
       }
+      if (e instanceof WorkflowNotFoundError)
+        return refuse(409, 'incident-closed', `incident ${id} closed before the decision arrived`, record);
       return {
         ok: false,
         status: 503,

@@ -124,11 +124,19 @@ describe('containment by the endpoint agent', () => {
         });
         // The durable timer in the containment workflow lifts it; the agent undoes it.
         await until('the isolation to lift itself', () => (rules() === undefined ? true : undefined), 30_000);
-        const holds = [];
-        for await (const wf of client.workflow.list({
-          query: `WorkflowType = 'containment' AND WorkflowId STARTS_WITH 'containment-${ev.incidentId}'`,
-        }))
-          holds.push(await client.workflow.getHandle(wf.workflowId).query(containmentQuery));
+        const holdsOf = async () => {
+          const holds = [];
+          for await (const wf of client.workflow.list({
+            query: `WorkflowType = 'containment' AND WorkflowId STARTS_WITH 'containment-${ev.incidentId}'`,
+          }))
+            holds.push(await client.workflow.getHandle(wf.workflowId).query(containmentQuery));
+          return holds;
+        };
+        // The rules are gone as soon as the agent acted; the hold records it when the activity completes.
+        const holds = await until('the hold to record the release', async () => {
+          const hs = await holdsOf();
+          return hs.find((h) => h.action === 'isolate-host')?.status === 'released' ? hs : undefined;
+        });
         const iso = holds.find((h) => h.action === 'isolate-host');
         expect(iso).toMatchObject({ status: 'released', undo: { status: 'undone' } });
         // The suspension is held until an operator releases it: then the process runs again.
