@@ -38,6 +38,13 @@ import { createAutomationControl } from '../src/control/automation.js';
 import { createRoutingActivities } from '../activities/response/index.js';
 import { loadResponderRoutes, routeResponder } from '../activities/response/edr/index.js';
 import { EDR_TASK_QUEUE } from '../src/contracts/agent.js';
+import {
+  loadOutboundConfig,
+  OutboundGuard,
+  outboundPolicy,
+  parseIp,
+  type OutboundConfig,
+} from '../activities/lib/ssrf.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 import {
   createSlackActivities,
@@ -67,6 +74,7 @@ export function loadWorkerConfig(env: Env) {
     // Optional: approval requests and notices also go to Slack when SLACK_BOT_TOKEN is set.
     slack: loadSlackConfig(env),
     rpa: loadRpaConfig(env),
+    outbound: loadOutboundConfig(env),
   };
 }
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
@@ -117,7 +125,7 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
       // Webhooks: pass the outbound URL guard here ({ guard }) once it exists.
       ...createNotifyActivities(mailer, cfg.notify, {
         config: cfg.channels,
-        webhooks: createWebhookSender(cfg.channels.VIGIL_WEBHOOKS),
+        webhooks: createWebhookSender(cfg.channels.VIGIL_WEBHOOKS, { guard: urlGuard(cfg.outbound) }),
         chat: slack && createSlackChannel(slack.api, slack.cfg),
       }),
       ...(slack ? createSlackActivities(slack.api, slack.cfg) : {}),
@@ -150,6 +158,16 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
       mailer.close();
       void clientConnection.close();
     },
+  };
+}
+
+/** The SSRF guard for webhooks: internal destinations only when VIGIL_OUTBOUND_ALLOW(_INTERNAL) says so. */
+function urlGuard(c: OutboundConfig) {
+  const guard = new OutboundGuard(outboundPolicy(c));
+  return async (url: string) => {
+    const u = guard.checkUrl(url);
+    const host = u.hostname.replace(/^\[|\]$/g, '');
+    if (!parseIp(host)) await guard.resolve(host);
   };
 }
 

@@ -18,6 +18,19 @@ export const SettingsConfig = z
     VIGIL_AGENT_SCHEDULE_TO_START: Duration.default(30_000),
     VIGIL_ISOLATION_LIMIT: Duration.default(4 * 3600_000),
     VIGIL_CONTAINMENT_HOLD_MAX: Duration.default(30 * 24 * 3600_000),
+    // Only the webhook names: the URLs and secrets are the notify activities' (and never reach a history).
+    VIGIL_WEBHOOKS: z
+      .string()
+      .transform((t, ctx) => {
+        try {
+          return JSON.parse(t) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(z.array(z.looseObject({ name: z.string().min(1) })))
+      .default([]),
     // Read here only to tell playbooks whether to open tickets; the credentials are the ticketing worker's.
     VIGIL_TICKETING: z.enum(['none', 'jira', 'servicenow', 'thehive', 'rt', 'redmine']).default('none'),
     VIGIL_TICKETING_TASK_QUEUE: z.string().min(1).default('vigil-ticketing'),
@@ -51,6 +64,7 @@ export function loadPlaybookSettings(env: Env): PlaybookSettings {
       escalateAfterMs: c.VIGIL_APPROVAL_ESCALATE_AFTER,
       deadlineMs: c.VIGIL_APPROVAL_DEADLINE,
     },
+    webhooks: c.VIGIL_WEBHOOKS.map((w) => w.name),
     ticketing: { system: c.VIGIL_TICKETING, taskQueue: c.VIGIL_TICKETING_TASK_QUEUE },
     response: {
       scheduleToStartMs: c.VIGIL_AGENT_SCHEDULE_TO_START,

@@ -6,6 +6,7 @@
 import { ActivityFailure, patched } from '@temporalio/workflow';
 import { describeFailure } from './failures.js';
 import { Responders } from './respond.js';
+import { notifyChannel } from './notify.js';
 import { isContainmentAction, type ContainmentAction } from '../../src/contracts/response.js';
 import { evaluateRules, type ModelEvidence } from '../../src/policy/rules.js';
 import type { Enrichment } from '../../src/contracts/playbook.js';
@@ -103,10 +104,21 @@ export async function notifyByEmail(
     return { ...base, outcome: `closed as ${decision.verdict}: below the notification level` };
   }
   ctx.stage('notifying');
+  const notice = buildNotice(ctx.incident, ctx.event, enrichment, decision, playbookId);
+  // Webhook channels (Teams, Mattermost, a SIEM...) through their notifier: rate-limited, deduplicated,
+  // the rest folded into a digest. A channel that cannot take it is recorded, the email still goes out.
+  if (ctx.settings.webhooks?.length && patched('webhook-channels-v1')) {
+    for (const name of ctx.settings.webhooks) {
+      const r = await notifyChannel(`webhook:${name}`, notice);
+      ctx.action(
+        r.queued
+          ? { action: 'alert', status: 'done', detail: { channel: r.channel, notifier: r.workflowId } }
+          : { action: 'alert', status: 'failed', error: r.error, detail: { channel: r.channel } },
+      );
+    }
+  }
   try {
-    const receipt = await notifyActivities.notifyEmail(
-      buildNotice(ctx.incident, ctx.event, enrichment, decision, playbookId),
-    );
+    const receipt = await notifyActivities.notifyEmail(notice);
     ctx.action({
       action: 'notify-email',
       status: 'done',

@@ -42,6 +42,8 @@ export interface PlaybookSettings {
   notifyAt: Verdict;
   /** The approval ladder: remind, escalate, then the safe default (deny). */
   approval: { remindAfterMs: number; escalateAfterMs: number; deadlineMs: number };
+  /** Webhook channels (their names in VIGIL_WEBHOOKS) every notice also goes to, through their notifier. */
+  webhooks?: string[];
   /** Ticketing: which system (none: no tickets) and the ticketing worker's task queue. */
   ticketing?: { system: string; taskQueue: string };
   /** Containment (absent in histories recorded before responders existed). */
