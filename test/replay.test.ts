@@ -5,7 +5,8 @@
  * Record new fixtures with: VIGIL_RECORD_HISTORIES=1 npm test -- test/replay.test.ts
  */
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { historyFromJSON, historyToJSON } from '@temporalio/common/lib/proto-utils.js';
@@ -17,6 +18,8 @@ import { normalized, reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 import { decide, waitForApproval } from './helpers/approvals.js';
+import { agentEnv, startTestAgent } from './helpers/agent.js';
+import { releaseUpdate } from '../src/contracts/containment.js';
 
 const DIR = join(repoRoot(), 'test', 'replay');
 const bundle = () => ({ code: inject('workflowBundle') });
@@ -39,6 +42,8 @@ async function recordScenarios(): Promise<Map<string, string>> {
   const worker = await startWorker(workerEnv(smtp.port, queue, { VIGIL_QUIET_PERIOD: '1s' }));
   const start = temporalStarter(client.connection, client.options.namespace, queue, 5000);
   const out = new Map<string, string>();
+  let agent: Awaited<ReturnType<typeof startTestAgent>> | undefined;
+  let victim: ChildProcess | undefined;
   try {
     const scenarios = {
       'suspicious-process-malicious-notified-approved': [reverseShell(`replay-${randomUUID().slice(0, 6)}`)],
@@ -59,7 +64,36 @@ async function recordScenarios(): Promise<Map<string, string>> {
       await client.workflow.getHandle(id).result();
       out.set(name, historyToJSON(await client.workflow.getHandle(id).fetchHistory()));
     }
+    // The containment path: the host's agent suspends a real process at once, then (approved) isolates
+    // the host in dry-run; the suspension's hold is released by an operator.
+    const host = `replay-agent-${randomUUID().slice(0, 6)}`;
+    agent = await startTestAgent(agentEnv(host, queue));
+    victim = spawn('sleep', ['600'], { stdio: 'ignore' });
+    const pid = victim.pid ?? 0;
+    const ev = reverseShell(host, (d) => {
+      d.output_fields['proc.pid'] = pid;
+      d.output_fields['proc.exepath'] = readlinkSync(`/proc/${pid}/exe`);
+    });
+    await start.start(ev.incidentId, ev.correlationKey, ev.event);
+    await decide(client, await waitForApproval(client, ev.incidentId), { id: 'lead-1', role: 'lead' });
+    await client.workflow.getHandle(ev.incidentId).result();
+    out.set(
+      'suspicious-process-contained-by-agent',
+      historyToJSON(await client.workflow.getHandle(ev.incidentId).fetchHistory()),
+    );
+    for await (const wf of client.workflow.list({
+      query: `WorkflowType = 'containment' AND WorkflowId STARTS_WITH 'containment-${ev.incidentId}'`,
+    })) {
+      const h = client.workflow.getHandle(wf.workflowId);
+      await h.executeUpdate(releaseUpdate, {
+        args: [{ operator: 'lead-1', role: 'lead', reason: 'replay fixture' }],
+      });
+      await h.result();
+      out.set('containment-released', historyToJSON(await h.fetchHistory()));
+    }
   } finally {
+    await agent?.stop();
+    victim?.kill('SIGKILL');
     await worker.stop();
   }
   return out;
@@ -68,10 +102,12 @@ async function recordScenarios(): Promise<Map<string, string>> {
 describe('replay', () => {
   it('replays fresh histories of every playbook path against the current code', async () => {
     const recorded = await recordScenarios();
-    expect(recorded.size).toBeGreaterThanOrEqual(2);
+    expect(recorded.size).toBeGreaterThanOrEqual(4);
     for (const [name, json] of recorded) {
       await Worker.runReplayHistory({ workflowBundle: bundle() }, historyFromJSON(JSON.parse(json)), name);
-      if (process.env.VIGIL_RECORD_HISTORIES === '1') writeFileSync(join(DIR, `${name}.json`), json);
+      // New paths only: a committed history is the record of an older version and must stay as it is.
+      const file = join(DIR, `${name}.json`);
+      if (process.env.VIGIL_RECORD_HISTORIES === '1' && !existsSync(file)) writeFileSync(file, json);
     }
   });
 
