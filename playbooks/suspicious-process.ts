@@ -2,16 +2,16 @@
  * Playbook: suspicious process on a Linux host.
  * Trigger: an event that names a process (Falco syscall rules, EDR process alerts, generic with `process`).
  * Workflow id: the incident's (inc-<host>-<hash of the correlation key>); runs inside the incident workflow.
- * Flow: enrich (lineage + ATT&CK) -> decide (typed rule set) -> notify by email when the verdict reaches
- * the configured level -> the policy (Cedar) decides the proposed containment: forbidden, automatic, or
- * through the approval gate (Update, deadline, remind, escalate, safe default deny) -> execute on the host's
- * responder -> open/update the incident's ticket -> return the verdict.
+ * Flow: enrich (lineage + ATT&CK) -> decide (typed rule set) -> the policy (Cedar) decides the proposed
+ * containment; automatic (low blast radius) actions run at once -> notify by email when the verdict reaches
+ * the configured level -> the rest through the approval gate (Update, deadline, remind, escalate, safe
+ * default deny) -> execute on the host's responder -> open/update the incident's ticket -> return the verdict.
  * Side effects: one email per run, one per approval step (deterministic Message-IDs); containment on the
  * host's agent or EDR (automatic or approved), held by a `containment` workflow that undoes it (isolation
  * lifts itself at its limit); one ticket per incident when ticketing is configured, closed with the incident.
  */
 import { patched } from '@temporalio/workflow';
-import type { Playbook } from './lib/playbook.js';
+import type { Playbook, PlaybookOutcome } from './lib/playbook.js';
 import { assess, decideResponses, notifyByEmail } from './lib/steps.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
 
@@ -22,6 +22,30 @@ export const suspiciousProcess: Playbook = {
   matches: (ev) => ev.process !== undefined && (ev.host.os === undefined || /linux/i.test(ev.host.os)),
   async run(ctx) {
     const { enrichment, decision } = await assess(ctx);
+    if (patched('contain-first-v1')) {
+      // Containment first: automatic actions run before the email; approvals are asked after it.
+      let notified: PlaybookOutcome | undefined;
+      const response = await decideResponses(
+        ctx,
+        decision,
+        { name: this.name, version: this.version },
+        {
+          beforeApprovals: async () => {
+            notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
+          },
+        },
+      );
+      const n = notified ?? (await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`));
+      const ticket = wantsTicket(decision)
+        ? await recordInTicket(ctx, enrichment, decision, response.summary)
+        : undefined;
+      return {
+        ...n,
+        outcome: [n.outcome, ...response.summary, ...(ticket ? [ticket] : [])].join('; '),
+        needsHuman: response.needsHuman,
+      };
+    }
+    // Histories recorded before contain-first replay the older order below.
     const notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
     // Incidents recorded before the policy step replay without it (patched); new ones take it.
     if (!patched('policy-and-approvals-v1')) return notified;

@@ -79,15 +79,16 @@ describe('incident workflow', () => {
         'malicious: analysts notified by email; suspend-process allowed (no responder); isolate-host approved by lead-1',
       );
       expect(r.decisions.map((d) => d.kind)).toEqual(['rules', 'policy']);
+      // Containment first: automatic actions run before the email, approvals are asked after it.
       expect(r.actions.map((a) => [a.action, a.status])).toEqual([
-        ['notify-email', 'done'],
         ['suspend-process', 'skipped'],
+        ['notify-email', 'done'],
         ['isolate-host', 'approved'],
       ]);
       expect(r.evidence.map((e) => e.id)).toEqual([first.event.id, dup.event.id]);
       const mails = mailsFor(first.incidentId).filter((m) => !m.headers.get('x-vigil-approval'));
       expect(mails).toHaveLength(1);
-      expect(mails[0]?.messageId).toBe(r.actions[0]?.idempotencyKey);
+      expect(mails[0]?.messageId).toBe(r.actions.find((a) => a.action === 'notify-email')?.idempotencyKey);
       // Search attributes were kept current: the closed incident is found by status and host.
       let found = 0;
       for (let i = 0; i < 40 && !found; i++) {
@@ -202,7 +203,9 @@ describe('incident workflow', () => {
       const r = await result(e.incidentId);
       expect(r.status).toBe('closed');
       expect(r.outcome).toMatch(/email notification FAILED \(Unauthenticated/);
-      expect(r.actions[0]).toEqual(expect.objectContaining({ action: 'notify-email', status: 'failed' }));
+      expect(r.actions.find((a) => a.action === 'notify-email')).toEqual(
+        expect.objectContaining({ action: 'notify-email', status: 'failed' }),
+      );
       expect(r.timeline.some((t) => /requested notification failed/.test(t.summary))).toBe(true);
       expect(mailsFor(e.incidentId)).toHaveLength(0);
     });

@@ -18,6 +18,7 @@ export const SettingsConfig = z
     VIGIL_AGENT_SCHEDULE_TO_START: Duration.default(30_000),
     VIGIL_ISOLATION_LIMIT: Duration.default(4 * 3600_000),
     VIGIL_CONTAINMENT_HOLD_MAX: Duration.default(30 * 24 * 3600_000),
+    VIGIL_NOTIFY_EMAIL_VIA: z.enum(['notifier', 'direct']).default('notifier'),
     // Only the webhook names: the URLs and secrets are the notify activities' (and never reach a history).
     VIGIL_WEBHOOKS: z
       .string()
@@ -64,6 +65,7 @@ export function loadPlaybookSettings(env: Env): PlaybookSettings {
       escalateAfterMs: c.VIGIL_APPROVAL_ESCALATE_AFTER,
       deadlineMs: c.VIGIL_APPROVAL_DEADLINE,
     },
+    emailVia: c.VIGIL_NOTIFY_EMAIL_VIA,
     webhooks: c.VIGIL_WEBHOOKS.map((w) => w.name),
     ticketing: { system: c.VIGIL_TICKETING, taskQueue: c.VIGIL_TICKETING_TASK_QUEUE },
     response: {

@@ -117,6 +117,20 @@ export async function notifyByEmail(
       );
     }
   }
+  if (ctx.settings.emailVia === 'notifier' && patched('email-channel-v1')) {
+    const r = await notifyChannel('email', notice);
+    if (r.queued) {
+      ctx.action({
+        action: 'notify-email',
+        status: 'done',
+        idempotencyKey: r.requestId,
+        detail: { channel: 'email', notifier: r.workflowId },
+      });
+      return { ...base, outcome: `${decision.verdict}: analysts notified by email (rate-limited channel)` };
+    }
+    ctx.action({ action: 'notify-email', status: 'failed', error: r.error });
+    return { ...base, outcome: `${decision.verdict}: email notification FAILED (${r.error})` };
+  }
   try {
     const receipt = await notifyActivities.notifyEmail(notice);
     ctx.action({
@@ -160,12 +174,29 @@ export async function decideResponses(
   ctx: PlaybookContext,
   rules: DecisionRecord,
   playbook: { name: string; version: string },
+  opts: {
+    /**
+     * Run after the automatic actions and before anyone is asked (e.g. the email): containment first, so
+     * the attacker's process is stopped before a notification is even sent. The decisions are then taken
+     * forbidden/automatic first, approvals after.
+     */
+    beforeApprovals?: () => Promise<void>;
+  } = {},
 ): Promise<{ needsHuman: boolean; summary: string[] }> {
+  let pending = opts.beforeApprovals;
+  const flush = async () => {
+    const f = pending;
+    pending = undefined;
+    if (f) await f();
+  };
   const proposed = rules.actions
     .filter((a) => a.disposition === 'recommend')
     .map((a) => a.action)
     .filter(isActionName);
-  if (!proposed.length) return { needsHuman: false, summary: [] };
+  if (!proposed.length) {
+    await flush();
+    return { needsHuman: false, summary: [] };
+  }
   const ev = ctx.event;
   const request = {
     playbook,
@@ -197,7 +228,13 @@ export async function decideResponses(
   let needsHuman = false;
   const summary: string[] = [];
   const responders = patched('containment-v1') ? new Responders(ctx) : undefined;
-  for (const d of policy.decisions) {
+  const order = opts.beforeApprovals
+    ? [
+        ...policy.decisions.filter((d) => d.disposition !== 'approval'),
+        ...policy.decisions.filter((d) => d.disposition === 'approval'),
+      ]
+    : policy.decisions;
+  for (const d of order) {
     const params = paramsFor(d.action, ev);
     if (d.disposition === 'forbidden') {
       ctx.action({ action: d.action, status: 'forbidden', detail: { params, reasons: d.reasons } });
@@ -245,6 +282,7 @@ export async function decideResponses(
         reasons: [...d.reasons, `automation budget spent (${slot.used}/${slot.limit}): approval needed`],
       };
     }
+    await flush();
     ctx.stage('awaiting-approval');
     const notify = async (stage: ApprovalStage, record: ApprovalRequestRecord) => {
       try {
@@ -310,5 +348,6 @@ export async function decideResponses(
       if (out.status === 'expired') needsHuman = true;
     }
   }
+  await flush();
   return { needsHuman, summary };
 }

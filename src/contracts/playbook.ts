@@ -42,6 +42,12 @@ export interface PlaybookSettings {
   notifyAt: Verdict;
   /** The approval ladder: remind, escalate, then the safe default (deny). */
   approval: { remindAfterMs: number; escalateAfterMs: number; deadlineMs: number };
+  /**
+   * How incident emails go out: through the email channel's notifier (rate-limited, deduplicated, the
+   * rest in a digest: an event storm is not a mail storm) or directly (one mail per incident, its
+   * Message-ID on the incident). Absent in older histories: direct.
+   */
+  emailVia?: 'notifier' | 'direct';
   /** Webhook channels (their names in VIGIL_WEBHOOKS) every notice also goes to, through their notifier. */
   webhooks?: string[];
   /** Ticketing: which system (none: no tickets) and the ticketing worker's task queue. */

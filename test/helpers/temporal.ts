@@ -41,6 +41,9 @@ export function workerEnv(
     VIGIL_APPROVAL_REMIND_AFTER: '3s',
     VIGIL_APPROVAL_ESCALATE_AFTER: '6s',
     VIGIL_APPROVAL_DEADLINE: '9s',
+    // One mail per incident with its Message-ID on the incident: what most tests assert. The rate-limited
+    // email channel (the production default) is tested in notify-storm and e2e.
+    VIGIL_NOTIFY_EMAIL_VIA: 'direct',
     ...extra,
   };
 }
