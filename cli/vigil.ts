@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../src/errors.js';
 import { audit } from './commands/audit.js';
+import { shadow } from './commands/shadow.js';
 import { dlq } from './commands/dlq.js';
 import { incidents, show } from './commands/incidents.js';
 import { mail } from './commands/mail.js';
@@ -42,6 +43,9 @@ Usage:
   vigil audit show [incident] [--json]              an incident's record in the audit log (who, what, when, why)
   vigil audit export <incident> --out F             a self-contained bundle with inclusion proofs
   vigil audit head | seal | keygen --out F | rotate-key <new key file>   [--key F]
+  vigil shadow report [--since 24h] [--json]        shadow-mode decisions against live ones (audit log)
+  vigil whatif <incident> [--playbooks <dir|git ref>] [--json]   replay a recorded incident against other
+                                                    playbooks, side effects answered from the record
 
 Environment: VIGIL_HOME (state and data, default <repo>/.vigil), TEMPORAL_ADDRESS (use an existing server).`;
 
@@ -69,6 +73,8 @@ async function main(argv: string[]): Promise<number> {
       window: { type: 'string' },
       for: { type: 'string' },
       all: { type: 'boolean', default: false },
+      since: { type: 'string' },
+      playbooks: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -164,6 +170,8 @@ async function main(argv: string[]): Promise<number> {
         key: values.key,
         json,
       });
+    case 'shadow':
+      return shadow({ action: rest[0], since: values.since, json });
     default:
       throw new UsageError(`unknown command "${cmd}"\n\n${HELP}`);
   }

@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { Duration, parseEnv, type Env } from '../../src/config.js';
+import { CsvList, Duration, parseEnv, type Env } from '../../src/config.js';
+import { repoRoot } from '../../src/paths.js';
+import { resolvePlaybookBuild } from './build.js';
 import type { PlaybookSettings } from '../../src/contracts/playbook.js';
 
 const Score = z.coerce.number().int().min(0).max(100);
@@ -18,6 +20,10 @@ export const SettingsConfig = z
     VIGIL_AGENT_SCHEDULE_TO_START: Duration.default(30_000),
     VIGIL_ISOLATION_LIMIT: Duration.default(4 * 3600_000),
     VIGIL_CONTAINMENT_HOLD_MAX: Duration.default(30 * 24 * 3600_000),
+    /** Playbook names that run in shadow mode (containment and approvals recorded, not executed). */
+    VIGIL_SHADOW_PLAYBOOKS: CsvList.pipe(
+      z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a playbook name (lowercase, digits, -)')),
+    ).default([]),
   })
   .refine((c) => c.VIGIL_SUSPICIOUS_THRESHOLD < c.VIGIL_MALICIOUS_THRESHOLD, {
     path: ['VIGIL_MALICIOUS_THRESHOLD'],
@@ -34,7 +40,8 @@ export const SettingsConfig = z
     },
   );
 
-export function loadPlaybookSettings(env: Env): PlaybookSettings {
+/** `root`: where to look for the build (git checkout or dist/); computed once, when the worker starts. */
+export function loadPlaybookSettings(env: Env, root = repoRoot()): PlaybookSettings {
   const c = parseEnv(SettingsConfig, env, 'playbook settings');
   return {
     quietPeriodMs: c.VIGIL_QUIET_PERIOD,
@@ -53,5 +60,7 @@ export function loadPlaybookSettings(env: Env): PlaybookSettings {
       isolationLimitMs: c.VIGIL_ISOLATION_LIMIT,
       holdMaxMs: c.VIGIL_CONTAINMENT_HOLD_MAX,
     },
+    build: resolvePlaybookBuild(env, root),
+    shadowPlaybooks: c.VIGIL_SHADOW_PLAYBOOKS,
   };
 }
