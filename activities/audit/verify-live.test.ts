@@ -9,7 +9,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeEntry, entryHash, LOG_VERSION, type AuditEntry } from './entry.js';
+import { encodeEntry, entryHash, LOG_VERSION, type AuditEntry, type UnhashedEntry } from './entry.js';
 import { generateSigningKey } from './keys.js';
 import { AuditLog } from './log.js';
 import { verifyLog } from './verify.js';
@@ -36,11 +36,11 @@ function sealedLog(): { path: string; fp: string; log: AuditLog } {
 function nextLine(path: string): Buffer {
   const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
   const last = JSON.parse(lines[lines.length - 1] ?? '{}') as AuditEntry;
-  const u = {
+  const u: UnhashedEntry = {
     v: LOG_VERSION,
     seq: last.seq + 1,
     time: new Date().toISOString(),
-    kind: 'decision' as const,
+    kind: 'decision',
     payload: { workflowId: 'w', runId: 'r-next', incidentId: 'inc-1', index: 0, note: 'x'.repeat(5000) },
     prevHash: last.hash,
   };
