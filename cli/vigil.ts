@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../src/errors.js';
 import { audit } from './commands/audit.js';
 import { shadow } from './commands/shadow.js';
+import { whatif } from './commands/whatif.js';
 import { dlq } from './commands/dlq.js';
 import { incidents, show } from './commands/incidents.js';
 import { mail } from './commands/mail.js';
@@ -172,6 +173,8 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'shadow':
       return shadow({ action: rest[0], since: values.since, json });
+    case 'whatif':
+      return whatif({ incident: rest[0], playbooks: values.playbooks, json });
     default:
       throw new UsageError(`unknown command "${cmd}"\n\n${HELP}`);
   }
