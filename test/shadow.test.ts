@@ -18,7 +18,10 @@ import type { IncidentStatus } from '../src/contracts/incident.js';
 import { distEntry, repoRoot } from '../src/paths.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { resolvePlaybookBuild } from '../activities/settings/build.js';
+import type { AddressInfo } from 'node:net';
 import { writeSigningKey } from '../activities/audit/keys.js';
+import type { AuditLog } from '../activities/audit/log.js';
+import { createAuditMetrics, serveAuditMetrics } from '../activities/audit/metrics.js';
 import { createAuditExporter } from '../workers/audit-exporter.js';
 import { shadowReport, type ShadowReport } from '../cli/commands/shadow.js';
 import { agentEnv, procState, startTestAgent, until } from './helpers/agent.js';
@@ -151,14 +154,21 @@ describe('playbook build and shadow mode', () => {
     }
   });
 
-  it('vigil shadow report compares the shadow and the live run from the audit log', async () => {
+  it('exports both runs with their build, counts it in the exporter metrics, and vigil shadow report compares them', async () => {
     expect(shadowRun && liveRun).toBeTruthy();
     const home = mkdtempSync(join(tmpdir(), 'vigil-shadow-home-'));
     const keyDir = mkdtempSync(join(tmpdir(), 'vigil-shadow-key-'));
     dirs.push(home, keyDir);
     const signer = writeSigningKey(join(keyDir, 'k.pem'));
     const logPath = join(home, 'audit', 'audit.log');
+    const holder: { log?: AuditLog } = {};
+    const metrics = createAuditMetrics(() => ({
+      lastSeq: holder.log?.status().lastSeq ?? 0,
+      unsealed: holder.log?.status().unsealed ?? 0,
+    }));
+    const server = await serveAuditMetrics(metrics, '127.0.0.1:0');
     const exporter = createAuditExporter({
+      metrics,
       client,
       logPath,
       signer,
@@ -170,11 +180,27 @@ describe('playbook build and shadow mode', () => {
       filter: `TaskQueue = '${shadowQueue}' OR TaskQueue = '${liveQueue}'`,
       log: () => undefined,
     });
+    holder.log = exporter.log;
     try {
       await until('both runs in the audit log', async () => {
         await exporter.runOnce();
         return exporter.log.incidents().length >= 2 || undefined;
       });
+      // The exporter's own metrics, scraped over HTTP.
+      const port = (server.address() as AddressInfo).port;
+      const scrape = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const value = (line: string) =>
+        Number(new RegExp(`^${line.replace(/[{}".]/g, '\\$&')} (\\S+)$`, 'm').exec(scrape)?.[1]);
+      expect(value('vigil_audit_runs_exported_total')).toBe(2);
+      expect(value('vigil_audit_entries_appended_total{kind="history"}')).toBe(2);
+      expect(value('vigil_audit_entries_appended_total{kind="incident.closed"}')).toBe(2);
+      const decisionsAppended = value('vigil_audit_entries_appended_total{kind="decision"}');
+      expect(decisionsAppended).toBe(shadowRun.status.decisions.length + liveRun.status.decisions.length);
+      expect(value('vigil_audit_checkpoints_signed_total')).toBeGreaterThanOrEqual(1);
+      expect(value('vigil_audit_export_lag_seconds_count')).toBe(2);
+      expect(value('vigil_audit_export_lag_seconds_sum')).toBeGreaterThan(0);
+      expect(value('vigil_audit_errors_total')).toBe(0);
+      expect(value('vigil_audit_last_seq')).toBe(exporter.log.status().lastSeq);
       // The audit log's records carry the build.
       const closed = exporter.log.entriesOf(shadowRun.incidentId).find((e) => e.kind === 'incident.closed');
       expect(closed?.payload.result).toMatchObject({
@@ -222,6 +248,7 @@ describe('playbook build and shadow mode', () => {
         /suspend-process\s+executed 1 \(1\.00\/run\)\s+\|\s+would execute automatically 1/,
       );
     } finally {
+      server.close();
       exporter.close();
     }
   });
