@@ -2,6 +2,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../src/errors.js';
 import { audit } from './commands/audit.js';
+import { shadow } from './commands/shadow.js';
+import { whatif } from './commands/whatif.js';
 import { dlq } from './commands/dlq.js';
 import { incidents, show } from './commands/incidents.js';
 import { mail } from './commands/mail.js';
@@ -45,6 +47,9 @@ Usage:
   vigil audit show [incident] [--json]              an incident's record in the audit log (who, what, when, why)
   vigil audit export <incident> --out F             a self-contained bundle with inclusion proofs
   vigil audit head | seal | keygen --out F | rotate-key <new key file>   [--key F]
+  vigil shadow report [--since 24h] [--json]        shadow-mode decisions against live ones (audit log)
+  vigil whatif <incident> [--playbooks <dir|git ref>] [--json]   replay a recorded incident against other
+                                                    playbooks, side effects answered from the record
 
 Environment: VIGIL_HOME (state and data, default <repo>/.vigil), TEMPORAL_ADDRESS (use an existing server).`;
 
@@ -74,6 +79,8 @@ async function main(argv: string[]): Promise<number> {
       all: { type: 'boolean', default: false },
       queues: { type: 'string' },
       deadline: { type: 'string' },
+      since: { type: 'string' },
+      playbooks: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -171,6 +178,10 @@ async function main(argv: string[]): Promise<number> {
       });
     case 'rpa':
       return rpa({ args: rest, queues: values.queues, deadline: values.deadline, json });
+    case 'shadow':
+      return shadow({ action: rest[0], since: values.since, json });
+    case 'whatif':
+      return whatif({ incident: rest[0], playbooks: values.playbooks, json });
     default:
       throw new UsageError(`unknown command "${cmd}"\n\n${HELP}`);
   }

@@ -149,21 +149,32 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     s.stage = stage;
   };
 
+  // The build that handles the incident (recorded through the settings activity; older histories lack it).
+  if (cfg.build) s.build = cfg.build;
+
   const runPlaybook = async (pb: Playbook, ev: DetectionEvent) => {
-    s.playbook = { name: pb.name, version: pb.version };
+    const shadow = cfg.shadowPlaybooks?.includes(pb.name) ?? false;
+    const ref = { name: pb.name, version: pb.version, ...(cfg.build ? { build: cfg.build.id } : {}) };
+    s.playbook = ref;
+    if (shadow) s.shadow = true;
     upsertSearchAttributes([
       { key: SA.playbook, value: pb.name },
       { key: SA.severity, value: s.severity },
       { key: SA.technique, value: s.techniques },
       { key: SA.status, value: 'open' },
     ]);
-    log('note', `playbook ${pb.name}@${pb.version} started for event ${ev.id}`);
+    log(
+      'note',
+      `playbook ${pb.name}@${pb.version}${cfg.build ? ` (build ${cfg.build.id})` : ''}${shadow ? ' in SHADOW mode' : ''} started for event ${ev.id}`,
+    );
     const ctx: PlaybookContext = {
       incident: s,
       event: ev,
       settings: cfg,
+      shadow,
       stage: setStage,
-      decision: (d) => {
+      decision: (rec) => {
+        const d = { ...rec, playbook: rec.playbook ?? ref, ...(shadow ? { shadow: true } : {}) };
         s.decisions.push(d);
         s.verdict = d.verdict;
         s.riskScore = d.riskScore;

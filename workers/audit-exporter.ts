@@ -18,6 +18,7 @@ import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import type { AuditEntry } from '../activities/audit/entry.js';
 import { KeyFileError, loadSigningKey, type Signer } from '../activities/audit/keys.js';
 import { AuditLog, type NewRecord } from '../activities/audit/log.js';
+import { createAuditMetrics, serveAuditMetrics, type AuditMetrics } from '../activities/audit/metrics.js';
 import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
 
 export const CURSOR = 'temporal.closeTime';
@@ -38,6 +39,8 @@ export interface AuditExporterOptions {
   /** Fault injection for tests: runs after entries are on disk, before the index records them. */
   onAppended?: (entries: AuditEntry[]) => void;
   log?: (line: string) => void;
+  /** The exporter's own metrics (appended, signed, lag, errors). */
+  metrics?: AuditMetrics;
 }
 
 export interface RunOnceResult {
@@ -167,7 +170,10 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
     for (const run of runs) {
       if (log.hasRecord(closedKey(run))) res.skipped += 1;
       else {
-        res.entries += log.append(await records(run)).length;
+        const written = log.append(await records(run));
+        opts.metrics?.appended(written);
+        opts.metrics?.exported(run.closeTime);
+        res.entries += written.length;
         res.exported += 1;
       }
       if (!cursor || run.closeTime > cursor) {
@@ -175,7 +181,9 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
         log.setCursor(CURSOR, cursor);
       }
     }
-    res.sealed = log.sealIfOlderThan(opts.checkpointIntervalMs) !== undefined;
+    const cp = log.sealIfOlderThan(opts.checkpointIntervalMs);
+    if (cp) opts.metrics?.appended([cp]);
+    res.sealed = cp !== undefined;
     return res;
   }
 
@@ -186,6 +194,7 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
         if (r.exported || r.sealed)
           say(`exported ${r.exported} incident runs (${r.entries} entries)${r.sealed ? ', sealed' : ''}`);
       } catch (e) {
+        opts.metrics?.errors.inc();
         say(
           `poll failed (retrying in ${opts.pollIntervalMs} ms): ${e instanceof Error ? e.message : String(e)}`,
         );
@@ -219,7 +228,14 @@ if (isEntryPoint(import.meta.url)) {
       );
     }
     const connection = await Connection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
+    // The gauges read the log through the exporter, created just below.
+    const holder: { exporter?: AuditExporter } = {};
+    const metrics = createAuditMetrics(() => {
+      const s = holder.exporter?.log.status();
+      return { lastSeq: s?.lastSeq ?? 0, unsealed: s?.unsealed ?? 0 };
+    });
     const exporter = createAuditExporter({
+      metrics,
       // Histories are exported as stored (payloads encrypted); decision records are read through the codec.
       client: new Client({
         connection,
@@ -235,6 +251,10 @@ if (isEntryPoint(import.meta.url)) {
       pollIntervalMs: cfg.audit.VIGIL_AUDIT_POLL_INTERVAL,
       visibilityLagMs: cfg.audit.VIGIL_AUDIT_VISIBILITY_LAG,
     });
+    holder.exporter = exporter;
+    const metricsServer = cfg.audit.VIGIL_AUDIT_METRICS
+      ? await serveAuditMetrics(metrics, cfg.audit.VIGIL_AUDIT_METRICS)
+      : undefined;
     process.stderr.write(
       `audit-exporter: ${cfg.audit.VIGIL_AUDIT_LOG} (key ${signer.fingerprint}) following ${cfg.temporal.TEMPORAL_ADDRESS} namespace ${cfg.temporal.TEMPORAL_NAMESPACE}\n`,
     );
@@ -242,7 +262,9 @@ if (isEntryPoint(import.meta.url)) {
     void untilSignal().then(() => ac.abort());
     await exporter.run(ac.signal);
     // Seal what was exported before stopping, so the tail is signed.
-    exporter.log.checkpoint();
+    const cp = exporter.log.checkpoint();
+    if (cp) metrics.appended([cp]);
+    metricsServer?.close();
     exporter.close();
     await connection.close();
   });

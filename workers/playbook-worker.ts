@@ -46,6 +46,9 @@ import {
   type OutboundConfig,
 } from '../activities/lib/ssrf.js';
 import { isEntryPoint, runMain } from './lib/main.js';
+import { ConfigError } from '../src/errors.js';
+import type { PlaybookSettings } from '../src/contracts/playbook.js';
+import { PLAYBOOKS } from '../playbooks/registry.js';
 import {
   createSlackActivities,
   createSlackApi,
@@ -57,13 +60,30 @@ import { createRpaActivities, loadRpaConfig, temporalRpaQueueClient } from '../a
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
 
+/** A shadow-mode name that names no playbook would silently leave that playbook live: refuse it. */
+function knownShadowPlaybooks(s: PlaybookSettings): PlaybookSettings {
+  const known = PLAYBOOKS.map((p) => p.name);
+  const unknown = (s.shadowPlaybooks ?? []).filter((n) => !known.includes(n));
+  if (unknown.length)
+    throw new ConfigError(
+      [
+        {
+          key: 'VIGIL_SHADOW_PLAYBOOKS',
+          message: `no playbook named ${unknown.join(', ')} (playbooks: ${known.join(', ')})`,
+        },
+      ],
+      'playbook settings',
+    );
+  return s;
+}
+
 /** Validate all configuration first, so a bad key stops the worker before it touches Temporal. */
 export function loadWorkerConfig(env: Env) {
   return {
     temporal: parseEnv(TemporalConfig, env, 'Temporal configuration'),
     notify: loadNotifyConfig(env),
     channels: loadChannelsConfig(env),
-    settings: loadPlaybookSettings(env),
+    settings: knownShadowPlaybooks(loadPlaybookSettings(env)),
     enrichment: loadEnrichmentConfig(env, repoRoot()),
     policy: loadPolicyConfig(env, repoRoot()),
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),

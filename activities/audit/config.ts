@@ -1,6 +1,6 @@
 import { isAbsolute, join, dirname, resolve, relative } from 'node:path';
 import { z } from 'zod';
-import { CsvList, Duration, parseEnv, TemporalConfig, type Env } from '../../src/config.js';
+import { CsvList, Duration, HostPort, parseEnv, TemporalConfig, type Env } from '../../src/config.js';
 import { normalizeFingerprint } from './keys.js';
 
 /** Comma-separated key fingerprints (sha256 hex of the raw Ed25519 public key, optionally `sha256:`-prefixed). */
@@ -27,6 +27,8 @@ export const AuditConfig = z
     VIGIL_AUDIT_POLL_INTERVAL: Duration.default(5_000),
     /** How far back each poll looks again (visibility is eventually consistent); records are deduplicated. */
     VIGIL_AUDIT_VISIBILITY_LAG: Duration.default(600_000),
+    /** Serve the exporter's Prometheus metrics on host:port (/metrics); off when unset. */
+    VIGIL_AUDIT_METRICS: HostPort.optional(),
   })
   .superRefine((c, ctx) => {
     const log = resolve(c.VIGIL_AUDIT_LOG);

@@ -241,6 +241,11 @@ export class AuditLog {
     return cp ? this.readIndexed(cp) : undefined;
   }
 
+  /** Every entry of one kind, in log order (e.g. `incident.closed` for reports). */
+  entriesOfKind(kind: AuditKind): AuditEntry[] {
+    return this.index.ofKindAfter(kind, 0).map((ix) => this.readIndexed(ix));
+  }
+
   rotations(): AuditEntry[] {
     return this.index.ofKindAfter('key.rotated', 0).map((ix) => this.readIndexed(ix));
   }

@@ -4,7 +4,7 @@
  * a pinned key through a dual-signed rotation). Names the FIRST bad entry. With a kept head it also proves
  * the log was not cut back (tail truncation) or rewritten before that head.
  */
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { canonicalJson, sha256Hex } from './canonical.js';
 import {
@@ -373,13 +373,54 @@ export function verifyLogBuffer(data: Buffer | string, opts: VerifyOptions): Ver
   return v.finish(rest);
 }
 
-/** Verify the log file at `path`, streaming (constant memory in the size of the log). */
-export async function verifyLog(path: string, opts: VerifyOptions): Promise<VerifyReport> {
+/** How long `verifyLog` waits for an incomplete last line to be completed by a live writer (ms). */
+export const DEFAULT_SETTLE_MS = 2000;
+
+/**
+ * Verify the log file at `path`, streaming (constant memory in the size of the log). A live log may end in
+ * a line the exporter is still writing (a reader can see a write half done): an incomplete last line is
+ * re-read until it is complete (then verified with whatever followed) or `settleMs` pass without progress;
+ * only then is it reported as a torn write or a truncation.
+ */
+export async function verifyLog(
+  path: string,
+  opts: VerifyOptions & { settleMs?: number },
+): Promise<VerifyReport> {
   const v = new LogVerifier(opts);
   let carry: Buffer = Buffer.alloc(0);
+  let pos = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+    pos += (chunk as Buffer).length;
     carry = feed(v, carry, chunk as Buffer);
     if (v.failed) break;
   }
-  return v.finish(carry);
+  const settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
+  let waited = false;
+  if (carry.length && !v.failed && settleMs > 0) {
+    waited = true;
+    const fd = openSync(path, 'r');
+    try {
+      const buf = Buffer.alloc(1 << 20);
+      let quietSince = Date.now();
+      const giveUp = Date.now() + settleMs * 10; // a writer that never stops cannot hold us forever
+      while (carry.length && !v.failed && Date.now() - quietSince < settleMs && Date.now() < giveUp) {
+        await new Promise((r) => setTimeout(r, 20));
+        let n: number;
+        while ((n = readSync(fd, buf, 0, buf.length, pos)) > 0) {
+          pos += n;
+          quietSince = Date.now();
+          carry = feed(v, carry, buf.subarray(0, n));
+          if (v.failed) break;
+        }
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  const report = v.finish(carry);
+  if (waited && report.firstBad?.reason.startsWith('incomplete last line'))
+    report.firstBad.reason += ` (still incomplete after waiting ${settleMs} ms for a writer)`;
+  else if (waited)
+    report.notes.push('a write was in progress at the end of the log: re-read until it was complete');
+  return report;
 }

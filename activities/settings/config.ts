@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { Duration, parseEnv, type Env } from '../../src/config.js';
+import { CsvList, Duration, parseEnv, type Env } from '../../src/config.js';
+import { repoRoot } from '../../src/paths.js';
+import { resolvePlaybookBuild } from './build.js';
 import type { PlaybookSettings } from '../../src/contracts/playbook.js';
 
 const Score = z.coerce.number().int().min(0).max(100);
@@ -35,6 +37,10 @@ export const SettingsConfig = z
     // Read here only to tell playbooks whether to open tickets; the credentials are the ticketing worker's.
     VIGIL_TICKETING: z.enum(['none', 'jira', 'servicenow', 'thehive', 'rt', 'redmine']).default('none'),
     VIGIL_TICKETING_TASK_QUEUE: z.string().min(1).default('vigil-ticketing'),
+    /** Playbook names that run in shadow mode (containment and approvals recorded, not executed). */
+    VIGIL_SHADOW_PLAYBOOKS: CsvList.pipe(
+      z.array(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'a playbook name (lowercase, digits, -)')),
+    ).default([]),
   })
   .refine((c) => c.VIGIL_SUSPICIOUS_THRESHOLD < c.VIGIL_MALICIOUS_THRESHOLD, {
     path: ['VIGIL_MALICIOUS_THRESHOLD'],
@@ -51,7 +57,8 @@ export const SettingsConfig = z
     },
   );
 
-export function loadPlaybookSettings(env: Env): PlaybookSettings {
+/** `root`: where to look for the build (git checkout or dist/); computed once, when the worker starts. */
+export function loadPlaybookSettings(env: Env, root = repoRoot()): PlaybookSettings {
   const c = parseEnv(SettingsConfig, env, 'playbook settings');
   return {
     quietPeriodMs: c.VIGIL_QUIET_PERIOD,
@@ -73,5 +80,7 @@ export function loadPlaybookSettings(env: Env): PlaybookSettings {
       isolationLimitMs: c.VIGIL_ISOLATION_LIMIT,
       holdMaxMs: c.VIGIL_CONTAINMENT_HOLD_MAX,
     },
+    build: resolvePlaybookBuild(env, root),
+    shadowPlaybooks: c.VIGIL_SHADOW_PLAYBOOKS,
   };
 }

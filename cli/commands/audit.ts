@@ -27,6 +27,7 @@ import { KeyFileError, loadSigningKey, writeSigningKey } from '../../activities/
 import { AuditLog, AuditLogError } from '../../activities/audit/log.js';
 import { verifyLog, type VerifyReport } from '../../activities/audit/verify.js';
 import { printJson, UsageError } from '../output.js';
+import { describeBuild } from './incidents.js';
 import { vigilHome } from '../state.js';
 
 export interface AuditOptions {
@@ -358,7 +359,8 @@ function showCmd(opts: AuditOptions): number {
       out.push(
         '',
         `Run ${r.runId}  ${r.execution ?? '?'}  ${r.startTime ?? '?'} -> ${r.closeTime ?? '?'}  ${r.sealed ? 'sealed' : 'NOT SEALED YET'} (entries ${r.entries.join(', ')})`,
-        `  Host ${res.host ?? '-'}   Rule ${res.rule ?? '-'}   Severity ${res.severity ?? '-'}   Playbook ${res.playbook ? `${res.playbook.name}@${res.playbook.version}` : '-'}`,
+        `  Host ${res.host ?? '-'}   Rule ${res.rule ?? '-'}   Severity ${res.severity ?? '-'}   Playbook ${res.playbook ? `${res.playbook.name}@${res.playbook.version}` : '-'}${res.shadow ? '  (SHADOW MODE)' : ''}`,
+        `  Build ${describeBuild(res.build)}`,
         `  Verdict ${res.verdict ?? '-'} (risk ${res.riskScore ?? '-'})   Outcome ${res.outcome ?? '-'}`,
       );
       if (r.history)
@@ -368,7 +370,7 @@ function showCmd(opts: AuditOptions): number {
       out.push('  Decisions (who, what, why):');
       for (const d of r.decisions) {
         out.push(
-          `    ${d.at}  ${d.by}@${d.version} (${d.kind}): ${d.verdict}, risk ${d.riskScore}  [entry ${d.seq}]`,
+          `    ${d.at}  ${d.by}@${d.version} (${d.kind}): ${d.verdict}, risk ${d.riskScore}${d.playbook ? `  by ${d.playbook.name}@${d.playbook.version}${d.playbook.build ? ` build ${d.playbook.build}` : ''}` : ''}${d.shadow ? ' SHADOW' : ''}  [entry ${d.seq}]`,
         );
         for (const why of d.reasons) out.push(`        because ${why}`);
         for (const a of d.actions) out.push(`        ${a.disposition.padEnd(9)} ${a.action}: ${a.why}`);

@@ -1,6 +1,7 @@
 /** `vigil incidents` and `vigil show <incident>`: read incidents from Temporal (visibility, queries, results). */
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { INCIDENT_WORKFLOW, statusQuery, type IncidentStatus } from '../../src/contracts/incident.js';
+import type { PlaybookBuild } from '../../src/contracts/playbook.js';
 import type { incident } from '../../playbooks/incident.js';
 import { printJson, table, UsageError } from '../output.js';
 import { codecFromEnv, dataConverterFor } from '../../src/codec/config.js';
@@ -75,6 +76,17 @@ export async function incidents(opts: {
   );
 }
 
+/** The build of the playbooks that handled an incident, for people. */
+export function describeBuild(b: PlaybookBuild | undefined): string {
+  if (!b) return '- (recorded before builds were recorded)';
+  const parts = [b.id];
+  if (b.gitRevision && !b.id.startsWith('git:'))
+    parts.push(`git ${b.gitRevision.slice(0, 12)}${b.dirty ? '+dirty' : ''}`);
+  if (b.codeSha256) parts.push(`code sha256:${b.codeSha256.slice(0, 12)}`);
+  if (!b.id.includes(b.packageVersion)) parts.push(b.packageVersion);
+  return parts.join('   ');
+}
+
 export async function show(opts: { incident?: string; json: boolean }): Promise<void> {
   if (!opts.incident) throw new UsageError('vigil show: give an incident id (see vigil incidents)');
   const id = opts.incident;
@@ -102,7 +114,8 @@ export async function show(opts: { incident?: string; json: boolean }): Promise<
     `Incident   ${s.incidentId}  (${s.status ?? s.execution.toLowerCase()}, workflow ${s.execution})`,
     `Key        ${s.correlationKey ?? ''}`,
     `Host       ${s.host ?? ''}   Severity ${s.severity ?? ''}   Rule ${s.rule ?? ''}`,
-    `Stage      ${s.stage ?? ''}   Playbook ${s.playbook ? `${s.playbook.name}@${s.playbook.version}` : ''}`,
+    `Stage      ${s.stage ?? ''}   Playbook ${s.playbook ? `${s.playbook.name}@${s.playbook.version}` : ''}${s.shadow ? '   SHADOW MODE (containment and approvals recorded, not executed)' : ''}`,
+    `Build      ${describeBuild(s.build)}`,
     `Verdict    ${s.verdict ?? '-'}   Risk ${s.riskScore ?? '-'}`,
     `Events     ${s.eventCount ?? 0} (first ${s.firstSeen ?? '-'}, last ${s.lastSeen ?? '-'})   ATT&CK ${(s.techniques ?? []).join(', ') || '-'}`,
     `Outcome    ${s.outcome ?? '-'}`,

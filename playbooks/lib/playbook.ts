@@ -19,6 +19,11 @@ export interface PlaybookContext {
   /** The event that triggered this run of the playbook. */
   readonly event: DetectionEvent;
   readonly settings: PlaybookSettings;
+  /**
+   * Shadow mode (VIGIL_SHADOW_PLAYBOOKS): run fully, but record containment and approvals as would-have-done
+   * instead of executing or asking anyone (decideResponses).
+   */
+  readonly shadow?: boolean;
   stage(stage: IncidentStage): void;
   decision(d: DecisionRecord): void;
   action(a: Omit<ActionRecord, 'at'>): void;

@@ -7,6 +7,7 @@ import { ActivityFailure, patched } from '@temporalio/workflow';
 import { describeFailure } from './failures.js';
 import { Responders } from './respond.js';
 import { notifyChannel } from './notify.js';
+import { recordShadow } from './shadow.js';
 import { isContainmentAction, type ContainmentAction } from '../../src/contracts/response.js';
 import { evaluateRules, type ModelEvidence } from '../../src/policy/rules.js';
 import type { Enrichment } from '../../src/contracts/playbook.js';
@@ -228,6 +229,7 @@ export async function decideResponses(
   let needsHuman = false;
   const summary: string[] = [];
   const responders = patched('containment-v1') ? new Responders(ctx) : undefined;
+  const shadowRoute: { lookup?: Promise<string> } = {};
   const order = opts.beforeApprovals
     ? [
         ...policy.decisions.filter((d) => d.disposition !== 'approval'),
@@ -238,6 +240,11 @@ export async function decideResponses(
     const params = paramsFor(d.action, ev);
     if (d.disposition === 'forbidden') {
       ctx.action({ action: d.action, status: 'forbidden', detail: { params, reasons: d.reasons } });
+      continue;
+    }
+    // Shadow mode: recorded as would-have-done; nothing executed, nobody asked (./shadow.ts).
+    if (ctx.shadow) {
+      summary.push(await recordShadow(ctx, d, params, shadowRoute));
       continue;
     }
     // Incidents recorded before responders existed replay without them (patched); new ones execute.

@@ -4,6 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { DetectionEvent, Severity } from '../events/detection-event.js';
+import type { PlaybookBuild } from './playbook.js';
 
 export const INCIDENT_WORKFLOW = 'incident';
 
@@ -58,13 +59,34 @@ export interface DecisionRecord {
   }[];
   /** The inputs the decision was taken on (for the audit trail). */
   inputs?: Record<string, unknown>;
+  /** The playbook (and the build of the playbooks) that took it; absent in older histories. */
+  playbook?: PlaybookRef;
+  /** Taken by a playbook in shadow mode: its actions were recorded, not executed. */
+  shadow?: boolean;
+}
+
+export interface PlaybookRef {
+  name: string;
+  version: string;
+  /** The build id of the playbooks (PlaybookBuild.id). */
+  build?: string;
 }
 
 export interface ActionRecord {
   at: string;
   action: string;
   status:
-    'done' | 'executed' | 'refused' | 'failed' | 'skipped' | 'approved' | 'denied' | 'expired' | 'forbidden';
+    | 'done'
+    | 'executed'
+    | 'refused'
+    | 'failed'
+    | 'skipped'
+    | 'approved'
+    | 'denied'
+    | 'expired'
+    | 'forbidden'
+    /** Shadow mode: what the live playbook would have done (`detail.wouldHave`), nothing was executed. */
+    | 'shadow';
   idempotencyKey?: string;
   detail?: Record<string, unknown>;
   error?: string;
@@ -75,7 +97,11 @@ export interface IncidentStatus {
   correlationKey: string;
   status: 'open' | 'closed';
   stage: IncidentStage;
-  playbook?: { name: string; version: string };
+  playbook?: PlaybookRef;
+  /** The build of the playbooks that handled it (absent in older histories). */
+  build?: PlaybookBuild;
+  /** The playbook ran in shadow mode (VIGIL_SHADOW_PLAYBOOKS): containment and approvals were not executed. */
+  shadow?: boolean;
   host: string;
   severity: Severity;
   rule: string;

@@ -29,6 +29,18 @@ export interface Enrichment {
   attackVersion: string;
 }
 
+/** The build of the playbooks a worker runs (activities/settings/build.ts), recorded with every incident. */
+export interface PlaybookBuild {
+  /** VIGIL_BUILD_ID, else `git:<revision>[+dirty]`, else `<package>@<version>+sha256:<12 hex>`. */
+  id: string;
+  packageVersion: string;
+  gitRevision?: string;
+  /** playbooks/ or src/ differ from the commit. */
+  dirty?: boolean;
+  /** sha256 of the compiled workflow code (dist/playbooks, dist/src). */
+  codeSha256?: string;
+}
+
 /** Settings a playbook reads from the worker's configuration (recorded in history at incident start). */
 export interface PlaybookSettings {
   quietPeriodMs: number;
@@ -61,6 +73,13 @@ export interface PlaybookSettings {
     /** A hold without a time limit (suspend, quarantine, ...) ends after this long, leaving the effect. */
     holdMaxMs: number;
   };
+  /** Absent in histories recorded before builds were recorded. */
+  build?: PlaybookBuild;
+  /**
+   * Playbooks in shadow mode (VIGIL_SHADOW_PLAYBOOKS): they run fully, but containment and approvals are
+   * recorded as would-have-done, not executed. Absent in older histories (= none).
+   */
+  shadowPlaybooks?: string[];
 }
 
 /** What a notification says about an incident; the notify activity renders it (text and HTML). */
