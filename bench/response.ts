@@ -317,6 +317,8 @@ export interface ContainSample {
   ackMs?: number;
   error?: string;
   id?: string;
+  /** Date.now() when the POST / start was sent. */
+  sentAt?: number;
 }
 
 async function oursSample(stack: Stack, side: ResponseSide, pair: number, warmup: boolean, tag: string) {
@@ -330,6 +332,7 @@ async function oursSample(stack: Stack, side: ResponseSide, pair: number, warmup
   const out: ContainSample = { side: 'ours', pair, warmup, ok: false };
   try {
     const t0 = Date.now();
+    out.sentAt = t0;
     const watch = watchStopped(v.pid, 15_000);
     const sent = await side.intake.send(PATH, body);
     out.ackMs = Date.now() - t0;
@@ -397,6 +400,35 @@ export interface ContainRun {
   failed: number;
   ratioP50: number;
   ratioP99: number;
+  /** Where the time of one Vigil sample (the median one) went, from its history (ms after the POST). */
+  timeline?: { sample: number; steps: string[] };
+}
+
+/** The incident's history as "what +start..end ms" steps (activities, timers, child workflows). */
+async function timeline(client: Client, id: string, t0: number): Promise<string[]> {
+  const h = await client.workflow.getHandle(id).fetchHistory();
+  const at = (e: { eventTime?: unknown }) =>
+    e.eventTime ? tsToMs(e.eventTime) - t0 : NaN;
+  const names = new Map<string, { name: string; from: number }>();
+  const steps: string[] = [];
+  for (const e of h.events ?? []) {
+    const eid = String(e.eventId);
+    if (e.workflowExecutionStartedEventAttributes) steps.push(`incident started +${at(e)}`);
+    const sch = e.activityTaskScheduledEventAttributes;
+    if (sch) names.set(eid, { name: sch.activityType?.name ?? '?', from: at(e) });
+    const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+    if (done) {
+      const s = names.get(String(done.scheduledEventId));
+      if (s) steps.push(`${s.name} +${s.from}..${at(e)}`);
+    }
+    if (e.startChildWorkflowExecutionInitiatedEventAttributes)
+      steps.push(
+        `start ${e.startChildWorkflowExecutionInitiatedEventAttributes.workflowType?.name ?? 'child'} +${at(e)}`,
+      );
+    if (e.workflowExecutionUpdateAcceptedEventAttributes) steps.push(`update accepted +${at(e)}`);
+    if (steps.length > 30) break;
+  }
+  return steps;
 }
 
 export async function runContainment(
@@ -429,6 +461,14 @@ export async function runContainment(
   const measured = (s: 'bare' | 'ours') => samples.filter((x) => x.side === s && !x.warmup && x.ok);
   const bare = pct(measured('bare').map((x) => x.ms as number));
   const ours = pct(measured('ours').map((x) => x.ms as number));
+  const sorted = [...measured('ours')].sort((a, b) => (a.ms as number) - (b.ms as number));
+  const mid = sorted[Math.floor(sorted.length / 2)];
+  const tl =
+    mid?.id && mid.sentAt !== undefined
+      ? await timeline(stack.client, mid.id, mid.sentAt)
+          .then((steps) => ({ sample: mid.ms as number, steps }))
+          .catch(() => undefined)
+      : undefined;
   return {
     label: o.label,
     samples,
@@ -439,6 +479,7 @@ export async function runContainment(
     failed: samples.filter((x) => !x.warmup && !x.ok).length,
     ratioP50: round(ours.p50 / bare.p50, 2),
     ratioP99: round(ours.p99 / bare.p99, 2),
+    ...(tl ? { timeline: tl } : {}),
   };
 }
 

@@ -54,14 +54,16 @@ interface Options {
   json?: string;
   keep: boolean;
   parked?: number;
+  responseOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, keep: false };
+  const o: Options = { quick: false, keep: false, responseOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--keep') o.keep = true;
+    else if (a === '--response-only') o.responseOnly = true;
     else if (a === '--parked') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 0) throw new Error('--parked needs a whole number');
@@ -76,7 +78,8 @@ function parseArgs(argv: string[]): Options {
           '  --quick        fewer rounds, a shorter latency run, a 2,000-event storm (~2 minutes)\n' +
           '  --json <path>  also write every result (per round, per phase) as JSON\n' +
           '  --keep         keep the temp directory (SQLite files, logs) even on success\n' +
-          '  --parked <n>   incidents parked on approvals in scenario 9 (default 10,000; --quick 300)\n',
+          '  --parked <n>   incidents parked on approvals in scenario 9 (default 10,000; --quick 300)\n' +
+          '  --response-only  only scenarios 5-9 (containment, agent, policy, Slack, parked approvals)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
@@ -977,6 +980,10 @@ function responseReport(o: ResponseResults) {
       ['seen stopped in /proc, p99', fmt(c.bareProc.p99), fmt(c.oursProc.p99), '', '', ''],
     ]),
   );
+  if (c.timeline)
+    lines.push(
+      `   where the median sample's ${fmt(c.timeline.sample, 0)} ms went (its history, ms after the POST): ${c.timeline.steps.join(', ')}`,
+    );
   lines.push(
     `   ${c.failed} failed samples; each sample its own victim process and correlation key (same host, rule name varied); p99 of ${c.ours.n} samples is their ${c.ours.n < 100 ? 'maximum' : '99th percentile'}`,
   );
@@ -1153,6 +1160,23 @@ async function main() {
   ctx.stack = stack;
   let ok = false;
   try {
+    if (opts.responseOnly) {
+      const response = await runResponse(stack, responseSettings(opts.quick, opts.parked), s);
+      const resp = responseReport(response);
+      process.stdout.write(
+        `\nVigil bench (${s.mode}, scenarios 5-9 only) ${startedAt}, ${round((performance.now() - t0) / 1000)} s\n` +
+          `machine: ${machine.cores} cores, ${machine.cpuModel}, load avg at start ${machine.loadAvgAtStart.join(' ')}, at end ${loadavg()
+            .map((x) => round(x, 2))
+            .join(' ')}\n\n${resp.text}\n`,
+      );
+      if (opts.json)
+        writeFileSync(
+          opts.json,
+          `${JSON.stringify({ startedAt, mode: s.mode, machine, summary: resp.summary, response }, null, 2)}\n`,
+        );
+      ok = true;
+      return;
+    }
     const intake = new IntakeClient(stack.intakePort, stack.intakeKey, 128);
     // Idle CPU (pollers, timers) so the per-round numbers can be read against it.
     const roots = {

@@ -264,11 +264,19 @@ export async function startStack(o: StackOptions): Promise<Stack> {
           });
           await Promise.race([up, exited]);
         } else await waitForLine(c, name, ready, 180_000, log);
+        let stoppingThis = false;
         c.once('exit', (code, signal) => {
-          if (!stopping)
+          if (!stopping && !stoppingThis)
             o.say(`bench: the ${name} exited unexpectedly (${signal ?? `code ${code}`}); log ${log}`);
         });
-        return { pid: c.pid, log, stop: () => stopChild(c, 'SIGTERM', 15_000) };
+        return {
+          pid: c.pid,
+          log,
+          stop: () => {
+            stoppingThis = true;
+            return stopChild(c, 'SIGTERM', 15_000);
+          },
+        };
       },
       env: {
         ...intakeEnv,
