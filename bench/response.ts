@@ -407,8 +407,7 @@ export interface ContainRun {
 /** The incident's history as "what +start..end ms" steps (activities, timers, child workflows). */
 async function timeline(client: Client, id: string, t0: number): Promise<string[]> {
   const h = await client.workflow.getHandle(id).fetchHistory();
-  const at = (e: { eventTime?: unknown }) =>
-    e.eventTime ? tsToMs(e.eventTime) - t0 : NaN;
+  const at = (e: { eventTime?: unknown }) => (e.eventTime ? tsToMs(e.eventTime) - t0 : NaN);
   const names = new Map<string, { name: string; from: number }>();
   const steps: string[] = [];
   for (const e of h.events ?? []) {
