@@ -75,7 +75,7 @@ function parseArgs(argv: string[]): Options {
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: npm run bench [-- --quick] [-- --json <path>] [-- --keep]\n' +
-          '  --quick        fewer rounds, a shorter latency run, a 2,000-event storm (~2 minutes)\n' +
+          '  --quick        fewer rounds, a shorter latency run, a 2,000-event storm, 300 parked (~6 minutes)\n' +
           '  --json <path>  also write every result (per round, per phase) as JSON\n' +
           '  --keep         keep the temp directory (SQLite files, logs) even on success\n' +
           '  --parked <n>   incidents parked on approvals in scenario 9 (default 10,000; --quick 300)\n' +
