@@ -5,7 +5,7 @@
  * has none of Vigil's incident logic: no signals, no settings lookup, no routing, no rule set, no status,
  * no search attributes, no quiet period. Bundled by bench/bare-worker.ts with bundleWorkflowCode.
  */
-import { workflowInfo } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IncidentNotice } from '../src/contracts/playbook.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
 import { enrichmentActivities, notifyActivities } from '../playbooks/lib/presets.js';
@@ -30,4 +30,21 @@ export async function bareIncident(event: DetectionEvent): Promise<string> {
   };
   const receipt = await notifyActivities.notifyEmail(notice);
   return receipt.messageId;
+}
+
+/**
+ * The bare equivalent of detection to containment: one activity on the host's own task queue (served by
+ * bench/bare-agent.ts) sends SIGSTOP to the pid and answers when /proc shows it stopped. No policy, no
+ * enrichment, no notification, no routing lookup, no automation budget, no hold workflow. Activity options
+ * as Vigil's executor preset (playbooks/lib/presets.ts executorActivities).
+ */
+export async function bareContain(hostQueue: string, pid: number): Promise<string> {
+  const { bareSuspend } = proxyActivities<{ bareSuspend(pid: number): Promise<string> }>({
+    taskQueue: hostQueue,
+    scheduleToStartTimeout: '30s',
+    startToCloseTimeout: '60s',
+    heartbeatTimeout: '10s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+  });
+  return bareSuspend(pid);
 }

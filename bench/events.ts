@@ -41,3 +41,18 @@ export function detectionEvent(body: string): DetectionEvent {
   if (!n.ok || !n.items[0]) throw new Error(`the fixture did not normalize: ${JSON.stringify(n)}`);
   return n.items[0].event;
 }
+
+/**
+ * A Falco alert for `host` naming a real process (`pid`, `exepath`), under another rule name when given
+ * (host + rule is the correlation key, so a new rule name on the same host is a new incident; the rule
+ * name plays no part in the verdict, the lineage does). Without a pid, a made-up one as falcoAlert.
+ */
+export function falcoAlertFor(host: string, o: { rule?: string; pid?: number; exepath?: string }): string {
+  const d = JSON.parse(falcoAlert(host)) as Record<string, unknown> & {
+    output_fields: Record<string, unknown>;
+  };
+  if (o.rule) d.rule = o.rule;
+  if (o.pid !== undefined) d.output_fields['proc.pid'] = o.pid;
+  if (o.exepath) d.output_fields['proc.exepath'] = o.exepath;
+  return JSON.stringify(d);
+}

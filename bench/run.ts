@@ -11,6 +11,11 @@
  *      over the same rounds.                                                                goal <= 1.25x
  *   3. (run last) intake acknowledgement latency, client side, open loop on a fixed schedule: at about
  *      half the measured capacity, then at the fixed rate (100/s).                         goal p99 < 20 ms
+ *   5-9. (after the others, on their own task queue, worker, intake, agent: bench/response.ts) detection
+ *      to containment against bare Temporal (goal p50 <= 1.3x, p99 <= 1.5x, p99 < 500 ms); the agent's
+ *      idle footprint (< 120 MB RSS, < 1% of a core); a policy decision p99 (< 1 ms); Slack click
+ *      acknowledgement p99 (< 100 ms) and click to workflow resumed p99 (< 250 ms); containment p99 with
+ *      incidents parked on approvals against without (<= 1.2x).
  *   4. the storm: many events over few keys with malformed and badly signed ones, bounded concurrency,
  *      429/503 retried after Retry-After; exactly one incident per key; its absorb time against the time
  *      to get the same number of unique events answered alone.                             goal <= 1.2x
@@ -25,6 +30,19 @@ import { delta, IntakeClient, type Sent } from './http.js';
 import { clockTicks, cpuTicksOf, describeMachine, type Machine } from './proc.js';
 import { killAllNow, sinkCount, startStack, type Stack } from './stack.js';
 import { median, percentile, pool, prng, round, shuffle, sleep } from './stats.js';
+import {
+  agentIdle,
+  agentNow,
+  park,
+  responseSettings,
+  runContainment,
+  runPolicy,
+  runSlack,
+  startResponseSide,
+  type AgentFootprint,
+  type ContainRun,
+  type ResponseSettings,
+} from './response.js';
 
 const say = (l: string) => process.stderr.write(`${l}\n`);
 const PATH = '/v1/events/falco';
@@ -35,24 +53,33 @@ interface Options {
   quick: boolean;
   json?: string;
   keep: boolean;
+  parked?: number;
+  responseOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, keep: false };
+  const o: Options = { quick: false, keep: false, responseOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--keep') o.keep = true;
-    else if (a === '--json') {
+    else if (a === '--response-only') o.responseOnly = true;
+    else if (a === '--parked') {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 0) throw new Error('--parked needs a whole number');
+      o.parked = n;
+    } else if (a === '--json') {
       const p = argv[++i];
       if (!p) throw new Error('--json needs a path');
       o.json = p;
     } else if (a === '--help' || a === '-h') {
       process.stdout.write(
         'usage: npm run bench [-- --quick] [-- --json <path>] [-- --keep]\n' +
-          '  --quick        fewer rounds, a shorter latency run, a 2,000-event storm (~2 minutes)\n' +
+          '  --quick        fewer rounds, a shorter latency run, a 2,000-event storm, 300 parked (~6 minutes)\n' +
           '  --json <path>  also write every result (per round, per phase) as JSON\n' +
-          '  --keep         keep the temp directory (SQLite files, logs) even on success\n',
+          '  --keep         keep the temp directory (SQLite files, logs) even on success\n' +
+          '  --parked <n>   incidents parked on approvals in scenario 9 (default 10,000; --quick 300)\n' +
+          '  --response-only  only scenarios 5-9 (containment, agent, policy, Slack, parked approvals)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
@@ -845,6 +872,257 @@ function report(o: {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Phases 5-9: response (bench/response.ts)
+
+interface ResponseResults {
+  settings: ResponseSettings;
+  /** Incidents of the fixed-rate latency run still being worked on, terminated before these phases. */
+  backlogTerminated: number;
+  policy: ReturnType<typeof runPolicy>;
+  agentIdle: AgentFootprint;
+  containment: ContainRun;
+  slack: Awaited<ReturnType<typeof runSlack>>;
+  parked: Awaited<ReturnType<typeof park>>;
+  containmentParked: ContainRun;
+  agentAfter: { rssMb: number; hwmMb: number };
+}
+
+async function runResponse(stack: Stack, r: ResponseSettings, s: Settings): Promise<ResponseResults> {
+  // The fixed-rate latency run leaves a backlog nobody waits for: end it, so these phases start idle.
+  const ids: string[] = [];
+  for await (const wf of stack.client.workflow.list({ query: busyQuery(stack.queues.ours), pageSize: 500 }))
+    ids.push(wf.workflowId);
+  say(`bench: terminating the ${ids.length} incidents left over from the fixed-rate latency run...`);
+  await pool(ids, 16, (id) =>
+    stack.client.workflow
+      .getHandle(id)
+      .terminate('bench: only the acknowledgements of the fixed-rate run are measured')
+      .catch(() => undefined),
+  );
+  await waitNone(stack.client, busyQuery(stack.queues.ours), s.drainTimeoutMs);
+
+  say(`bench: ${r.policyDecisions} policy decisions in process...`);
+  const policy = runPolicy(r.policyDecisions);
+
+  const side = await startResponseSide(stack, say);
+  try {
+    await sleep(2000);
+    say(`bench: the endpoint agent idle for ${r.agentIdleSeconds} s...`);
+    const idle = await agentIdle(side.pids.agent, r.agentIdleSeconds);
+    say(`bench: agent idle: ${fmt(idle.rssMb)} MB RSS, ${fmt(idle.cpuPercentOfCore, 2)}% of a core`);
+
+    const containment = await runContainment(
+      stack,
+      side,
+      { label: 'containment', pairs: r.pairs, warmupPairs: r.warmupPairs },
+      say,
+    );
+    say(
+      `bench: detection to containment p50/p99: bare ${fmt(containment.bare.p50)}/${fmt(containment.bare.p99)} ms, ours ${fmt(containment.ours.p50)}/${fmt(containment.ours.p99)} ms`,
+    );
+
+    const slack = await runSlack(stack, side, { clicks: r.slackClicks, warmup: r.slackWarmup }, say);
+    say(
+      `bench: Slack ack p99 ${fmt(slack.ack.p99, 2)} ms, click to resumed p99 ${fmt(slack.resumed.p99)} ms`,
+    );
+
+    const parked = await park(stack, side, r.parked, say);
+    say(`bench: ${parked.parked} incidents parked in ${fmt(parked.seconds)} s`);
+    const containmentParked = await runContainment(
+      stack,
+      side,
+      { label: `containment with ${parked.totalWaiting} parked`, pairs: r.pairs, warmupPairs: r.warmupPairs },
+      say,
+    );
+    say(
+      `bench: with ${parked.totalWaiting} parked, p50/p99: bare ${fmt(containmentParked.bare.p50)}/${fmt(containmentParked.bare.p99)} ms, ours ${fmt(containmentParked.ours.p50)}/${fmt(containmentParked.ours.p99)} ms`,
+    );
+    return {
+      settings: r,
+      backlogTerminated: ids.length,
+      policy,
+      agentIdle: idle,
+      containment,
+      slack,
+      parked,
+      containmentParked,
+      agentAfter: agentNow(side.pids.agent),
+    };
+  } finally {
+    side.intake.close();
+    await side.stop();
+  }
+}
+
+function responseReport(o: ResponseResults) {
+  const { containment: c, containmentParked: cp, slack, policy, agentIdle: idle, parked } = o;
+  const lines: string[] = [];
+  lines.push(
+    `5. detection to containment (ours: signed POST to the intake -> the agent's ResponseResult.at for suspend-process of a real \`sleep\`; bare: workflow start -> SIGSTOP by one activity on the host's task queue), ${o.settings.pairs} interleaved pairs (${o.settings.warmupPairs} warm-up discarded), ms:`,
+  );
+  const row = (label: string, b: number, u: number, goal: string, ok: boolean) => [
+    label,
+    fmt(b),
+    fmt(u),
+    `${fmt(u / b, 2)}x`,
+    goal,
+    verdict(ok),
+  ];
+  lines.push(
+    table([
+      ['', 'bare', 'ours', 'ours/bare', 'goal', ''],
+      row('p50', c.bare.p50, c.ours.p50, '<= 1.3x', c.ratioP50 <= 1.3),
+      row('p99', c.bare.p99, c.ours.p99, '<= 1.5x', c.ratioP99 <= 1.5),
+      ['p99 absolute', '', fmt(c.ours.p99), '', '< 500 ms', verdict(c.ours.p99 < 500)],
+      ['p90', fmt(c.bare.p90), fmt(c.ours.p90), '', '', ''],
+      ['max', fmt(c.bare.max), fmt(c.ours.max), '', '', ''],
+      ['seen stopped in /proc, p50', fmt(c.bareProc.p50), fmt(c.oursProc.p50), '', '', ''],
+      ['seen stopped in /proc, p99', fmt(c.bareProc.p99), fmt(c.oursProc.p99), '', '', ''],
+    ]),
+  );
+  if (c.timeline)
+    lines.push(
+      `   where the median sample's ${fmt(c.timeline.sample, 0)} ms went (its history, ms after the POST): ${c.timeline.steps.join(', ')}`,
+    );
+  lines.push(
+    `   ${c.failed} failed samples; each sample its own victim process and correlation key (same host, rule name varied); p99 of ${c.ours.n} samples is their ${c.ours.n < 100 ? 'maximum' : '99th percentile'}`,
+  );
+  lines.push('');
+  lines.push(
+    `6. the endpoint agent (its own process), idle for ${fmt(idle.seconds)} s after start: ${fmt(idle.rssMb)} MB RSS (goal < 120 MB: ${verdict(idle.rssMb < 120)}), ` +
+      `${fmt(idle.cpuPercentOfCore, 2)}% of a core (goal < 1%: ${verdict(idle.cpuPercentOfCore < 1)}); ` +
+      `after all the containment samples ${fmt(o.agentAfter.rssMb)} MB RSS (peak ${fmt(o.agentAfter.hwmMb)} MB). ` +
+      `With the model: n/a (the agent loads no model).`,
+  );
+  lines.push('');
+  lines.push(
+    `7. policy decisions (Cedar, in process, ${policy.n} each; the reference request: ${policy.decisions.join(', ')}), ms:`,
+  );
+  lines.push(
+    table([
+      ['', 'p50', 'p99', 'max', 'goal', ''],
+      ...(
+        [
+          ['decide, 2 proposed actions', policy.decideTwoActions],
+          ['decide, 1 proposed action', policy.decideOneAction],
+          ['mayApprove', policy.mayApprove],
+        ] as const
+      ).map(([l, t]) => [l, fmt(t.p50, 3), fmt(t.p99, 3), fmt(t.max, 3), 'p99 < 1 ms', verdict(t.p99 < 1)]),
+    ]),
+  );
+  lines.push('');
+  lines.push(
+    `8. Slack: a signed Approve click to Bolt's HTTP receiver in the intake (Web API faked by test/fakes/slack.ts), ${slack.ack.n} clicks (${o.settings.slackWarmup} warm-up discarded), one at a time, ms:`,
+  );
+  lines.push(
+    table([
+      ['', 'p50', 'p90', 'p99', 'max', 'goal', ''],
+      [
+        'acknowledgement (HTTP answer)',
+        fmt(slack.ack.p50, 2),
+        fmt(slack.ack.p90, 2),
+        fmt(slack.ack.p99, 2),
+        fmt(slack.ack.max, 2),
+        '< 100 ms',
+        verdict(slack.ack.p99 < 100),
+      ],
+      [
+        'click to workflow resumed',
+        fmt(slack.resumed.p50),
+        fmt(slack.resumed.p90),
+        fmt(slack.resumed.p99),
+        fmt(slack.resumed.max),
+        '< 250 ms',
+        verdict(slack.resumed.p99 < 250),
+      ],
+      [
+        'click to message updated',
+        fmt(slack.messageUpdated.p50),
+        fmt(slack.messageUpdated.p90),
+        fmt(slack.messageUpdated.p99),
+        fmt(slack.messageUpdated.max),
+        '',
+        '',
+      ],
+    ]),
+  );
+  lines.push(
+    `   resumed = the time of the Update's completion event in the incident's history; ${slack.failed} failed clicks`,
+  );
+  lines.push('');
+  const loadRatio = cp.ours.p99 / c.ours.p99;
+  lines.push(
+    `9. ${parked.parked} incidents parked on approvals (${parked.requested} requested${o.settings.parked < 10_000 ? ', scaled down from 10,000' : ''}; ${parked.totalWaiting} waiting in all, parked in ${fmt(parked.seconds)} s${parked.complete ? '' : ', NOT all parked in time'}), then scenario 5 again, ms:`,
+  );
+  lines.push(
+    table([
+      ['', 'none parked', 'parked', 'parked/none', 'goal', ''],
+      [
+        'ours p99',
+        fmt(c.ours.p99),
+        fmt(cp.ours.p99),
+        `${fmt(loadRatio, 2)}x`,
+        '<= 1.2x',
+        verdict(loadRatio <= 1.2),
+      ],
+      ['ours p50', fmt(c.ours.p50), fmt(cp.ours.p50), `${fmt(cp.ours.p50 / c.ours.p50, 2)}x`, '', ''],
+      [
+        'bare p99 (machine noise)',
+        fmt(c.bare.p99),
+        fmt(cp.bare.p99),
+        `${fmt(cp.bare.p99 / c.bare.p99, 2)}x`,
+        '',
+        '',
+      ],
+      ['bare p50', fmt(c.bare.p50), fmt(cp.bare.p50), `${fmt(cp.bare.p50 / c.bare.p50, 2)}x`, '', ''],
+    ]),
+  );
+  lines.push(`   ${cp.failed} failed samples`);
+  return {
+    text: lines.join('\n'),
+    summary: {
+      containmentMs: {
+        bare: { p50: c.bare.p50, p99: c.bare.p99 },
+        ours: { p50: c.ours.p50, p99: c.ours.p99 },
+        ratioP50: c.ratioP50,
+        ratioP99: c.ratioP99,
+        goal: 'p50 <= 1.3x, p99 <= 1.5x, p99 < 500 ms',
+        met: c.ratioP50 <= 1.3 && c.ratioP99 <= 1.5 && c.ours.p99 < 500,
+        failed: c.failed,
+      },
+      agentIdle: {
+        rssMb: idle.rssMb,
+        cpuPercentOfCore: idle.cpuPercentOfCore,
+        withModel: 'n/a (the agent loads no model)',
+        goal: '< 120 MB RSS, < 1% of a core',
+        met: idle.rssMb < 120 && idle.cpuPercentOfCore < 1,
+      },
+      policyDecisionMs: {
+        p50: policy.decideTwoActions.p50,
+        p99: policy.decideTwoActions.p99,
+        goal: 'p99 < 1',
+        met: policy.decideTwoActions.p99 < 1,
+      },
+      slackAckMs: { p50: slack.ack.p50, p99: slack.ack.p99, goal: 'p99 < 100', met: slack.ack.p99 < 100 },
+      slackClickToResumedMs: {
+        p50: slack.resumed.p50,
+        p99: slack.resumed.p99,
+        goal: 'p99 < 250',
+        met: slack.resumed.p99 < 250,
+      },
+      parkedApprovals: {
+        parked: parked.parked,
+        p99None: c.ours.p99,
+        p99Parked: cp.ours.p99,
+        ratio: round(loadRatio, 3),
+        goal: '<= 1.2',
+        met: loadRatio <= 1.2,
+      },
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
@@ -882,6 +1160,23 @@ async function main() {
   ctx.stack = stack;
   let ok = false;
   try {
+    if (opts.responseOnly) {
+      const response = await runResponse(stack, responseSettings(opts.quick, opts.parked), s);
+      const resp = responseReport(response);
+      process.stdout.write(
+        `\nVigil bench (${s.mode}, scenarios 5-9 only) ${startedAt}, ${round((performance.now() - t0) / 1000)} s\n` +
+          `machine: ${machine.cores} cores, ${machine.cpuModel}, load avg at start ${machine.loadAvgAtStart.join(' ')}, at end ${loadavg()
+            .map((x) => round(x, 2))
+            .join(' ')}\n\n${resp.text}\n`,
+      );
+      if (opts.json)
+        writeFileSync(
+          opts.json,
+          `${JSON.stringify({ startedAt, mode: s.mode, machine, summary: resp.summary, response }, null, 2)}\n`,
+        );
+      ok = true;
+      return;
+    }
     const intake = new IntakeClient(stack.intakePort, stack.intakeKey, 128);
     // Idle CPU (pollers, timers) so the per-round numbers can be read against it.
     const roots = {
@@ -958,8 +1253,13 @@ async function main() {
     }
     intake.close();
 
+    const response = await runResponse(stack, responseSettings(opts.quick, opts.parked), s);
+
     const totalS = (performance.now() - t0) / 1000;
     const rep = report({ s, machine, stack, startedAt, rounds, idle, latency, histories, storm, totalS });
+    const resp = responseReport(response);
+    rep.text += `\n\n${resp.text}`;
+    Object.assign(rep.summary, resp.summary);
     process.stdout.write(`\n${rep.text}\n`);
     if (opts.json) {
       writeFileSync(
@@ -979,6 +1279,7 @@ async function main() {
             histories,
             latency,
             storm,
+            response,
           },
           null,
           2,

@@ -39,7 +39,23 @@ export interface Stack {
   pids: { server?: number; worker?: number; intake?: number; bareWorker?: number; sink?: number };
   sinkHttpPort: number;
   env: Record<string, string>;
+  /** The environment `vigil up` gives a playbook worker on `queue` (SMTP to the sink, short quiet period). */
+  workerEnv(queue: string, metricsPort: number): NodeJS.ProcessEnv;
+  /** The intake's environment (same keys, admin token and raised rate limit) on `queue`, `port`, `dataDir`. */
+  intakeEnv(queue: string, port: number, dataDir: string): NodeJS.ProcessEnv;
+  /**
+   * Start one more child process (stopped with the stack): resolves once it prints `ready` (a RegExp
+   * on stdout/stderr) or answers 2xx on `ready` (a URL), with its pid.
+   */
+  spawn(name: string, entry: string, env: NodeJS.ProcessEnv, ready: RegExp | string): Promise<Extra>;
   stop(keepDir: boolean): Promise<void>;
+}
+
+export interface Extra {
+  pid: number;
+  log: string;
+  /** SIGTERM, then SIGKILL after the grace time. */
+  stop(): Promise<void>;
 }
 
 const children = new Set<ChildProcess>();
@@ -154,6 +170,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     const intakeKey = { id: 'bench', secret: randomBytes(24).toString('hex') };
     const adminToken = randomBytes(24).toString('hex');
     const common = { ...process.env, TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: NAMESPACE };
+    const adminTokenSha256 = createHash('sha256').update(adminToken).digest('hex');
     // Exactly the worker environment of `vigil up`, plus the short quiet period.
     const workerEnv = (queue: string, metricsPort: number): NodeJS.ProcessEnv => ({
       ...common,
@@ -184,18 +201,19 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       bareLog,
     );
     pids.bareWorker = bare.pid;
-    const intakeEnv: Record<string, string> = {
-      VIGIL_TASK_QUEUE: queues.ours,
+    const intakeEnvFor = (queue: string, port: number, dataDir: string): Record<string, string> => ({
+      VIGIL_TASK_QUEUE: queue,
       VIGIL_INTAKE_HOST: '127.0.0.1',
-      VIGIL_INTAKE_PORT: String(intakePort),
+      VIGIL_INTAKE_PORT: String(port),
       VIGIL_INTAKE_KEYS: JSON.stringify([{ ...intakeKey, sources: ['*'], hosts: ['*'] }]),
-      VIGIL_ADMIN_TOKEN_SHA256: createHash('sha256').update(adminToken).digest('hex'),
+      VIGIL_ADMIN_TOKEN_SHA256: adminTokenSha256,
       VIGIL_METRICS_PUBLIC: 'true',
-      VIGIL_DATA_DIR: dir,
+      VIGIL_DATA_DIR: dataDir,
       // Raised so the per-sender limit (default 2000/s, burst 4000) does not shape the numbers.
       VIGIL_RATE_LIMIT: String(o.rateLimit),
       VIGIL_RATE_BURST: String(o.rateBurst),
-    };
+    });
+    const intakeEnv = intakeEnvFor(queues.ours, intakePort, dir);
     const intakeLog = join(dir, 'intake.log');
     const intake = spawnNode('intake', distEntry('workers/intake'), { ...common, ...intakeEnv }, intakeLog);
     pids.intake = intake.pid;
@@ -231,6 +249,35 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       queues,
       pids,
       sinkHttpPort: sinkPorts.httpPort,
+      workerEnv,
+      intakeEnv: (queue, port, dataDir) => ({ ...common, ...intakeEnvFor(queue, port, dataDir) }),
+      async spawn(name, entry, env, ready) {
+        const log = join(dir, `${name.replace(/[^a-z0-9-]+/gi, '-')}.log`);
+        const c = spawnNode(name, entry, env, log);
+        if (!c.pid) throw new Error(`could not start ${name}`);
+        if (typeof ready === 'string') {
+          const exited = new Promise<never>((_, reject) =>
+            c.once('exit', (code) => reject(new Error(`${name} exited (code ${code}) (log: ${log})`))),
+          );
+          const up = waitHttp(ready, 60_000).then((ok) => {
+            if (!ok) throw new Error(`${name} did not become ready (log: ${log})`);
+          });
+          await Promise.race([up, exited]);
+        } else await waitForLine(c, name, ready, 180_000, log);
+        let stoppingThis = false;
+        c.once('exit', (code, signal) => {
+          if (!stopping && !stoppingThis)
+            o.say(`bench: the ${name} exited unexpectedly (${signal ?? `code ${code}`}); log ${log}`);
+        });
+        return {
+          pid: c.pid,
+          log,
+          stop: () => {
+            stoppingThis = true;
+            return stopChild(c, 'SIGTERM', 15_000);
+          },
+        };
+      },
       env: {
         ...intakeEnv,
         VIGIL_INTAKE_KEYS: '[{"id":"bench","secret":"<random>","sources":["*"],"hosts":["*"]}]',
