@@ -7,7 +7,11 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeSigningKey } from '../activities/audit/keys.js';
+import { createAuditExporter } from '../workers/audit-exporter.js';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSignal } from '../src/contracts/approval.js';
@@ -152,6 +156,36 @@ describe('containment by the endpoint agent', () => {
           });
         expect(released).toMatchObject({ status: 'released' });
         expect(procState(v.pid)).not.toBe('T');
+
+        // The audit log files both holds under the incident: who released what, and the verified undo.
+        const dir = mkdtempSync(join(tmpdir(), 'vigil-contain-audit-'));
+        const signer = writeSigningKey(join(dir, 'key.pem'));
+        const x = createAuditExporter({
+          client,
+          logPath: join(dir, 'audit.log'),
+          signer,
+          trustedFingerprints: [signer.fingerprint],
+          checkpointEvery: 100,
+          checkpointIntervalMs: 0,
+          pollIntervalMs: 200,
+          visibilityLagMs: 60_000,
+          filter: `WorkflowId STARTS_WITH 'containment-${ev.incidentId}'`,
+          log: () => undefined,
+        });
+        const closed = await until('the holds in the audit log', async () => {
+          await x.runOnce();
+          const es = readFileSync(join(dir, 'audit.log'), 'utf8')
+            .trimEnd()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as { kind: string; payload: Record<string, unknown> });
+          const c = es.filter((e) => e.kind === 'incident.closed');
+          return c.length >= 2 ? c : undefined;
+        });
+        expect(closed.every((e) => e.payload.incidentId === ev.incidentId)).toBe(true);
+        expect(JSON.stringify(closed)).toMatch(/released by lead-1 \(lead\): benign test/);
+        x.close();
+        rmSync(dir, { recursive: true, force: true });
       } finally {
         await agent.stop();
         await worker.stop();

@@ -11,6 +11,8 @@ import { gzipSync } from 'node:zlib';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { INCIDENT_WORKFLOW, type IncidentStatus } from '../src/contracts/incident.js';
+import { CONTAINMENT_WORKFLOW } from '../src/contracts/containment.js';
+import type { ContainmentState } from '../src/contracts/response.js';
 import { ConfigError } from '../src/errors.js';
 import { sha256Hex } from '../activities/audit/canonical.js';
 import { loadAuditConfig } from '../activities/audit/config.js';
@@ -65,6 +67,38 @@ interface ClosedRun {
   startTime: string;
   closeTime: string;
   historyLength: number;
+  /** `incident`, or `containment` (the hold that undid an action: filed under its incident). */
+  type: string;
+}
+
+/** A containment hold shown like an incident run: its apply and undo as actions, its history as timeline. */
+function holdAsStatus(h: ContainmentState): Partial<IncidentStatus> {
+  return {
+    incidentId: h.incidentId,
+    host: h.host,
+    rule: `containment: ${h.action}`,
+    outcome: `${h.action} ${h.status}${h.error ? ` (undo failed: ${h.error})` : ''}`,
+    actions: [
+      {
+        at: h.appliedAt,
+        action: h.action,
+        status: 'executed',
+        detail: { result: h.result, params: h.params },
+      },
+      ...(h.undo
+        ? [
+            {
+              at: h.undo.at,
+              action: `undo ${h.action}`,
+              status: 'executed' as const,
+              detail: { result: h.undo },
+            },
+          ]
+        : []),
+    ],
+    timeline: h.history.map((e) => ({ at: e.at, kind: 'action' as const, summary: `${e.by}: ${e.what}` })),
+    decisions: [],
+  };
 }
 
 const closedKey = (r: { workflowId: string; runId: string }) => `incident.closed:${r.workflowId}:${r.runId}`;
@@ -98,7 +132,10 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
   const { client } = opts;
 
   async function listClosed(): Promise<ClosedRun[]> {
-    const clauses = [`WorkflowType = '${INCIDENT_WORKFLOW}'`, `ExecutionStatus != 'Running'`];
+    const clauses = [
+      `WorkflowType IN ('${INCIDENT_WORKFLOW}', '${CONTAINMENT_WORKFLOW}')`,
+      `ExecutionStatus != 'Running'`,
+    ];
     const cursor = log.cursor(CURSOR);
     if (cursor)
       clauses.push(`CloseTime >= '${new Date(Date.parse(cursor) - opts.visibilityLagMs).toISOString()}'`);
@@ -113,6 +150,7 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
         startTime: wf.startTime.toISOString(),
         closeTime: wf.closeTime.toISOString(),
         historyLength: wf.historyLength,
+        type: wf.type,
       });
     }
     return out.sort(
@@ -124,8 +162,18 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
   }
 
   async function records(run: ClosedRun): Promise<NewRecord[]> {
-    const ids = { workflowId: run.workflowId, runId: run.runId, incidentId: run.workflowId };
     const handle = client.workflow.getHandle(run.workflowId, run.runId, { followRuns: false });
+    // A containment hold is filed under its incident: who extended or released it, and the verified undo.
+    const hold =
+      run.type === CONTAINMENT_WORKFLOW && run.status === 'COMPLETED'
+        ? ((await handle.result()) as ContainmentState)
+        : undefined;
+    const incidentId =
+      run.type === CONTAINMENT_WORKFLOW
+        ? (hold?.incidentId ??
+          run.workflowId.replace(/^containment-/, '').replace(/-[a-z-]+-[0-9a-f]{8}$/, ''))
+        : run.workflowId;
+    const ids = { workflowId: run.workflowId, runId: run.runId, incidentId };
     const json = historyToJSON(await handle.fetchHistory());
     const events = (JSON.parse(json) as { events?: unknown[] }).events?.length ?? 0;
     const history: NewRecord = {
@@ -140,12 +188,16 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
       },
     };
     // Only a completed run has a result; a continued-as-new run carries its state to the next run.
-    const result = run.status === 'COMPLETED' ? ((await handle.result()) as IncidentStatus) : undefined;
+    const result = hold
+      ? holdAsStatus(hold)
+      : run.status === 'COMPLETED' && run.type !== CONTAINMENT_WORKFLOW
+        ? ((await handle.result()) as IncidentStatus)
+        : undefined;
     const decisions: NewRecord[] = (result?.decisions ?? []).map((d, index) => ({
       kind: 'decision',
       payload: { ...ids, index, record: d },
     }));
-    const { evidence = [], decisions: _d, ...rest } = result ?? ({} as Partial<IncidentStatus>);
+    const { evidence = [], decisions: _d, ...rest } = result ?? ({});
     const closed: NewRecord = {
       kind: 'incident.closed',
       payload: {
