@@ -18,6 +18,7 @@ import type { ScoringConfig } from './config.js';
 import { Featurizer, FeatureSpec } from './features.js';
 import { treeEnsembleFromOnnx, type TreeEnsemble } from './onnx-trees.js';
 import { expectedValue } from './treeshap.js';
+import { revokedHashes } from './revocation.js';
 
 const HeadlineMetrics = z.looseObject({ rocAuc: z.number(), fprAt90: z.number(), fprAt99: z.number() });
 
@@ -155,7 +156,7 @@ export function verifyModelDir(
   if (revoked.includes(manifest.model.sha256)) {
     throw new ModelRejected(
       'revoked',
-      `${dir}: model ${manifest.model.sha256} is revoked (VIGIL_MODEL_REVOKED)`,
+      `${dir}: model ${manifest.model.sha256} is revoked (VIGIL_MODEL_REVOKED / VIGIL_MODEL_REVOKED_FILE)`,
       dir,
     );
   }
@@ -202,8 +203,14 @@ const cores = new Map<string, Promise<Core>>();
 export async function openScoringModel(
   cfg: Pick<
     ScoringConfig,
-    'VIGIL_MODEL_DIR' | 'VIGIL_MODEL_KEYS_DIR' | 'VIGIL_MODEL_TRUSTED_KEYS' | 'VIGIL_MODEL_REVOKED'
+    | 'VIGIL_MODEL_DIR'
+    | 'VIGIL_MODEL_KEYS_DIR'
+    | 'VIGIL_MODEL_TRUSTED_KEYS'
+    | 'VIGIL_MODEL_REVOKED'
+    | 'VIGIL_MODEL_REVOKED_FILE'
   >,
+  /** the revoked hashes to apply (default: VIGIL_MODEL_REVOKED and the file's, read now) */
+  revoked: readonly string[] = revokedHashes(cfg),
 ): Promise<ScoringModel> {
   const dir = resolve(cfg.VIGIL_MODEL_DIR);
   let keys: TrustedKey[];
@@ -212,7 +219,7 @@ export async function openScoringModel(
   } catch (e) {
     throw new ModelRejected('bad-signature', `cannot read the trusted keys: ${(e as Error).message}`, dir);
   }
-  const v = verifyModelDir(dir, keys, cfg.VIGIL_MODEL_REVOKED);
+  const v = verifyModelDir(dir, keys, revoked);
   const key = `${v.sha256}:${sha256(v.manifestBytes)}`;
   let core = cores.get(key);
   if (!core) {
