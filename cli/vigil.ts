@@ -38,6 +38,7 @@ Usage:
   vigil dlq list [--state pending|resubmitted] | show <id> | retry <id>   [--json]
   vigil mail [show <id>] [--json]                   the dev stack's mailbox
   vigil model list | verify [dir] | eval <labelled.jsonl[.gz]>   [--json]   scoring models: signature, metrics
+  vigil model compare <candidate dir> [--on <labelled.jsonl[.gz]>] [--json]   agreement, decisions that would change
   vigil audit verify [log|bundle] [--head F] [--trust FP,..] [--json]   offline; exit 0 only when valid
   vigil audit show [incident] [--json]              an incident's record in the audit log (who, what, when, why)
   vigil audit export <incident> --out F             a self-contained bundle with inclusion proofs
@@ -69,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       window: { type: 'string' },
       for: { type: 'string' },
       all: { type: 'boolean', default: false },
+      on: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -153,7 +155,7 @@ async function main(argv: string[]): Promise<number> {
       mail({ action: rest[0], id: rest[1], json });
       return 0;
     case 'model':
-      return model({ action: rest[0], arg: rest[1], json });
+      return model({ action: rest[0], arg: rest[1], on: values.on, json });
     case 'audit':
       return audit({
         action: rest[0],
