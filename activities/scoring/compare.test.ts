@@ -49,9 +49,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 describe('compareModels', () => {
   it('finds full agreement and no changed decision when the candidate is the active model', async () => {
-    const traces: LabelledTrace[] = JSON.parse(
-      readFileSync(join(SHIPPED_MODEL, 'parity.json'), 'utf8'),
-    ).sequences.map((s: { syscalls: string[] }, i: number) => ({
+    const parity = JSON.parse(readFileSync(join(SHIPPED_MODEL, 'parity.json'), 'utf8')) as {
+      sequences: { syscalls: string[] }[];
+    };
+    const traces: LabelledTrace[] = parity.sequences.map((s, i) => ({
       id: `p${i}`,
       label: i % 2 ? 'attack' : 'normal',
       syscalls: s.syscalls,
