@@ -6,6 +6,7 @@ import { dlq } from './commands/dlq.js';
 import { incidents, show } from './commands/incidents.js';
 import { mail } from './commands/mail.js';
 import { model } from './commands/model.js';
+import { verdict } from './commands/verdict.js';
 import { send } from './commands/send.js';
 import { approvals, decideApproval, operator, resolveIncident } from './commands/approvals.js';
 import { policyCheck } from './commands/policy.js';
@@ -26,6 +27,8 @@ Usage:
   vigil approvals [--as <dev operator>] [--json]      pending approvals (operator token: VIGIL_OPERATOR_TOKEN)
   vigil approve|deny <incident> <approval-id> [--reason "..."]   decide one, as an authenticated operator
   vigil resolve <incident> --note "..."              close an incident left to a human (lead or admin)
+  vigil verdict <incident> tp|fp [--note "..."]      mark an incident a true or false positive (any operator)
+  vigil verdict stats [--json] | export --out F      FP/FN rates per model and rule; labelled traces for retraining
   vigil operator list | add <id> --role analyst|lead|admin [--slack <user id>] | disable <id>
   vigil agents [--json]                             endpoint agents: host, live/offline, version, actions
   vigil automation [status] | killswitch on|off --reason "..." | budget <N> [--window <seconds>]
@@ -154,6 +157,15 @@ async function main(argv: string[]): Promise<number> {
     case 'mail':
       mail({ action: rest[0], id: rest[1], json });
       return 0;
+    case 'verdict':
+      return verdict({
+        action: rest[0],
+        arg: rest[1],
+        note: values.note,
+        out: values.out,
+        as: values.as,
+        json,
+      });
     case 'model':
       return model({ action: rest[0], arg: rest[1], on: values.on, json });
     case 'audit':

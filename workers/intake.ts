@@ -15,6 +15,7 @@ import { AutomationConfig, parseEnv } from '../src/config.js';
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { createIntakeMetrics } from '../intake/metrics.js';
 import { buildIntake } from '../intake/server.js';
+import { incidentStatusVia, registerVerdictMetrics, VerdictStore } from '../intake/verdicts.js';
 import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
 
 if (isEntryPoint(import.meta.url)) {
@@ -40,6 +41,9 @@ if (isEntryPoint(import.meta.url)) {
       dataConverter: dataConverterFor(codec),
     });
     const metrics = createIntakeMetrics(() => deadLetters.counts().pending);
+    // Analyst verdicts (vigil verdict): stored with the other intake data; their rates on /metrics.
+    const verdicts = new VerdictStore(dbFile);
+    registerVerdictMetrics(metrics.registry, verdicts);
     const approvals: ApprovalDeps = {
       operators,
       attempts,
@@ -61,6 +65,7 @@ if (isEntryPoint(import.meta.url)) {
       nodes,
       metrics,
       approvals,
+      verdicts: { operators, verdicts, incidentStatus: incidentStatusVia(client) },
       response: {
         operators,
         connection,
@@ -124,6 +129,7 @@ if (isEntryPoint(import.meta.url)) {
     nodes.close();
     operators.close();
     attempts.close();
+    verdicts.close();
     await connection.close();
   });
 }
