@@ -146,6 +146,7 @@ export async function createPlaybookActivities(cfg: WorkerConfig) {
       ...createScoringActivities(scoring.models, {
         threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,
+        attributions: cfg.scoring.VIGIL_MODEL_ATTRIBUTIONS,
         metrics: scoring.metrics,
       }),
       ...createRoutingActivities({

@@ -107,7 +107,7 @@ export async function compareModels(
       label: t.label,
       attackType: t.label === 'attack' ? (t.attack_type ?? null) : null,
     });
-    if (ba.length === 512) await flush();
+    if (ba.length === 2048) await flush();
   }
   await flush();
 

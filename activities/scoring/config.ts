@@ -30,6 +30,11 @@ export function scoringConfigSchema(root: string) {
     VIGIL_MODEL_THRESHOLD: z
       .union([z.enum(['detect90', 'detect99']), z.coerce.number().gt(0).lt(1)])
       .optional(),
+    /**
+     * which scored events get TreeSHAP attributions (tens of ms each): always (every scored event, the
+     * default), or flagged (only those at or above the threshold, the ones that move the decision)
+     */
+    VIGIL_MODEL_ATTRIBUTIONS: z.enum(['always', 'flagged']).default('always'),
     /** attributions returned per score */
     VIGIL_MODEL_TOP_K: z.coerce.number().int().min(0).max(50).default(5),
   });

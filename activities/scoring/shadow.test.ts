@@ -175,6 +175,24 @@ describe('scoring metrics', () => {
     );
   });
 
+  it('computes attributions only for flagged events when told to (VIGIL_MODEL_ATTRIBUTIONS=flagged)', async () => {
+    const metrics = createScoringMetrics();
+    const model = await openScoringModel(cfg());
+    const { scoreEvent } = createScoringActivities(model, { metrics, topK: 3, attributions: 'flagged' });
+    let flagged = 0;
+    for (const syscalls of windows(model, 30)) {
+      const r = await scoreEvent({ syscalls });
+      expect(r.attributions.length > 0).toBe(r.aboveThreshold);
+      if (r.aboveThreshold) flagged++;
+    }
+    expect(flagged).toBeGreaterThan(0);
+    expect(flagged).toBeLessThan(30);
+    const text = await metrics.registry.metrics();
+    expect(metricValue(text, 'vigil_scoring_inference_seconds_count', { stage: 'attributions' })).toBe(
+      flagged,
+    );
+  });
+
   it('counts calls refused because the model was refused', async () => {
     const metrics = createScoringMetrics();
     const refused = new ModelRejected('tampered', 'x: changed', '/x');
