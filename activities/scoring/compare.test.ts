@@ -165,3 +165,29 @@ describe.skipIf(!existsSync(data))('compareModels on the held-out split of ADFA-
     expect((refused as { stdout: string }).stdout).toContain('REFUSED (bad-signature)');
   });
 });
+
+describe('vigil model list', () => {
+  it('shows the shadow beside the active model and refuses what the revocation file lists', async () => {
+    const cli = join(repoRoot(), 'bin', 'vigil.js');
+    const list = join(tmp, 'revoked-list.txt');
+    writeFileSync(list, `# pulled 2026-11-26\n${active.sha256}\n`);
+    const env = {
+      ...process.env,
+      VIGIL_MODEL_TRUSTED_KEYS: `6f3b4ee0d94213f6,${signer.pubFile}`,
+      VIGIL_MODEL_SHADOW_DIR: candidateDir,
+      VIGIL_MODEL_REVOKED_FILE: list,
+    };
+    const r = await run('node', [cli, 'model', 'list', '--json'], { env }).catch(
+      (e: { code: number; stdout: string }) => e,
+    );
+    expect((r as { code?: number }).code).toBe(1); // the active model is refused
+    const rows = JSON.parse(r.stdout) as { active: boolean; shadow: boolean; ok: boolean; reason?: string }[];
+    expect(rows.find((x) => x.active)).toMatchObject({ ok: false, reason: 'revoked' });
+    expect(rows.find((x) => x.shadow)).toMatchObject({ ok: true });
+    const missing = await run('node', [cli, 'model', 'list'], {
+      env: { ...env, VIGIL_MODEL_REVOKED_FILE: join(tmp, 'no-such-list') },
+    }).catch((e: { code: number; stderr: string }) => e);
+    expect((missing as { code: number }).code).toBe(2);
+    expect((missing as { stderr: string }).stderr).toContain('VIGIL_MODEL_REVOKED_FILE');
+  });
+});

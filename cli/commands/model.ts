@@ -28,9 +28,9 @@ type Status =
   | { dir: string; ok: true; id: string; version: string; created: string; sha256: string; keyId: string }
   | { dir: string; ok: false; reason: string; message: string };
 
-function status(dir: string, cfg: ScoringConfig): Status {
+function status(dir: string, cfg: ScoringConfig, revoked: readonly string[]): Status {
   try {
-    const v = verifyModelDir(dir, trustedKeys(cfg), revokedHashes(cfg));
+    const v = verifyModelDir(dir, trustedKeys(cfg), revoked);
     const m = v.manifest;
     return {
       dir,
@@ -72,28 +72,36 @@ export async function model(opts: {
   switch (opts.action ?? 'list') {
     case 'list': {
       const base = join(root, 'models');
-      const dirs = new Set<string>([resolve(cfg.VIGIL_MODEL_DIR)]);
+      const shadow = cfg.VIGIL_MODEL_SHADOW_DIR ? resolve(cfg.VIGIL_MODEL_SHADOW_DIR) : undefined;
+      const dirs = new Set<string>([resolve(cfg.VIGIL_MODEL_DIR), ...(shadow ? [shadow] : [])]);
       if (existsSync(base)) {
         for (const d of readdirSync(base, { withFileTypes: true })) {
           if (d.isDirectory() && existsSync(join(base, d.name, 'manifest.json')))
             dirs.add(join(base, d.name));
         }
       }
-      const rows = [...dirs].map((d) => ({ ...status(d, cfg), active: d === resolve(cfg.VIGIL_MODEL_DIR) }));
-      if (opts.json) return (printJson(rows), 0);
+      const revoked = revokedHashes(cfg); // a bad revocation file is a ConfigError, not a model refusal
+      const rows = [...dirs].map((d) => ({
+        ...status(d, cfg, revoked),
+        active: d === resolve(cfg.VIGIL_MODEL_DIR),
+        shadow: d === shadow,
+      }));
+      // Exit 1 when the active model would be refused (in --json too, for scripts).
+      const code = rows.every((r) => r.ok || !r.active) ? 0 : 1;
+      if (opts.json) return (printJson(rows), code);
       process.stdout.write(
         `${table(
           rows.map((r) => ({
             model: r.ok ? `${r.id}@${r.version}` : '?',
             sha256: r.ok ? r.sha256.slice(0, 12) : '',
             signature: r.ok ? `ok (key ${r.keyId})` : `REFUSED: ${r.reason}`,
-            active: r.active ? 'yes' : '',
+            role: r.active ? 'active' : r.shadow ? 'shadow' : '',
             dir: r.dir,
           })),
-          ['model', 'sha256', 'signature', 'active', 'dir'],
+          ['model', 'sha256', 'signature', 'role', 'dir'],
         )}\n`,
       );
-      return rows.every((r) => r.ok || !r.active) ? 0 : 1;
+      return code;
     }
     case 'verify': {
       const dir = resolve(opts.arg ?? cfg.VIGIL_MODEL_DIR);
