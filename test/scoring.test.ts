@@ -120,7 +120,7 @@ describe('scoring in the playbook worker', () => {
     await expect(fetch(`http://127.0.0.1:${port}/metrics`)).rejects.toThrow();
   });
 
-  it('stops scoring with a model revoked while the worker runs: the next incident goes to a person', async () => {
+  it('stops scoring with a model revoked while the worker runs (the next incident goes to a person) until a reload after the hash is taken off', async () => {
     const queue = uniqueQueue('scoring-revoke');
     const list = join(tmp, 'revoked.txt');
     writeFileSync(list, '# revoked models\n');
@@ -150,6 +150,20 @@ describe('scoring in the playbook worker', () => {
         ),
       ).toBe(true);
       expect(r.actions.find((a) => a.action === 'notify-email')?.status).toBe('done');
+
+      // Taking the hash off the list needs a reload (SIGHUP); then incidents are scored again.
+      writeFileSync(list, '# revoked models\n');
+      await new Promise((res) => setTimeout(res, 1100));
+      const stillOff = windowed();
+      await start.start(stillOff.incidentId, stillOff.correlationKey, stillOff.event);
+      expect((await result(stillOff.incidentId)).decisions.some((d) => d.kind === 'score')).toBe(false);
+      process.emit('SIGHUP', 'SIGHUP');
+      await new Promise((res) => setTimeout(res, 500));
+      const again = windowed();
+      await start.start(again.incidentId, again.correlationKey, again.event);
+      expect((await result(again.incidentId)).decisions.find((d) => d.kind === 'score')?.version).toBe(
+        `1.0.0 sha256:${shippedSha}`,
+      );
     } finally {
       await w.stop();
     }
