@@ -18,7 +18,7 @@ import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
-import { statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
+import { INCIDENT_WORKFLOW, statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
 import type { Operator, OperatorStore } from './operators.js';
 import { openSqlite } from './sqlite.js';
 
@@ -381,13 +381,18 @@ export interface VerdictDeps {
   incidentStatus: (incidentId: string) => Promise<IncidentStatus | undefined>;
 }
 
-/** The incident's status through its `status` query (open or closed), with a deadline. */
+/**
+ * The incident's status through its `status` query (open or closed), with a deadline; undefined when no
+ * workflow has that id or it is not an incident (an id must not let a verdict land on another workflow).
+ */
 export function incidentStatusVia(client: Client, timeoutMs = 10_000) {
   return async (incidentId: string): Promise<IncidentStatus | undefined> => {
     try {
-      return await client.withDeadline(Date.now() + timeoutMs, () =>
-        client.workflow.getHandle(incidentId).query(statusQuery),
-      );
+      return await client.withDeadline(Date.now() + timeoutMs, async () => {
+        const h = client.workflow.getHandle(incidentId);
+        if ((await h.describe()).type !== INCIDENT_WORKFLOW) return undefined;
+        return h.query(statusQuery);
+      });
     } catch (e) {
       if (e instanceof WorkflowNotFoundError) return undefined;
       throw e;

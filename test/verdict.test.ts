@@ -187,6 +187,16 @@ describe('vigil verdict', () => {
     const unknown = await vigil('verdict', 'no-such-incident', 'tp', '--as', 'dev-analyst');
     expect(unknown.code).toBe(1);
     expect(unknown.stdout).toContain('refused (HTTP 404)');
+    // A workflow that is not an incident (here: a completed, non-incident run) takes no verdict.
+    const other = `not-an-incident-${randomUUID().slice(0, 8)}`;
+    await client.workflow.start('automationControl', {
+      workflowId: other,
+      taskQueue: `${queue}-nobody`,
+      args: [],
+    });
+    const notIncident = await vigil('verdict', other, 'tp', '--as', 'dev-analyst');
+    expect(notIncident.stdout).toContain('refused (HTTP 404)');
+    await client.workflow.getHandle(other).terminate('test over');
 
     // Expected outcomes from the scores each incident recorded (active and shadow decide at their thresholds).
     const expectOutcome = (s: { score: number; threshold: number }, verdict: 'tp' | 'fp') =>
