@@ -8,6 +8,7 @@ import { dlq } from './commands/dlq.js';
 import { incidents, show } from './commands/incidents.js';
 import { mail } from './commands/mail.js';
 import { model } from './commands/model.js';
+import { verdict } from './commands/verdict.js';
 import { send } from './commands/send.js';
 import { approvals, decideApproval, operator, resolveIncident } from './commands/approvals.js';
 import { policyCheck } from './commands/policy.js';
@@ -29,6 +30,8 @@ Usage:
   vigil approvals [--as <dev operator>] [--json]      pending approvals (operator token: VIGIL_OPERATOR_TOKEN)
   vigil approve|deny <incident> <approval-id> [--reason "..."]   decide one, as an authenticated operator
   vigil resolve <incident> --note "..."              close an incident left to a human (lead or admin)
+  vigil verdict <incident> tp|fp [--note "..."]      mark an incident a true or false positive (any operator)
+  vigil verdict stats [--json] | export --out F      FP/FN rates per model and rule; labelled traces for retraining
   vigil operator list | add <id> --role analyst|lead|admin [--slack <user id>] | disable <id>
   vigil agents [--json]                             endpoint agents: host, live/offline, version, actions
   vigil automation [status] | killswitch on|off --reason "..." | budget <N> [--window <seconds>]
@@ -43,6 +46,7 @@ Usage:
   vigil rpa bot add <name> --queues q1,q2 | bot list | bot disable <name>   RPA bots (token shown once)
   vigil rpa jobs <queue> [--json] | dispatch <queue> <type> '<json>' [--deadline 10m]   RPA jobs
   vigil model list | verify [dir] | eval <labelled.jsonl[.gz]>   [--json]   scoring models: signature, metrics
+  vigil model compare <candidate dir> [--on <labelled.jsonl[.gz]>] [--json]   agreement, decisions that would change
   vigil audit verify [log|bundle] [--head F] [--trust FP,..] [--json]   offline; exit 0 only when valid
   vigil audit show [incident] [--json]              an incident's record in the audit log (who, what, when, why)
   vigil audit export <incident> --out F             a self-contained bundle with inclusion proofs
@@ -81,6 +85,7 @@ async function main(argv: string[]): Promise<number> {
       deadline: { type: 'string' },
       since: { type: 'string' },
       playbooks: { type: 'string' },
+      on: { type: 'string' },
     },
   });
   const [cmd, ...rest] = positionals;
@@ -164,8 +169,17 @@ async function main(argv: string[]): Promise<number> {
     case 'mail':
       mail({ action: rest[0], id: rest[1], json });
       return 0;
+    case 'verdict':
+      return verdict({
+        action: rest[0],
+        arg: rest[1],
+        note: values.note,
+        out: values.out,
+        as: values.as,
+        json,
+      });
     case 'model':
-      return model({ action: rest[0], arg: rest[1], json });
+      return model({ action: rest[0], arg: rest[1], on: values.on, json });
     case 'audit':
       return audit({
         action: rest[0],

@@ -17,6 +17,7 @@ import type { OsqueryNodeStore } from './osquery-nodes.js';
 import { registerApprovalRoutes, type ApprovalDeps } from './approvals.js';
 import { registerResponseRoutes, type ResponseDeps } from './response.js';
 import { registerCodecRoutes } from './codec-server.js';
+import { registerVerdictRoutes, type VerdictDeps } from './verdicts.js';
 import type { AesGcmCodec } from '../src/codec/aes-gcm.js';
 import { OPERATOR_ROLES, type OperatorRole } from '../src/policy/actions.js';
 import { RateLimiter } from './rate-limit.js';
@@ -47,6 +48,8 @@ export interface IntakeDeps {
   approvals?: ApprovalDeps;
   /** Agents, kill switch, budget and containments for operators (see intake/response.ts). */
   response?: ResponseDeps;
+  /** Analyst verdicts (true / false positive) for operators (see intake/verdicts.ts). */
+  verdicts?: VerdictDeps;
   /** The payload codec endpoint for the Temporal UI. */
   codec?: { codec: AesGcmCodec; corsOrigin?: string; devOpen?: boolean };
   /** The RPA bot API and bot administration (intake/rpa.ts). */
@@ -422,6 +425,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   if (deps.codec) registerCodecRoutes(app, { ...deps.codec, operators: deps.approvals?.operators });
 
   if (deps.response) registerResponseRoutes(app, deps.response);
+
+  if (deps.verdicts) registerVerdictRoutes(app, deps.verdicts);
 
   if (deps.approvals) {
     const approvals = deps.approvals;

@@ -197,7 +197,7 @@ export function createAuditExporter(opts: AuditExporterOptions): AuditExporter {
       kind: 'decision',
       payload: { ...ids, index, record: d },
     }));
-    const { evidence = [], decisions: _d, ...rest } = result ?? ({});
+    const { evidence = [], decisions: _d, ...rest } = result ?? {};
     const closed: NewRecord = {
       kind: 'incident.closed',
       payload: {

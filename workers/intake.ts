@@ -16,6 +16,7 @@ import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { createIntakeMetrics } from '../intake/metrics.js';
 import { buildIntake } from '../intake/server.js';
 import { RpaBotStore } from '../intake/rpa-bots.js';
+import { incidentStatusVia, registerVerdictMetrics, VerdictStore } from '../intake/verdicts.js';
 import { isEntryPoint, runMain, untilSignal } from './lib/main.js';
 
 if (isEntryPoint(import.meta.url)) {
@@ -42,6 +43,9 @@ if (isEntryPoint(import.meta.url)) {
       dataConverter: dataConverterFor(codec),
     });
     const metrics = createIntakeMetrics(() => deadLetters.counts().pending);
+    // Analyst verdicts (vigil verdict): stored with the other intake data; their rates on /metrics.
+    const verdicts = new VerdictStore(dbFile);
+    registerVerdictMetrics(metrics.registry, verdicts);
     const approvals: ApprovalDeps = {
       operators,
       attempts,
@@ -63,6 +67,7 @@ if (isEntryPoint(import.meta.url)) {
       nodes,
       metrics,
       approvals,
+      verdicts: { operators, verdicts, incidentStatus: incidentStatusVia(client) },
       response: {
         operators,
         connection,
@@ -134,6 +139,7 @@ if (isEntryPoint(import.meta.url)) {
     operators.close();
     attempts.close();
     rpaBots.close();
+    verdicts.close();
     await connection.close();
   });
 }

@@ -28,11 +28,11 @@ import { distEntry, repoRoot } from '../src/paths.js';
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import {
   createScoringActivities,
+  createScoringMetrics,
   loadScoringConfig,
-  ModelRejected,
-  openScoringModel,
-  type ScoringModel,
+  ScoringModels,
 } from '../activities/scoring/index.js';
+import { serveMetrics } from './lib/metrics-server.js';
 import { Client, Connection } from '@temporalio/client';
 import { createAutomationControl } from '../src/control/automation.js';
 import { createRoutingActivities } from '../activities/response/index.js';
@@ -100,22 +100,44 @@ export function loadWorkerConfig(env: Env) {
 export type WorkerConfig = ReturnType<typeof loadWorkerConfig>;
 
 /**
- * The scoring model, verified before onnxruntime sees it. A refused model does not stop the worker: the
- * scoring activity then fails as Misconfigured and playbooks leave the verdict to a person.
+ * The scoring models (active + optional shadow), verified before onnxruntime sees them. A refused model does
+ * not stop the worker: the scoring activity then fails as Misconfigured and playbooks leave the verdict to a
+ * person. SIGHUP re-verifies both (revocation list included); the scoring metrics are served on
+ * VIGIL_SCORING_METRICS, apart from the Temporal Runtime's endpoint (it cannot take prom-client metrics).
  */
-async function openModel(cfg: WorkerConfig): Promise<ScoringModel | ModelRejected> {
-  try {
-    return await openScoringModel(cfg.scoring);
-  } catch (e) {
-    if (!(e instanceof ModelRejected)) throw e;
-    process.stderr.write(`playbook-worker: WARNING: scoring model refused (${e.reason}): ${e.message}\n`);
-    return e;
-  }
+async function openModels(cfg: WorkerConfig) {
+  const metrics = createScoringMetrics({ processMetrics: cfg.scoring.VIGIL_SCORING_METRICS !== undefined });
+  const models = await ScoringModels.open(cfg.scoring, {
+    metrics,
+    warn: (m) => process.stderr.write(`playbook-worker: WARNING: ${m}\n`),
+  });
+  const onHup = () => {
+    models.reload().then(
+      ({ active, shadow }) =>
+        process.stderr.write(
+          `playbook-worker: models reloaded: active ${'sha256' in active ? active.sha256 : `refused (${active.reason})`}${shadow ? `, shadow ${'sha256' in shadow ? shadow.sha256 : `refused (${shadow.reason})`}` : ''}\n`,
+        ),
+      (e: unknown) =>
+        process.stderr.write(`playbook-worker: model reload failed, keeping the models held: ${String(e)}\n`),
+    );
+  };
+  process.on('SIGHUP', onHup);
+  const served = cfg.scoring.VIGIL_SCORING_METRICS
+    ? await serveMetrics(metrics.registry, cfg.scoring.VIGIL_SCORING_METRICS)
+    : undefined;
+  return {
+    models,
+    metrics,
+    close: () => {
+      process.off('SIGHUP', onHup);
+      void served?.close();
+    },
+  };
 }
 
 export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cfg.temporal.VIGIL_TASK_QUEUE) {
   const mailer = createSmtpMailer(cfg.notify);
-  const model = await openModel(cfg);
+  const scoring = await openModels(cfg);
   // Lookups (which responder serves a host) and automation reservations: a client, no rights to act.
   const clientConnection = await Connection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
   const client = new Client({
@@ -151,9 +173,11 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
       ...(slack ? createSlackActivities(slack.api, slack.cfg) : {}),
       // A policy set that does not validate against its schema stops the worker at start.
       ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR)),
-      ...createScoringActivities(model, {
+      ...createScoringActivities(scoring.models, {
         threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,
+        attributions: cfg.scoring.VIGIL_MODEL_ATTRIBUTIONS,
+        metrics: scoring.metrics,
       }),
       ...createRoutingActivities({
         client,
@@ -175,6 +199,7 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
       ),
     },
     close: () => {
+      scoring.close();
       mailer.close();
       void clientConnection.close();
     },

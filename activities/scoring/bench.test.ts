@@ -37,13 +37,35 @@ describe.skipIf(!process.env.VIGIL_BENCH)('scoring benchmark', () => {
     out['single score (features + onnx) p50 ms'] = pct(single, 0.5).toFixed(3);
     out['single score (features + onnx) p99 ms'] = pct(single, 0.99).toFixed(3);
 
-    // onnxruntime only, batches of 1024
-    const batch = Array.from({ length: 1024 }, (_, i) => rows[i % rows.length]!);
-    await model.score(batch);
-    let t0 = performance.now();
-    const reps = 20;
-    for (let i = 0; i < reps; i++) await model.score(batch);
-    out['batched onnx rows/s (1024/batch)'] = ((reps * 1024) / ((performance.now() - t0) / 1000)).toFixed(0);
+    // the two parts of a single score
+    const feats: number[] = [];
+    const infer: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const s = seqs[i % seqs.length]!;
+      let t = performance.now();
+      const x = Float32Array.from(model.featurizer.features(s));
+      feats.push(performance.now() - t);
+      t = performance.now();
+      await model.score([x]);
+      infer.push(performance.now() - t);
+    }
+    out['features only p50 / p99 ms'] = `${pct(feats, 0.5).toFixed(4)} / ${pct(feats, 0.99).toFixed(4)}`;
+    out['onnx single row only p50 / p99 ms'] =
+      `${pct(infer, 0.5).toFixed(4)} / ${pct(infer, 0.99).toFixed(4)}`;
+
+    // onnxruntime only, by batch size
+    let t0 = 0;
+    for (const size of [256, 1024, 4096]) {
+      const batch = Array.from({ length: size }, (_, i) => rows[i % rows.length]!);
+      await model.score(batch);
+      const reps = Math.max(5, Math.round(40_000 / size));
+      t0 = performance.now();
+      for (let i = 0; i < reps; i++) await model.score(batch);
+      out[`batched onnx rows/s (${size}/batch)`] = (
+        (reps * size) /
+        ((performance.now() - t0) / 1000)
+      ).toFixed(0);
+    }
 
     // TreeSHAP per row
     for (let i = 0; i < 5; i++) treeShap(model.ensemble, rows[i % rows.length]!);

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { z } from 'zod';
-import { CsvList, parseEnv, type Env } from '../../src/config.js';
+import { CsvList, HostPort, parseEnv, type Env } from '../../src/config.js';
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 is 64 hex digits');
 
@@ -20,10 +20,21 @@ export function scoringConfigSchema(root: string) {
     VIGIL_MODEL_TRUSTED_KEYS: CsvList.optional(),
     /** comma list of sha256 of model.onnx files that must not be loaded */
     VIGIL_MODEL_REVOKED: CsvList.pipe(z.array(z.string().toLowerCase().pipe(Sha256))).default([]),
+    /** a file of revoked model.onnx sha256 (one a line, # comments); re-read when it changes */
+    VIGIL_MODEL_REVOKED_FILE: z.string().min(1).optional(),
+    /** a candidate model scored beside the active one (recorded, never deciding) */
+    VIGIL_MODEL_SHADOW_DIR: z.string().min(1).optional(),
+    /** host:port of the worker's scoring metrics endpoint (/metrics, Prometheus text) */
+    VIGIL_SCORING_METRICS: HostPort.optional(),
     /** which manifest threshold flags a trace (detect90, detect99), or a number in (0, 1) */
     VIGIL_MODEL_THRESHOLD: z
       .union([z.enum(['detect90', 'detect99']), z.coerce.number().gt(0).lt(1)])
       .optional(),
+    /**
+     * which scored events get TreeSHAP attributions (tens of ms each): always (every scored event, the
+     * default), or flagged (only those at or above the threshold, the ones that move the decision)
+     */
+    VIGIL_MODEL_ATTRIBUTIONS: z.enum(['always', 'flagged']).default('always'),
     /** attributions returned per score */
     VIGIL_MODEL_TOP_K: z.coerce.number().int().min(0).max(50).default(5),
   });

@@ -127,7 +127,7 @@ export async function evaluate(
     batch.push(model.featurizer.features(names));
     y.push(t.label === 'attack' ? 1 : 0);
     fam.push(t.label === 'attack' ? (t.attack_type ?? 'attack') : 'normal');
-    if (batch.length === 512) await flush();
+    if (batch.length === 2048) await flush();
   }
   await flush();
   const perFamily: Record<string, Metrics> = {};

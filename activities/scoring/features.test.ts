@@ -68,3 +68,64 @@ describe('features', () => {
     expect(f.i386Name(100_000)).toBeUndefined();
   });
 });
+
+/** The plain string-keyed version the fast one replaced, kept as the reference. */
+function referenceFeatures(names: readonly string[]): Float64Array {
+  const seq = f.canonicalize(names);
+  const out = new Float64Array(f.count);
+  const n = seq.length;
+  if (n === 0) return out;
+  const vocab = new Map(spec.vocabulary.map((v, i) => [v, i]));
+  const bigram = new Map(spec.bigrams.map(([a, b], i) => [`${a}\u0000${b}`, i]));
+  const counts = new Map<string, number>();
+  for (const s of seq) counts.set(s, (counts.get(s) ?? 0) + 1);
+  out[0] = Math.log1p(n);
+  out[1] = Math.log1p(counts.size);
+  let other = 0;
+  let base = 3;
+  for (const [name, c] of counts) {
+    const i = vocab.get(name);
+    if (i === undefined) other += c;
+    else out[base + i] = c / n;
+  }
+  out[2] = other / n;
+  base += spec.vocabulary.length;
+  if (n > 1) {
+    const pairs = new Map<number, number>();
+    for (let k = 0; k + 1 < n; k++) {
+      const i = bigram.get(`${seq[k]}\u0000${seq[k + 1]}`);
+      if (i !== undefined) pairs.set(i, (pairs.get(i) ?? 0) + 1);
+    }
+    for (const [i, c] of pairs) out[base + i] = c / (n - 1);
+  }
+  base += spec.bigrams.length;
+  spec.indicators.forEach((name, i) => {
+    if (counts.has(name)) out[base + i] = 1;
+  });
+  return out;
+}
+
+describe('the fast feature path', () => {
+  it('computes exactly the numbers of the plain version on random traces of every kind of name', () => {
+    const pool = [
+      ...spec.vocabulary,
+      ...spec.bigrams.flat(),
+      ...spec.indicators,
+      ...Object.keys(spec.canonical),
+      ...spec.ignored,
+      'not_a_syscall',
+      'another_unknown',
+      'syscall_999',
+    ];
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let t = 0; t < 400; t++) {
+      const len = t < 5 ? t : Math.floor(rnd() * (t % 7 === 0 ? 3000 : 300));
+      // Narrow pools make repeated bigrams likely; wide ones cover the rest.
+      const width = 2 + Math.floor(rnd() * pool.length);
+      const off = Math.floor(rnd() * (pool.length - width + 1));
+      const seq = Array.from({ length: len }, () => pool[off + Math.floor(rnd() * width)]!);
+      expect(Array.from(f.features(seq)), `trace ${t}`).toEqual(Array.from(referenceFeatures(seq)));
+    }
+  });
+});

@@ -196,6 +196,19 @@ describe('scoreEvent', () => {
     expect(top3.attributions[0]?.feature).toMatch(/^(len|distinct|freq|bigram|has):/);
   });
 
+  it('scores single rows, also concurrent ones on reused input tensors, exactly as a batch does', async () => {
+    const parity = JSON.parse(readFileSync(join(shipped, 'parity.json'), 'utf8')) as {
+      vectors: { x: number[] }[];
+    };
+    const rows = parity.vectors.map((v) => Float32Array.from(v.x));
+    const batch = await model.score(rows);
+    expect(new Set(batch).size).toBeGreaterThan(3);
+    for (let round = 0; round < 3; round++) {
+      const singles = await Promise.all(rows.map(async (r) => (await model.score([r]))[0]));
+      expect(singles).toEqual(batch);
+    }
+  });
+
   it('uses the configured threshold', async () => {
     const r = await createScoringActivities(model, { threshold: 'detect99' }).scoreEvent({
       syscalls: ['read'],

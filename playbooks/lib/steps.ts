@@ -75,6 +75,8 @@ async function scoreTelemetry(ctx: PlaybookContext): Promise<ModelEvidence | und
         threshold: s.threshold,
         baseValue: s.baseValue,
         space: s.space,
+        // A shadow model's score (VIGIL_MODEL_SHADOW_DIR): recorded for comparison, never deciding.
+        ...(s.shadow ? { shadow: s.shadow } : {}),
       },
     });
     return {
