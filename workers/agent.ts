@@ -28,6 +28,8 @@ import { createAutomationControl } from '../src/control/automation.js';
 import { createExecutorActivities } from '../activities/response/index.js';
 import { createLocalResponder, loadLocalResponderConfig } from '../activities/response/local/index.js';
 import { createResponseMetrics } from '../activities/response/metrics.js';
+import { createCaptureActivities, loadCaptureConfig, openPrefilter } from '../activities/capture/index.js';
+import { loadScoringConfig } from '../activities/scoring/config.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 
 export const AgentProcessConfig = z.object({
@@ -43,6 +45,9 @@ export function loadAgentConfig(env: Env) {
     temporal: parseEnv(TemporalConfig, env, 'Temporal configuration'),
     responder: loadLocalResponderConfig(env),
     process: parseEnv(AgentProcessConfig, env, 'endpoint agent'),
+    // Optional edge scoring: syscall capture, and a local pre-filter only when a model dir is set.
+    capture: loadCaptureConfig(env),
+    scoring: loadScoringConfig(env, repoRoot()),
     codec: codecFromEnv(env),
   };
 }
@@ -98,17 +103,23 @@ export async function startAgent(cfg: AgentConfig) {
     });
     await new Promise<void>((resolve) => server?.listen(p, h, resolve));
   }
+  const prefilter = cfg.capture.VIGIL_AGENT_CAPTURE
+    ? await openPrefilter(cfg.capture, cfg.scoring)
+    : undefined;
   const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
   const worker = await Worker.create({
     connection,
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
     taskQueue: agentTaskQueue(host),
     identity: `vigil-agent@${host}/${process.pid}`,
-    activities: createExecutorActivities({
-      responder: { name: 'agent', execute: (r) => responder.execute(r), close: () => responder.close() },
-      killSwitch: () => control.killSwitch(),
-      metrics,
-    }),
+    activities: {
+      ...createExecutorActivities({
+        responder: { name: 'agent', execute: (r) => responder.execute(r), close: () => responder.close() },
+        killSwitch: () => control.killSwitch(),
+        metrics,
+      }),
+      ...(cfg.capture.VIGIL_AGENT_CAPTURE ? createCaptureActivities(cfg.capture, prefilter) : {}),
+    },
     dataConverter,
     maxConcurrentActivityTaskExecutions: cfg.process.VIGIL_AGENT_MAX_CONCURRENT,
     shutdownGraceTime: '10s',

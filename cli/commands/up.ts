@@ -121,6 +121,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
 
     // 3. Worker and intake
     const workerMetricsPort = await freePort();
+    const scoringMetricsPort = await freePort();
     const common: NodeJS.ProcessEnv = {
       ...env,
       // Payloads are encrypted before they reach Temporal; dead letters at rest too.
@@ -145,6 +146,7 @@ export async function up(opts: { json: boolean }): Promise<void> {
           VIGIL_MAIL_FROM: env.VIGIL_MAIL_FROM ?? 'vigil@vigil.local',
           VIGIL_MAIL_TO: cfg.VIGIL_MAIL_TO,
           VIGIL_WORKER_METRICS: `127.0.0.1:${workerMetricsPort}`,
+          VIGIL_SCORING_METRICS: `127.0.0.1:${scoringMetricsPort}`,
         },
         logFile: join(home, 'logs', 'worker.log'),
         echo: say,
