@@ -210,8 +210,6 @@ export class PolicyEngine {
           action,
           class: spec.class,
           disposition: 'automatic',
-          // Who approves instead when automation is unavailable (the automation budget is spent).
-          approvals: { needed: approvalsNeeded(spec.class), roles: this.rolesThatMayApprove(action, req) },
           reasons: [...reasons, ...automate.reasons.map((r) => `automatic by ${r}`)],
         };
       }

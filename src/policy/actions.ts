@@ -66,8 +66,8 @@ export interface ActionDecision {
   class: ActionClass;
   disposition: Disposition;
   /**
-   * For `approval`: how many distinct approvers, and which roles may approve. For `automatic`: who
-   * approves instead when automation is unavailable (the automation budget is spent).
+   * For `approval`: how many distinct approvers, and which roles may approve. (When an automatic action
+   * is turned into an approval because the automation budget is spent, leads and admins decide it.)
    */
   approvals?: { needed: 1 | 2; roles: OperatorRole[] };
   /** The policies that decided (Cedar policy ids) and any guard that overrode them. */
