@@ -279,7 +279,7 @@ it('retries while the ticketing system is down and finishes once it is back', as
   }
 });
 
-it('opens one ticket for an incident, notes its evidence, and closes it with the outcome', async () => {
+it('opens one ticket for an incident (through an outage of the ticketing system), notes its evidence, and closes it with the outcome', async () => {
   const smtp = await startTestSmtp();
   const proxy = await startProxy(target());
   const ticketingQueue = uniqueQueue('ticketing');
@@ -301,6 +301,9 @@ it('opens one ticket for an incident, notes its evidence, and closes it with the
       techniques: ['T1003.001'],
       file: { path: '/tmp/mimikatz.exe' },
     });
+    // The ticketing system answers 503 for the first seconds: the playbook retries and finishes.
+    proxy.mode = '503';
+    setTimeout(() => (proxy.mode = 'up'), 6000);
     await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
       ev.incidentId,
       ev.correlationKey,
@@ -308,6 +311,7 @@ it('opens one ticket for an incident, notes its evidence, and closes it with the
     );
     const out = (await client.workflow.getHandle(ev.incidentId).result()) as IncidentStatus;
     expect(out.actions.find((a) => a.action === 'open-ticket')).toMatchObject({ status: 'done' });
+    expect(out.outcome).toMatch(/ticket \S+ \(delayed \d+ s by the ticketing system\)/);
     expect(out.timeline.some((t) => t.summary === 'ticket closed')).toBe(true);
     const tickets = await ticketsOf(ev.incidentId);
     expect(tickets).toHaveLength(1);

@@ -42,6 +42,12 @@ export async function recordInTicket(
   if (!t) return undefined;
   const ev = ctx.event;
   const tickets = ticketingActivities(t.taskQueue);
+  const began = Date.now();
+  // An outage of the ticketing system is retried through; the incident says how long it held the ticket up.
+  const delay = () => {
+    const s = Math.round((Date.now() - began) / 1000);
+    return s >= 5 ? ` (delayed ${s} s by the ticketing system)` : '';
+  };
   try {
     const { ticket, created } = await tickets.createTicket({
       incidentId: ctx.incident.incidentId,
@@ -75,13 +81,22 @@ export async function recordInTicket(
     if (response.length) {
       await tickets.updateTicket({ ticket, stage: 'response', summary: response.join('\n') });
     }
-    ctx.action({ action: 'open-ticket', status: 'done', detail: { ticket, created } });
-    return `ticket ${ticket.key}`;
+    ctx.action({
+      action: 'open-ticket',
+      status: 'done',
+      detail: { ticket, created, tookMs: Date.now() - began },
+    });
+    return `ticket ${ticket.key}${delay()}`;
   } catch (e) {
     if (!(e instanceof ActivityFailure)) throw e;
     const why = describeFailure(e);
-    ctx.action({ action: 'open-ticket', status: 'failed', error: why });
-    return `ticket FAILED (${why})`;
+    ctx.action({
+      action: 'open-ticket',
+      status: 'failed',
+      error: why,
+      detail: { tookMs: Date.now() - began },
+    });
+    return `ticket FAILED (${why})${delay()}`;
   }
 }
 
