@@ -95,10 +95,10 @@ export function registerResponseRoutes(app: FastifyInstance, d: ResponseDeps): v
   const refusedByWorkflow = (e: unknown, reply: FastifyReply) => {
     if (e instanceof WorkflowUpdateFailedError) {
       const c = e.cause;
-      const code = c instanceof ApplicationFailure && c.type === 'AlreadyDecided' ? 409 : 400;
-      return reply
-        .code(code)
-        .send({ error: code === 409 ? 'already-decided' : 'refused', message: c?.message });
+      const type = c instanceof ApplicationFailure ? c.type : undefined;
+      const code = type === 'AlreadyDecided' ? 409 : type === 'Forbidden' ? 403 : 400;
+      const error = code === 409 ? 'already-decided' : code === 403 ? 'unauthorized' : 'refused';
+      return reply.code(code).send({ error, message: c?.message });
     }
     throw e;
   };

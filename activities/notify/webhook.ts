@@ -20,6 +20,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { NotificationMessage } from '../../src/contracts/notify.js';
 import { ErrorType } from '../../src/errors.js';
 import { failure, httpFailure } from '../lib/failures.js';
+import { DestinationRefused } from '../lib/ssrf.js';
 import type { WebhookTarget } from './config.js';
 import { chatLines, markdownEscape, slackEscape } from './templates.js';
 
@@ -129,6 +130,12 @@ export function createWebhookSender(
           await opts.guard(t.url);
         } catch (e) {
           if (e instanceof ApplicationFailure) throw e;
+          // A name that does not resolve right now is an outage, retried; only a refused destination is final.
+          if (!(e instanceof DestinationRefused))
+            throw failure(
+              ErrorType.Unavailable,
+              `webhook ${name}: the destination could not be resolved (${redact((e as Error).message, t.url)})`,
+            );
           throw failure(
             ErrorType.Forbidden,
             `webhook ${name}: the outbound URL guard refused the destination (${redact((e as Error).message, t.url)})`,

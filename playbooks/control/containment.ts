@@ -37,6 +37,8 @@ export async function containment(hold: ContainmentHold): Promise<ContainmentSta
   };
   let release: ReleaseRequest | undefined;
   let extensions = 0;
+  let releases = 0;
+  let undoneBy = 0;
   const mustBeActive = () => {
     if (state.status !== 'active') {
       throw ApplicationFailure.create({
@@ -66,6 +68,17 @@ export async function containment(hold: ContainmentHold): Promise<ContainmentSta
         if (!Number.isFinite(r.forMs) || r.forMs <= 0 || r.forMs > MAX_EXTENSION_MS) {
           throw new Error(`extend: forMs must be in (0, ${MAX_EXTENSION_MS}]`);
         }
+        // Extending never shortens: an earlier lift, or a timer on a hold that had none, is a release in
+        // disguise, which only a lead or an admin may do.
+        const newLift = Date.now() + r.forMs;
+        const shortens = state.liftAt === undefined || newLift < Date.parse(state.liftAt);
+        if (shortens && r.role !== 'lead' && r.role !== 'admin') {
+          throw ApplicationFailure.create({
+            type: 'Forbidden',
+            message: `extend would ${state.liftAt ? `move the lift from ${state.liftAt} earlier` : 'put a timer on a hold that has none'}: only a lead or an admin may shorten a containment`,
+            nonRetryable: true,
+          });
+        }
       },
     },
   );
@@ -73,7 +86,9 @@ export async function containment(hold: ContainmentHold): Promise<ContainmentSta
     releaseUpdate,
     async (r) => {
       release = r;
-      await condition(() => state.status !== 'active' || state.error !== undefined);
+      const attempt = ++releases;
+      // Wait for this release's own undo, not an earlier one's failure.
+      await condition(() => state.status !== 'active' || undoneBy >= attempt);
       return state;
     },
     {
@@ -92,7 +107,8 @@ export async function containment(hold: ContainmentHold): Promise<ContainmentSta
           op: 'undo',
           host: hold.host,
           params: hold.params,
-          idempotencyKey: `${workflowInfo().workflowId}:undo`,
+          // Per hold run: a later hold with the same id (a re-applied effect) gets its own undo.
+          idempotencyKey: `${workflowInfo().workflowId}:${workflowInfo().runId}:undo`,
           dryRun: false,
           incidentId: hold.incidentId,
           decidedAt: new Date().toISOString(),
@@ -127,7 +143,9 @@ export async function containment(hold: ContainmentHold): Promise<ContainmentSta
     if (release) {
       const r = release;
       release = undefined;
+      const upTo = releases;
       await undo(r.operator, `released by ${r.operator} (${r.role}): ${r.reason}`);
+      undoneBy = upTo;
       continue;
     }
     if (extensions !== seen) continue;

@@ -7,6 +7,7 @@
  * action fail as "host unreachable", and the incident is left to a person.
  */
 import { ActivityFailure, ParentClosePolicy, startChild, workflowInfo } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ResponderRoute } from '../../src/contracts/agent.js';
 import { containmentWorkflowId } from '../../src/contracts/containment.js';
 import {
@@ -149,7 +150,10 @@ export class Responders {
     const host = ctx.event.host.id;
     const params = targetParams(action, bound);
     const info = workflowInfo();
-    const idempotencyKey = `${info.workflowId}:${info.runId}:${action}:${paramsDigest(params)}`;
+    // One effect per decision: the run, the action, its target, and how many actions the incident had
+    // recorded when it was decided (a later re-run of the playbook is a new decision, a retry is not).
+    const seq = ctx.incident.actions.length;
+    const idempotencyKey = `${info.workflowId}:${info.runId}:${action}:${paramsDigest(params)}:${seq}`;
     const via = route.kind === 'agent' ? `agent ${route.taskQueue}` : `${route.vendor} (EDR)`;
     ctx.stage('responding');
     try {
@@ -196,12 +200,18 @@ export class Responders {
           scheduleToStartMs: settings.scheduleToStartMs,
           result,
         };
-        const workflowId = `${containmentWorkflowId(ctx.incident.incidentId, action)}-${paramsDigest(params).slice(0, 8)}`;
-        await startChild(containment, {
-          workflowId,
-          args: [hold],
-          parentClosePolicy: ParentClosePolicy.ABANDON,
-        });
+        const workflowId = `${containmentWorkflowId(ctx.incident.incidentId, action)}-${paramsDigest(params).slice(0, 8)}-${info.runId.slice(0, 8)}-${seq}`;
+        try {
+          await startChild(containment, {
+            workflowId,
+            args: [hold],
+            parentClosePolicy: ParentClosePolicy.ABANDON,
+          });
+        } catch (e) {
+          // The same hold already runs: the effect is held; never fail the incident over it.
+          if (!(e instanceof WorkflowExecutionAlreadyStartedError)) throw e;
+          ctx.note(`${action} is already held by ${workflowId}`);
+        }
         held = liftAt
           ? `; lifts itself at ${liftAt} unless extended (${workflowId})`
           : `; undo: release ${workflowId}`;

@@ -252,6 +252,13 @@ export async function decideResponses(
     // Incidents recorded before responders existed replay without them (patched); new ones execute.
     const canExecute = responders !== undefined && isContainmentAction(d.action);
     let decision = d;
+    // A process action on a bare pid (no start time, no executable to confirm it is still the event's
+    // process) is never automatic: a reused pid would be hit. A person confirms it instead.
+    const barePid =
+      canExecute &&
+      ACTIONS[d.action].scope === 'process' &&
+      params.startTime === undefined &&
+      params.executable === undefined;
     if (d.disposition === 'automatic') {
       const route = canExecute ? await responders.routeFor() : undefined;
       if (!canExecute || !route || route.kind === 'none') {
@@ -266,30 +273,40 @@ export async function decideResponses(
         summary.push(`${d.action} allowed (no responder)`);
         continue;
       }
-      const slot = await responders.reserve(d, params, rules);
-      if (slot.granted) {
-        const done = await responders.execute(route, d.action as ContainmentAction, params, 'automatic');
-        summary.push(done.line);
-        needsHuman ||= done.needsHuman;
-        continue;
+      if (barePid) {
+        decision = {
+          ...d,
+          disposition: 'approval',
+          approvals: { needed: 1, roles: ['lead', 'admin'] },
+          reasons: [...d.reasons, 'the event names the process by pid only: a person confirms it'],
+        };
       }
-      if (slot.reason === 'kill-switch') {
-        ctx.action({
-          action: d.action,
-          status: 'refused',
-          detail: { params, why: 'kill switch engaged', killSwitch: slot.killSwitch },
-        });
-        summary.push(`${d.action} REFUSED: kill switch engaged by ${slot.killSwitch.by ?? '?'}`);
-        needsHuman = true;
-        continue;
+      if (!barePid) {
+        const slot = await responders.reserve(d, params, rules);
+        if (slot.granted) {
+          const done = await responders.execute(route, d.action as ContainmentAction, params, 'automatic');
+          summary.push(done.line);
+          needsHuman ||= done.needsHuman;
+          continue;
+        }
+        if (slot.reason === 'kill-switch') {
+          ctx.action({
+            action: d.action,
+            status: 'refused',
+            detail: { params, why: 'kill switch engaged', killSwitch: slot.killSwitch },
+          });
+          summary.push(`${d.action} REFUSED: kill switch engaged by ${slot.killSwitch.by ?? '?'}`);
+          needsHuman = true;
+          continue;
+        }
+        // The budget is spent: a person decides instead.
+        decision = {
+          ...d,
+          disposition: 'approval',
+          approvals: d.approvals ?? { needed: 1, roles: ['lead', 'admin'] },
+          reasons: [...d.reasons, `automation budget spent (${slot.used}/${slot.limit}): approval needed`],
+        };
       }
-      // The budget is spent: a person decides instead.
-      decision = {
-        ...d,
-        disposition: 'approval',
-        approvals: d.approvals ?? { needed: 1, roles: ['lead', 'admin'] },
-        reasons: [...d.reasons, `automation budget spent (${slot.used}/${slot.limit}): approval needed`],
-      };
     }
     await flush();
     ctx.stage('awaiting-approval');
