@@ -6,17 +6,28 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { AuditConfig, loadAuditConfig } from '../activities/audit/config.js';
 import { NotifyConfig } from '../activities/notify/config.js';
+import { EdrConfig } from '../activities/response/edr/config.js';
+import {
+  JiraConfig,
+  RedmineConfig,
+  RtConfig,
+  ServiceNowConfig,
+  TheHiveConfig,
+} from '../activities/ticketing/config.js';
 import { SettingsConfig } from '../activities/settings/config.js';
 import { SetupConfig } from '../cli/commands/setup.js';
 import { IntakeConfig, loadIntakeConfig } from '../intake/config.js';
-import { TemporalConfig, type Env } from '../src/config.js';
+import { AutomationConfig, TemporalConfig, type Env } from '../src/config.js';
 import { PayloadKeyConfig } from '../src/codec/config.js';
 import { repoRoot } from '../src/paths.js';
 import { loadWorkerConfig } from '../workers/playbook-worker.js';
+import { loadResponseWorkerConfig } from '../workers/response-worker.js';
+import { loadTicketingWorkerConfig } from '../workers/ticketing-worker.js';
 
 type EnvValue = string | number | boolean | null;
 type PortSpec = string | number | { target: number | string; published?: number | string; host_ip?: string };
@@ -24,13 +35,15 @@ type VolumeSpec = string | { type?: string; source?: string; target: string };
 
 interface Service {
   image?: string;
-  build?: string | { context?: string; dockerfile?: string };
+  build?: string | { context?: string; dockerfile?: string; args?: Record<string, string> };
   command?: string | string[];
   restart?: string;
   environment?: Record<string, EnvValue> | string[];
   ports?: PortSpec[];
   volumes?: VolumeSpec[];
   configs?: (string | { source: string; target?: string })[];
+  secrets?: (string | { source: string; target?: string })[];
+  profiles?: string[];
   depends_on?: string[] | Record<string, { condition?: string }>;
   healthcheck?: { test?: string | string[]; disable?: boolean };
 }
@@ -39,6 +52,7 @@ interface ComposeFile {
   services?: Record<string, Service>;
   volumes?: Record<string, unknown>;
   configs?: Record<string, { content?: string; file?: string } | null>;
+  secrets?: Record<string, { file?: string; environment?: string } | null>;
 }
 
 const root = repoRoot();
@@ -52,8 +66,13 @@ const S = {
   setup: 'vigil-setup',
   worker: 'vigil-worker',
   intake: 'vigil-intake',
+  audit: 'vigil-audit-exporter',
+  ticketing: 'vigil-ticketing',
+  edr: 'vigil-response-edr',
 } as const;
-const VIGIL_SERVICES = [S.setup, S.worker, S.intake] as const;
+const VIGIL_SERVICES = [S.setup, S.worker, S.intake, S.audit, S.ticketing, S.edr] as const;
+/** Optional services and the compose profile that starts each; every other service is always on. */
+const PROFILES: Record<string, string> = { [S.ticketing]: 'ticketing', [S.edr]: 'edr' };
 
 function service(name: string): Service {
   const s = compose.services?.[name];
@@ -75,6 +94,39 @@ const REQUIRED_VARS: Record<string, string> = {
   VIGIL_MAIL_FROM: 'vigil@example.org',
   VIGIL_MAIL_TO: 'soc@example.org, oncall@example.org',
   VIGIL_PAYLOAD_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
+  VIGIL_AUDIT_TRUSTED_KEYS: `sha256:${createHash('sha256').update('audit key').digest('hex')}`,
+};
+
+/** What an operator's .env adds to use each ticketing system (every key the system requires). */
+const TICKETING_VARS: Record<string, Record<string, string>> = {
+  jira: {
+    JIRA_URL: 'https://example.atlassian.net',
+    JIRA_EMAIL: 'vigil@example.org',
+    JIRA_API_TOKEN: 'jira-token',
+    JIRA_PROJECT: 'SEC',
+  },
+  servicenow: { SERVICENOW_URL: 'https://example.service-now.com', SERVICENOW_TOKEN: 'sn-token' },
+  thehive: { THEHIVE_URL: 'https://thehive.example.org', THEHIVE_API_KEY: 'hive-key' },
+  rt: { RT_URL: 'https://rt.example.org', RT_TOKEN: 'rt-token' },
+  redmine: {
+    REDMINE_URL: 'https://redmine.example.org',
+    REDMINE_API_KEY: 'redmine-key',
+    REDMINE_PROJECT: 'security',
+  },
+};
+
+/** ... and each EDR vendor (VIGIL_RESPONDERS routes some hosts to it). */
+const EDR_VARS: Record<string, Record<string, string>> = {
+  crowdstrike: { VIGIL_CROWDSTRIKE_CLIENT_ID: 'cs-id', VIGIL_CROWDSTRIKE_CLIENT_SECRET: 'cs-secret' },
+  defender: {
+    VIGIL_DEFENDER_TENANT_ID: '00000000-0000-0000-0000-000000000001',
+    VIGIL_DEFENDER_CLIENT_ID: 'md-id',
+    VIGIL_DEFENDER_CLIENT_SECRET: 'md-secret',
+  },
+  sentinelone: {
+    VIGIL_SENTINELONE_BASE_URL: 'https://example.sentinelone.net',
+    VIGIL_SENTINELONE_API_TOKEN: 's1-token',
+  },
 };
 
 const VAR_REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g;
@@ -160,9 +212,18 @@ function knownKeys(name: (typeof VIGIL_SERVICES)[number]): Set<string> {
     case S.setup:
       return new Set(shapeKeys(SetupConfig));
     case S.intake:
-      return new Set(shapeKeys(IntakeConfig, PayloadKeyConfig));
+      return new Set(shapeKeys(IntakeConfig, PayloadKeyConfig, AutomationConfig));
     case S.worker:
       return new Set([...WORKER_SCHEMA_KEYS, ...keysRead(loadWorkerConfig, serviceEnv(S.worker))]);
+    case S.audit:
+      return new Set(shapeKeys(AuditConfig, TemporalConfig, PayloadKeyConfig));
+    case S.ticketing:
+      return new Set([
+        ...keysRead(loadTicketingWorkerConfig, serviceEnv(S.ticketing)),
+        ...shapeKeys(JiraConfig, ServiceNowConfig, TheHiveConfig, RtConfig, RedmineConfig),
+      ]);
+    case S.edr:
+      return new Set([...shapeKeys(EdrConfig), ...keysRead(loadResponseWorkerConfig, serviceEnv(S.edr))]);
   }
 }
 
@@ -193,7 +254,7 @@ function imageTag(image: string | undefined): { repo: string; tag: string | unde
 const temporalGrpcPort = () => Number(serviceEnv(S.temporal).FRONTEND_GRPC_PORT ?? 7233);
 
 describe('docker-compose.yml', () => {
-  it('has the stack: PostgreSQL, Temporal (schema, server, UI) and Vigil (setup, worker, intake)', () => {
+  it('has the stack: PostgreSQL, Temporal (schema, server, UI) and Vigil (setup, worker, intake, audit; ticketing, EDR)', () => {
     expect(Object.keys(compose.services ?? {}).sort()).toEqual(Object.values(S).sort());
   });
 
@@ -218,6 +279,9 @@ describe('docker-compose.yml', () => {
       [S.setup]: /^node bin\/vigil\.js setup$/,
       [S.worker]: /^node dist\/workers\/playbook-worker\.js$/,
       [S.intake]: /^node dist\/workers\/intake\.js$/,
+      [S.audit]: /^node dist\/workers\/audit-exporter\.js$/,
+      [S.ticketing]: /^node dist\/workers\/ticketing-worker\.js$/,
+      [S.edr]: /^node dist\/workers\/response-worker\.js$/,
     };
     expect(existsSync(join(root, 'Dockerfile'))).toBe(true);
     for (const name of VIGIL_SERVICES) {
@@ -258,6 +322,108 @@ describe('docker-compose.yml', () => {
 
     const setup = SetupConfig.parse(serviceEnv(S.setup));
     expect(setup.VIGIL_RETENTION_DAYS).toBeGreaterThanOrEqual(1);
+
+    const audit = loadAuditConfig(serviceEnv(S.audit));
+    expect(audit.audit.VIGIL_AUDIT_TRUSTED_KEYS).toHaveLength(1);
+    expect(audit.audit.VIGIL_AUDIT_METRICS).toMatch(/^0\.0\.0\.0:\d+$/);
+
+    // Profiles on, nothing else set: no ticketing system, every host to its agent.
+    expect(loadTicketingWorkerConfig(serviceEnv(S.ticketing)).ticketing.VIGIL_TICKETING).toBe('none');
+    expect(loadResponseWorkerConfig(serviceEnv(S.edr)).edr.VIGIL_RESPONDERS).toEqual({ '*': 'agent' });
+  });
+
+  it("passes each ticketing system's keys through to the ticketing worker alone", () => {
+    for (const [system, keys] of Object.entries(TICKETING_VARS)) {
+      const vars = { ...REQUIRED_VARS, VIGIL_TICKETING: system, ...keys };
+      const cfg = loadTicketingWorkerConfig(serviceEnv(S.ticketing, vars));
+      expect(cfg.ticketing.VIGIL_TICKETING, system).toBe(system);
+      for (const key of Object.keys(keys)) {
+        expect(rawEnv(S.ticketing)[key], `${key}: no value, from .env`).toBeNull();
+        expect(serviceEnv(S.worker, vars)[key], `the playbook worker never gets ${key}`).toBeUndefined();
+      }
+      // Playbooks open tickets on the queue the ticketing worker polls.
+      const settings = loadWorkerConfig(serviceEnv(S.worker, vars)).settings.ticketing;
+      expect(settings).toEqual({ system, taskQueue: cfg.queue });
+    }
+    const queue = {
+      ...REQUIRED_VARS,
+      VIGIL_TICKETING: 'rt',
+      ...TICKETING_VARS.rt,
+      VIGIL_TICKETING_TASK_QUEUE: 'tq',
+    };
+    expect(loadTicketingWorkerConfig(serviceEnv(S.ticketing, queue)).queue).toBe('tq');
+    expect(loadWorkerConfig(serviceEnv(S.worker, queue)).settings.ticketing?.taskQueue).toBe('tq');
+  });
+
+  it("passes each EDR vendor's keys through to the response worker alone, with the worker's routes", () => {
+    for (const [vendor, keys] of Object.entries(EDR_VARS)) {
+      const routes = { 'web-*': vendor, '*': 'agent' };
+      const vars = { ...REQUIRED_VARS, VIGIL_RESPONDERS: JSON.stringify(routes), ...keys };
+      const cfg = loadResponseWorkerConfig(serviceEnv(S.edr, vars));
+      expect(cfg.edr.VIGIL_RESPONDERS, vendor).toEqual(routes);
+      expect(loadWorkerConfig(serviceEnv(S.worker, vars)).responders, 'the worker routes alike').toEqual(
+        routes,
+      );
+      for (const key of Object.keys(keys)) {
+        expect(rawEnv(S.edr)[key], `${key}: no value, from .env`).toBeNull();
+        expect(serviceEnv(S.worker, vars)[key], `the playbook worker never gets ${key}`).toBeUndefined();
+      }
+      // A vendor routed to without its keys stops the response worker, naming a key.
+      const bare = { ...REQUIRED_VARS, VIGIL_RESPONDERS: JSON.stringify(routes) };
+      expect(() => loadResponseWorkerConfig(serviceEnv(S.edr, bare)), vendor).toThrow(/VIGIL_/);
+    }
+  });
+
+  it('puts the ticketing and EDR workers behind profiles, and nothing always-on depends on them', () => {
+    for (const [name, s] of Object.entries(compose.services ?? {})) {
+      expect(s.profiles ?? [], name).toEqual(PROFILES[name] ? [PROFILES[name]] : []);
+      if (PROFILES[name]) continue;
+      for (const dep of Object.keys(dependsOn(name)))
+        expect(PROFILES[dep], `${name} depends on ${dep}`).toBeUndefined();
+    }
+  });
+
+  it('mounts the audit signing key as a secret, apart from the audit log volume', () => {
+    const { audit } = loadAuditConfig(serviceEnv(S.audit));
+    const mounts = (service(S.audit).secrets ?? []).map((m) =>
+      typeof m === 'string' ? { source: m, target: m } : { source: m.source, target: m.target ?? m.source },
+    );
+    const key = mounts.find(
+      (m) =>
+        (m.target.startsWith('/') ? m.target : `/run/secrets/${m.target}`) === audit.VIGIL_AUDIT_SIGNING_KEY,
+    );
+    expect(
+      key,
+      `a secret mounted at VIGIL_AUDIT_SIGNING_KEY (${audit.VIGIL_AUDIT_SIGNING_KEY})`,
+    ).toBeDefined();
+    const file = compose.secrets?.[key?.source ?? '']?.file;
+    expect(file, `secrets.${key?.source}.file`).toBeTypeOf('string');
+    // Only the exporter holds the key.
+    for (const [name, s] of Object.entries(compose.services ?? {}))
+      if (name !== S.audit) expect(s.secrets ?? [], name).toEqual([]);
+    // A key file inside the repository stays out of git and out of the image's build context.
+    const path = interpolate(file ?? '', {});
+    if (!path.startsWith('/')) {
+      const top = path.replace(/^\.\//, '').split('/')[0] ?? '';
+      const ignoredByDocker = readFileSync(join(root, '.dockerignore'), 'utf8').split('\n');
+      expect(ignoredByDocker, `.dockerignore excludes ${top}`).toContain(top);
+      expect(
+        readFileSync(join(root, '.gitignore'), 'utf8').split('\n'),
+        `.gitignore excludes ${top}/`,
+      ).toContain(`${top}/`);
+    }
+    // The log and its index on a named volume, the key on none of them.
+    const volumes = (service(S.audit).volumes ?? []).map((v) =>
+      typeof v === 'string' ? { source: v.split(':')[0], target: v.split(':')[1] ?? '' } : v,
+    );
+    const logVolume = volumes.find((v) => audit.VIGIL_AUDIT_LOG.startsWith(`${v.target}/`));
+    expect(logVolume, 'a volume holds VIGIL_AUDIT_LOG').toBeDefined();
+    expect(Object.keys(compose.volumes ?? {})).toContain(logVolume?.source);
+    expect(audit.VIGIL_AUDIT_INDEX.startsWith(`${logVolume?.target}/`), 'the index beside the log').toBe(
+      true,
+    );
+    for (const v of volumes)
+      expect(audit.VIGIL_AUDIT_SIGNING_KEY.startsWith(`${v.target}/`), `key outside ${v.target}`).toBe(false);
   });
 
   it('passes SMTP credentials through from the environment, both together', () => {
@@ -280,6 +446,14 @@ describe('docker-compose.yml', () => {
     expect(SetupConfig.parse(serviceEnv(S.setup))).toEqual(
       SetupConfig.parse(envWithoutComposeDefaults(S.setup)),
     );
+    expect(loadAuditConfig(serviceEnv(S.audit))).toEqual(loadAuditConfig(envWithoutComposeDefaults(S.audit)));
+    // The codec holds keys and closures: compare the rest.
+    const tk = (env: Env) => ({ ...loadTicketingWorkerConfig(env), codec: undefined });
+    expect(tk(serviceEnv(S.ticketing))).toEqual(tk(envWithoutComposeDefaults(S.ticketing)));
+    const rw = (env: Env) => ({ ...loadResponseWorkerConfig(env), codec: undefined });
+    expect(rw(serviceEnv(S.edr))).toEqual(rw(envWithoutComposeDefaults(S.edr)));
+    for (const name of [S.worker, S.intake])
+      expect(AutomationConfig.parse(serviceEnv(name)), name).toEqual(AutomationConfig.parse({}));
   });
 
   it('commits no secret: passwords, keys and tokens come from the environment', () => {
@@ -339,9 +513,21 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(compose.volumes ?? {}), 'a named volume').toContain(data?.source);
   });
 
-  it('checks the worker on its metrics endpoint', () => {
-    const port = loadWorkerConfig(serviceEnv(S.worker)).metrics.VIGIL_WORKER_METRICS?.split(':')[1];
-    expect(JSON.stringify(service(S.worker).healthcheck?.test ?? '')).toContain(`127.0.0.1:${port}/`);
+  it('checks the worker, the audit exporter and the EDR worker on their metrics endpoints', () => {
+    const checks: [string, string | undefined][] = [
+      [S.worker, loadWorkerConfig(serviceEnv(S.worker)).metrics.VIGIL_WORKER_METRICS],
+      [S.audit, loadAuditConfig(serviceEnv(S.audit)).audit.VIGIL_AUDIT_METRICS],
+      [S.edr, loadResponseWorkerConfig(serviceEnv(S.edr)).metrics.VIGIL_RESPONSE_METRICS],
+    ];
+    for (const [name, hostPort] of checks) {
+      const port = hostPort?.split(':')[1];
+      expect(port, name).toBeDefined();
+      expect(JSON.stringify(service(name).healthcheck?.test ?? ''), name).toContain(`127.0.0.1:${port}/`);
+    }
+    // The worker's two endpoints (Temporal runtime, scoring) on distinct ports.
+    const w = loadWorkerConfig(serviceEnv(S.worker));
+    expect(w.scoring.VIGIL_SCORING_METRICS).toMatch(/^0\.0\.0\.0:\d+$/);
+    expect(w.scoring.VIGIL_SCORING_METRICS).not.toBe(w.metrics.VIGIL_WORKER_METRICS);
   });
 
   it('starts in order: database, schema, Temporal, vigil setup, then the worker and the intake', () => {
@@ -351,6 +537,8 @@ describe('docker-compose.yml', () => {
     expect(dependsOn(S.setup)[S.temporal]).toBe('service_healthy');
     expect(dependsOn(S.worker)[S.setup]).toBe('service_completed_successfully');
     expect(dependsOn(S.intake)[S.setup]).toBe('service_completed_successfully');
+    for (const name of [S.audit, S.ticketing, S.edr])
+      expect(dependsOn(name)[S.setup], name).toBe('service_completed_successfully');
     for (const name of Object.keys(compose.services ?? {})) {
       for (const [dep, condition] of Object.entries(dependsOn(name))) {
         if (condition === 'service_healthy') {
@@ -379,6 +567,43 @@ describe('Dockerfile and .dockerignore', () => {
     for (const dir of ['package.json', 'node_modules', 'dist', 'bin', 'data']) {
       expect(dockerfile, `runtime copies ${dir}`).toContain(`COPY --from=build /app/${dir} `);
     }
+  });
+
+  it('ships what the processes read by default: policies, the signed model and its keys', () => {
+    const w = loadWorkerConfig(serviceEnv(S.worker));
+    const paths = [
+      w.policy.VIGIL_POLICY_DIR,
+      w.scoring.VIGIL_MODEL_DIR,
+      w.scoring.VIGIL_MODEL_KEYS_DIR,
+      w.enrichment.VIGIL_ATTACK_TABLE,
+    ];
+    for (const path of paths) {
+      const rel = relative(root, path);
+      expect(rel.startsWith('..'), `${path} is in the repository`).toBe(false);
+      const copied = [...dockerfile.matchAll(/^COPY --from=build \/app\/(\S+) /gm)].map((m) => m[1] ?? '');
+      expect(
+        copied.some((c) => rel === c || rel.startsWith(`${c}/`)),
+        `the runtime image copies ${rel}`,
+      ).toBe(true);
+      expect(existsSync(path), path).toBe(true);
+      expect(ignored, `.dockerignore keeps ${rel.split('/')[0]}`).not.toContain(rel.split('/')[0]);
+    }
+  });
+
+  it('records the build: a VIGIL_BUILD_ID build arg, in the image environment, passed by compose', () => {
+    const runtime = dockerfile.slice(dockerfile.indexOf('AS runtime'));
+    expect(runtime).toMatch(/^ARG VIGIL_BUILD_ID=?$/m);
+    expect(runtime).toMatch(/^ENV VIGIL_BUILD_ID=\$\{VIGIL_BUILD_ID\}$/m);
+    for (const name of VIGIL_SERVICES) {
+      const b = service(name).build;
+      const args = typeof b === 'object' ? (b as { args?: Record<string, string> }).args : undefined;
+      expect(args?.VIGIL_BUILD_ID, name).toBe('${VIGIL_BUILD_ID:-}');
+    }
+    // Unset, the image's empty value leaves the worker's own build id; set, incidents carry it.
+    const unset = loadWorkerConfig({ ...serviceEnv(S.worker), VIGIL_BUILD_ID: '' }).settings.build?.id;
+    expect(unset).toBe(loadWorkerConfig(serviceEnv(S.worker)).settings.build?.id);
+    const set = loadWorkerConfig({ ...serviceEnv(S.worker), VIGIL_BUILD_ID: 'v1.4.2-3-gabc1234' });
+    expect(set.settings.build?.id).toBe('v1.4.2-3-gabc1234');
   });
 
   it('keeps in the build context what the build reads', () => {

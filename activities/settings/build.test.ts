@@ -72,6 +72,11 @@ describe('the playbook build', () => {
     }
   });
 
+  it('treats an empty VIGIL_BUILD_ID (an image built without the build arg) as unset', () => {
+    const root = project();
+    expect(resolvePlaybookBuild({ VIGIL_BUILD_ID: '' }, root).id).toBe(resolvePlaybookBuild({}, root).id);
+  });
+
   it('is part of the settings every incident reads, with the shadow-mode playbooks', () => {
     const root = project();
     const s = loadPlaybookSettings({ VIGIL_SHADOW_PLAYBOOKS: 'suspicious-process, triage' }, root);

@@ -15,10 +15,14 @@ import type { PlaybookBuild } from '../../src/contracts/playbook.js';
 import { parseEnv, type Env } from '../../src/config.js';
 
 const BuildConfig = z.object({
-  VIGIL_BUILD_ID: z
-    .string()
-    .regex(/^[\w.:+@/-]{1,128}$/, 'at most 128 letters, digits and . : + @ / - _')
-    .optional(),
+  // Empty is unset: the image's `ENV VIGIL_BUILD_ID=${VIGIL_BUILD_ID}` when built without the build arg.
+  VIGIL_BUILD_ID: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .regex(/^[\w.:+@/-]{1,128}$/, 'at most 128 letters, digits and . : + @ / - _')
+      .optional(),
+  ),
 });
 
 /** Every .js file under `dirs` (relative to `root`), sorted, hashed with its path. */
