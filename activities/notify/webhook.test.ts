@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DestinationRefused } from '../lib/ssrf.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/helpers/webhook-receiver.js';
 import type { DeliveryReceipt, NotificationMessage } from '../../src/contracts/notify.js';
 import type { IncidentNotice } from '../../src/contracts/playbook.js';
@@ -208,7 +209,7 @@ describe('notifyWebhook (generic, signed)', () => {
     let allow = true;
     const guard: OutboundGuard = async (url) => {
       asked.push(url);
-      if (!allow) throw new Error(`destination ${url} resolves to a private address`);
+      if (!allow) throw new DestinationRefused(new URL(url).hostname, 'resolves to a private address');
     };
     const url = `${rx.url}/hooks/secret-token-123`;
     const a = activities([{ name: 'siem', url, secret: SECRET }], guard);
@@ -219,6 +220,18 @@ describe('notifyWebhook (generic, signed)', () => {
     expect(rx.log).toHaveLength(1);
     expect([f.type, f.nonRetryable]).toEqual(['Forbidden', true]);
     expect(f.message).not.toContain('secret-token-123');
+  });
+
+  it('retries when the guard cannot resolve the name right now (an outage, not a refusal)', async () => {
+    rx = await startWebhookReceiver(SECRET);
+    const guard: OutboundGuard = async () => {
+      throw Object.assign(new Error('getaddrinfo EAI_AGAIN hooks.example'), { code: 'EAI_AGAIN' });
+    };
+    const f = await failureOf(
+      post(activities([{ name: 'siem', url: rx.url, secret: SECRET }], guard), 'siem'),
+    );
+    expect([f.type, f.nonRetryable]).toEqual(['Unavailable', false]);
+    expect(rx.log).toHaveLength(0);
   });
 
   it('keeps a chat webhook URL (it carries the token) out of failures', async () => {
