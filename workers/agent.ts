@@ -114,7 +114,12 @@ export async function startAgent(cfg: AgentConfig) {
     identity: `vigil-agent@${host}/${process.pid}`,
     activities: {
       ...createExecutorActivities({
-        responder: { name: 'agent', execute: (r) => responder.execute(r), close: () => responder.close() },
+        responder: {
+          name: 'agent',
+          execute: (r) => responder.execute(r),
+          known: (key) => responder.known(key),
+          close: () => responder.close(),
+        },
         killSwitch: () => control.killSwitch(),
         metrics,
       }),

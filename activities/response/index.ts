@@ -45,7 +45,10 @@ export function createExecutorActivities(deps: {
         host: request.host,
         responder: deps.responder.name,
       };
-      if (mode === 'automatic' && request.op === 'apply' && !request.dryRun) {
+      // The kill switch stops new automatic actions. An action an earlier attempt already began (the agent
+      // died mid-way) is finished instead: refusing it would leave a half-applied effect with no hold.
+      const begun = (await deps.responder.known?.(request.idempotencyKey)) ?? false;
+      if (mode === 'automatic' && request.op === 'apply' && !request.dryRun && !begun) {
         const ks = await deps.killSwitch();
         if (ks.engaged) {
           deps.metrics?.actions.inc({ ...labels, outcome: 'kill-switch' });

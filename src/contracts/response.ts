@@ -137,6 +137,8 @@ export interface Responder {
   /** `agent` or the vendor's name. */
   readonly name: string;
   execute(req: ResponseRequest): Promise<ResponseResult>;
+  /** Whether this idempotency key was started before (a crashed attempt to finish, not a new action). */
+  known?(key: string): boolean | Promise<boolean>;
   close(): void | Promise<void>;
 }
 

@@ -39,6 +39,8 @@ export const LOCAL_ACTIONS: Record<ContainmentAction, LocalAction> = {
 
 export interface LocalResponder {
   execute(req: ResponseRequest): Promise<ResponseResult>;
+  /** Has this key been started (or finished) before? A retry of it continues, whatever changed since. */
+  known(key: string): boolean;
   close(): void;
 }
 
@@ -198,6 +200,9 @@ export function createLocalResponder(
       } finally {
         if (inflight.get(key) === next) inflight.delete(key);
       }
+    },
+    known(key) {
+      return store.getAction(key) !== undefined;
     },
     close() {
       store.close();
