@@ -81,11 +81,17 @@ export async function startAgent(cfg: AgentConfig) {
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
     dataConverter,
   });
-  // Only read here (the kill switch); reservations are the playbook worker's.
-  const control = createAutomationControl(client, {
-    taskQueue: cfg.temporal.VIGIL_TASK_QUEUE,
-    budget: { limit: 0, windowSeconds: 3600 },
-  });
+  // Only read here (the kill switch of the deployment that sent each action); reservations are the
+  // playbook worker's.
+  const controls = new Map<string, ReturnType<typeof createAutomationControl>>();
+  const controlFor = (queue = cfg.temporal.VIGIL_TASK_QUEUE) => {
+    let c = controls.get(queue);
+    if (!c) {
+      c = createAutomationControl(client, { taskQueue: queue, budget: { limit: 0, windowSeconds: 3600 } });
+      controls.set(queue, c);
+    }
+    return c;
+  };
   const responder = createLocalResponder(cfg.responder);
   const metrics = createResponseMetrics({ processMetrics: true });
   let server: Server | undefined;
@@ -120,7 +126,7 @@ export async function startAgent(cfg: AgentConfig) {
           known: (key) => responder.known(key),
           close: () => responder.close(),
         },
-        killSwitch: () => control.killSwitch(),
+        killSwitch: (queue) => controlFor(queue).killSwitch(),
         metrics,
       }),
       ...(cfg.capture.VIGIL_AGENT_CAPTURE ? createCaptureActivities(cfg.capture, prefilter) : {}),

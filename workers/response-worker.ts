@@ -34,10 +34,17 @@ export async function startResponseWorker(cfg: ReturnType<typeof loadResponseWor
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
     dataConverter,
   });
-  const control = createAutomationControl(client, {
-    taskQueue: cfg.temporal.VIGIL_TASK_QUEUE,
-    budget: { limit: 0, windowSeconds: 3600 },
-  });
+  // Only read here (the kill switch of the deployment that sent each action); reservations are the
+  // playbook worker's.
+  const controls = new Map<string, ReturnType<typeof createAutomationControl>>();
+  const controlFor = (queue = cfg.temporal.VIGIL_TASK_QUEUE) => {
+    let c = controls.get(queue);
+    if (!c) {
+      c = createAutomationControl(client, { taskQueue: queue, budget: { limit: 0, windowSeconds: 3600 } });
+      controls.set(queue, c);
+    }
+    return c;
+  };
   const edr = createEdrResponders(cfg.edr);
   const metrics = createResponseMetrics({ processMetrics: true });
   const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
@@ -47,7 +54,7 @@ export async function startResponseWorker(cfg: ReturnType<typeof loadResponseWor
     taskQueue: EDR_TASK_QUEUE,
     activities: createExecutorActivities({
       responder: { name: 'edr', execute: (r) => edr.execute(r), close: () => undefined },
-      killSwitch: () => control.killSwitch(),
+      killSwitch: (queue) => controlFor(queue).killSwitch(),
       metrics,
     }),
     dataConverter,

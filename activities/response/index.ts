@@ -28,17 +28,21 @@ const ContainmentInputSchema = z.strictObject({
   request: ResponseRequest,
   mode: z.enum(CONTAINMENT_MODES),
   approvalId: z.string().optional(),
+  controlQueue: z.string().min(1).max(200).optional(),
 });
 
 export function createExecutorActivities(deps: {
   responder: Responder;
-  /** The kill switch as it is now (queried per automatic action: no cache, so it bites at once). */
-  killSwitch: () => Promise<KillSwitchState>;
+  /**
+   * The kill switch as it is now (queried per automatic action: no cache, so it bites at once), of the
+   * deployment that sent the action (its playbook task queue), else the executor's own.
+   */
+  killSwitch: (controlQueue?: string) => Promise<KillSwitchState>;
   metrics?: ResponseMetrics;
 }) {
   return {
     async executeContainment(input: ContainmentInput): Promise<ResponseResult> {
-      const { request, mode } = parseInput(ContainmentInputSchema, input, 'executeContainment');
+      const { request, mode, controlQueue } = parseInput(ContainmentInputSchema, input, 'executeContainment');
       const labels = {
         action: request.action,
         op: request.op,
@@ -49,7 +53,7 @@ export function createExecutorActivities(deps: {
       // died mid-way) is finished instead: refusing it would leave a half-applied effect with no hold.
       const begun = (await deps.responder.known?.(request.idempotencyKey)) ?? false;
       if (mode === 'automatic' && request.op === 'apply' && !request.dryRun && !begun) {
-        const ks = await deps.killSwitch();
+        const ks = await deps.killSwitch(controlQueue);
         if (ks.engaged) {
           deps.metrics?.actions.inc({ ...labels, outcome: 'kill-switch' });
           throw failure(

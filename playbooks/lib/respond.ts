@@ -171,6 +171,7 @@ export class Responders {
           },
           mode,
           approvalId,
+          controlQueue: info.taskQueue,
         },
       );
       ctx.action({

@@ -151,6 +151,8 @@ export interface ContainmentInput {
   mode: ContainmentMode;
   /** The approval that granted it (mode `approved`). */
   approvalId?: string;
+  /** The playbook task queue whose automation control (kill switch) governs this action. */
+  controlQueue?: string;
 }
 
 /**
