@@ -280,8 +280,7 @@ export async function decideResponses(
           approvals: { needed: 1, roles: ['lead', 'admin'] },
           reasons: [...d.reasons, 'the event names the process by pid only: a person confirms it'],
         };
-      }
-      if (!barePid) {
+      } else {
         const slot = await responders.reserve(d, params, rules);
         if (slot.granted) {
           const done = await responders.execute(route, d.action as ContainmentAction, params, 'automatic');
