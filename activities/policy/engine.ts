@@ -145,8 +145,21 @@ export class PolicyEngine {
       'preparsedPolicySetId' | 'preparsedSchemaName' | 'validateRequest'
     >,
   ): { allow: boolean; reasons: string[] } {
+    // Only the entities a request can reach (the roles' hierarchy, its principal and its resource): every
+    // entity passed is serialized into the engine on each call, and that dominated a decision's cost.
+    const principal = call.principal as { type: string; id: string };
+    const resource = call.resource as { type: string; id: string };
+    const reachable = (e: cedar.EntityJson) => {
+      const uid = e.uid as { type: string; id: string };
+      return (
+        uid.type === 'Vigil::Role' ||
+        (uid.type === resource.type && uid.id === resource.id) ||
+        (uid.type === principal.type && uid.id === principal.id)
+      );
+    };
     const r = cedar.statefulIsAuthorized({
       ...call,
+      entities: Array.isArray(call.entities) ? call.entities.filter(reachable) : call.entities,
       preparsedPolicySetId: this.setId,
       preparsedSchemaName: this.schemaName,
       validateRequest: true,
