@@ -46,5 +46,5 @@ ARG VIGIL_BUILD_ID=
 ENV VIGIL_BUILD_ID=${VIGIL_BUILD_ID}
 USER node
 # intake HTTP; Prometheus metrics: worker, scoring, audit exporter, EDR response worker
-EXPOSE 8088 9464 9465 9466 9467
+EXPOSE 8088 8089 9464 9465 9466 9467
 CMD ["node", "bin/vigil.js", "--help"]

@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { AuditConfig, loadAuditConfig } from '../activities/audit/config.js';
 import { NotifyConfig } from '../activities/notify/config.js';
+import { SlackConfig } from '../activities/slack/config.js';
+import { SlackServerConfig } from '../intake/slack.js';
 import { EdrConfig } from '../activities/response/edr/config.js';
 import {
   JiraConfig,
@@ -212,9 +214,14 @@ function knownKeys(name: (typeof VIGIL_SERVICES)[number]): Set<string> {
     case S.setup:
       return new Set(shapeKeys(SetupConfig));
     case S.intake:
-      return new Set(shapeKeys(IntakeConfig, PayloadKeyConfig, AutomationConfig));
+      return new Set(shapeKeys(IntakeConfig, PayloadKeyConfig, AutomationConfig, SlackServerConfig));
     case S.worker:
-      return new Set([...WORKER_SCHEMA_KEYS, ...keysRead(loadWorkerConfig, serviceEnv(S.worker))]);
+      // Slack's keys are read only once SLACK_BOT_TOKEN is set (unset here): from its schema.
+      return new Set([
+        ...WORKER_SCHEMA_KEYS,
+        ...shapeKeys(SlackConfig),
+        ...keysRead(loadWorkerConfig, serviceEnv(S.worker)),
+      ]);
     case S.audit:
       return new Set(shapeKeys(AuditConfig, TemporalConfig, PayloadKeyConfig));
     case S.ticketing:
@@ -502,7 +509,10 @@ describe('docker-compose.yml', () => {
 
   it('publishes the intake on the port it listens on, and keeps its dead letters on a volume', () => {
     const intake = loadIntakeConfig(serviceEnv(S.intake));
-    expect(containerPorts(S.intake)).toEqual([intake.VIGIL_INTAKE_PORT]);
+    // The intake's own port, and the Slack interaction server's (Bolt's HTTP receiver, when configured).
+    const slackPort = Number(serviceEnv(S.intake).VIGIL_SLACK_PORT);
+    expect(containerPorts(S.intake)).toEqual([intake.VIGIL_INTAKE_PORT, slackPort]);
+    expect(slackPort).not.toBe(intake.VIGIL_INTAKE_PORT);
     const health = JSON.stringify(service(S.intake).healthcheck?.test ?? '');
     expect(health).toContain(`127.0.0.1:${intake.VIGIL_INTAKE_PORT}/`);
     const volumes = (service(S.intake).volumes ?? []).map((v) =>
