@@ -6,7 +6,7 @@
  * Against the real Redmine when installed (else the local Jira), through a small HTTP proxy that lets the
  * test cut the line at exact moments.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,12 +14,12 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { distEntry } from '../src/paths.js';
 import { incidentMarker } from '../activities/ticketing/client.js';
 import { startJiraFake, type JiraFake } from './fakes/ticketing/jira.js';
 import { redmineAvailability, startRedmine, type RedmineServer } from './helpers/redmine.js';
 import { startWorker, temporalAddress, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 import { startTestSmtp } from './helpers/smtp.js';
+import { spawnEntry } from './helpers/process.js';
 import { normalized } from './helpers/events.js';
 import { temporalStarter } from '../intake/incidents.js';
 import type { IncidentStatus } from '../src/contracts/incident.js';
@@ -162,25 +162,8 @@ async function ticketsOf(incidentId: string): Promise<{ status: string; notes: s
 }
 const closedStatus = () => (redmine ? 'Closed' : 'Done');
 
-function spawnTicketingWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [distEntry('workers/ticketing-worker')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('polling')) resolve(child);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) =>
-      reject(new Error(`ticketing worker exited early (${code}): ${out.slice(-2000)}`)),
-    );
-  });
-}
+const spawnTicketingWorker = (env: Record<string, string>) =>
+  spawnEntry('workers/ticketing-worker', env, children);
 
 /** The workflow side runs in this process; the activities only in the child ticketing worker. */
 async function runFlow(incidentId: string, ticketingQueue: string) {

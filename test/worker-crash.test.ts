@@ -2,14 +2,14 @@
  * Durability: kill -9 the worker process in the middle of a playbook (while its email is being sent)
  * and start another: the incident completes, and every delivery carries the same Message-ID.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { distEntry } from '../src/paths.js';
 import type { IncidentStatus } from '../src/contracts/incident.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { reverseShell } from './helpers/events.js';
+import { spawnEntry } from './helpers/process.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 import { decide, waitForApproval } from './helpers/approvals.js';
@@ -29,23 +29,7 @@ afterAll(async () => {
   await closeClient();
 });
 
-function spawnWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [distEntry('workers/playbook-worker')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('polling')) resolve(child);
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code}): ${out.slice(-2000)}`)));
-  });
-}
+const spawnWorker = (env: Record<string, string>) => spawnEntry('workers/playbook-worker', env, children);
 
 it('completes the incident after the worker is killed mid-notification, with one Message-ID', async () => {
   const queue = uniqueQueue('crash');

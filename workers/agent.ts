@@ -7,7 +7,6 @@
  * It holds no other credentials than its Temporal connection and needs the rights of its actions (root for
  * nftables, usermod and signals to other users' processes).
  */
-import { createServer, type Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
@@ -24,13 +23,14 @@ import { CONTAINMENT_ACTIONS, type ContainmentAction } from '../src/contracts/re
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
 import { repoRoot } from '../src/paths.js';
 import { join } from 'node:path';
-import { createAutomationControl } from '../src/control/automation.js';
+import { killSwitchReader } from '../src/control/automation.js';
 import { createExecutorActivities } from '../activities/response/index.js';
 import { createLocalResponder, loadLocalResponderConfig } from '../activities/response/local/index.js';
 import { createResponseMetrics } from '../activities/response/metrics.js';
 import { createCaptureActivities, loadCaptureConfig, openPrefilter } from '../activities/capture/index.js';
 import { loadScoringConfig } from '../activities/scoring/config.js';
 import { isEntryPoint, runMain } from './lib/main.js';
+import { serveMetrics } from './lib/metrics-server.js';
 
 export const AgentProcessConfig = z.object({
   /** Serve Prometheus metrics on host:port (e.g. 127.0.0.1:9464). */
@@ -81,34 +81,12 @@ export async function startAgent(cfg: AgentConfig) {
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
     dataConverter,
   });
-  // Only read here (the kill switch of the deployment that sent each action); reservations are the
-  // playbook worker's.
-  const controls = new Map<string, ReturnType<typeof createAutomationControl>>();
-  const controlFor = (queue = cfg.temporal.VIGIL_TASK_QUEUE) => {
-    let c = controls.get(queue);
-    if (!c) {
-      c = createAutomationControl(client, { taskQueue: queue, budget: { limit: 0, windowSeconds: 3600 } });
-      controls.set(queue, c);
-    }
-    return c;
-  };
+  const killSwitch = killSwitchReader(client, cfg.temporal.VIGIL_TASK_QUEUE);
   const responder = createLocalResponder(cfg.responder);
   const metrics = createResponseMetrics({ processMetrics: true });
-  let server: Server | undefined;
-  if (cfg.process.VIGIL_AGENT_METRICS) {
-    const [h, p] = splitHostPort(cfg.process.VIGIL_AGENT_METRICS);
-    server = createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404).end();
-        return;
-      }
-      metrics.registry
-        .metrics()
-        .then((text) => res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text))
-        .catch(() => res.writeHead(500).end());
-    });
-    await new Promise<void>((resolve) => server?.listen(p, h, resolve));
-  }
+  const served = cfg.process.VIGIL_AGENT_METRICS
+    ? await serveMetrics(metrics.registry, cfg.process.VIGIL_AGENT_METRICS)
+    : undefined;
   const prefilter = cfg.capture.VIGIL_AGENT_CAPTURE
     ? await openPrefilter(cfg.capture, cfg.scoring)
     : undefined;
@@ -126,7 +104,7 @@ export async function startAgent(cfg: AgentConfig) {
           known: (key) => responder.known(key),
           close: () => responder.close(),
         },
-        killSwitch: (queue) => controlFor(queue).killSwitch(),
+        killSwitch,
         metrics,
       }),
       ...(cfg.capture.VIGIL_AGENT_CAPTURE ? createCaptureActivities(cfg.capture, prefilter) : {}),
@@ -152,16 +130,11 @@ export async function startAgent(cfg: AgentConfig) {
     taskQueue: agentTaskQueue(host),
     async close() {
       responder.close();
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      await served?.close();
       await connection.close();
       await clientConnection.close();
     },
   };
-}
-
-function splitHostPort(hp: string): [string, number] {
-  const i = hp.lastIndexOf(':');
-  return [hp.slice(0, i).replace(/^\[|\]$/g, ''), Number(hp.slice(i + 1))];
 }
 
 if (isEntryPoint(import.meta.url)) {

@@ -4,18 +4,18 @@
  * Endpoint or SentinelOne, as `VIGIL_RESPONDERS` routes each host. It is the only process holding the EDR
  * credentials (the playbook worker holds none), and it applies the same kill-switch check as the agents.
  */
-import { createServer } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { z } from 'zod';
 import { HostPort, parseEnv, TemporalConfig, type Env } from '../src/config.js';
 import { EDR_TASK_QUEUE } from '../src/contracts/agent.js';
 import { codecFromEnv, dataConverterFor } from '../src/codec/config.js';
-import { createAutomationControl } from '../src/control/automation.js';
+import { killSwitchReader } from '../src/control/automation.js';
 import { createEdrResponders, loadEdrConfig } from '../activities/response/edr/index.js';
 import { createExecutorActivities } from '../activities/response/index.js';
 import { createResponseMetrics } from '../activities/response/metrics.js';
 import { isEntryPoint, runMain } from './lib/main.js';
+import { serveMetrics } from './lib/metrics-server.js';
 
 export function loadResponseWorkerConfig(env: Env) {
   return {
@@ -34,17 +34,7 @@ export async function startResponseWorker(cfg: ReturnType<typeof loadResponseWor
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
     dataConverter,
   });
-  // Only read here (the kill switch of the deployment that sent each action); reservations are the
-  // playbook worker's.
-  const controls = new Map<string, ReturnType<typeof createAutomationControl>>();
-  const controlFor = (queue = cfg.temporal.VIGIL_TASK_QUEUE) => {
-    let c = controls.get(queue);
-    if (!c) {
-      c = createAutomationControl(client, { taskQueue: queue, budget: { limit: 0, windowSeconds: 3600 } });
-      controls.set(queue, c);
-    }
-    return c;
-  };
+  const killSwitch = killSwitchReader(client, cfg.temporal.VIGIL_TASK_QUEUE);
   const edr = createEdrResponders(cfg.edr);
   const metrics = createResponseMetrics({ processMetrics: true });
   const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
@@ -54,7 +44,7 @@ export async function startResponseWorker(cfg: ReturnType<typeof loadResponseWor
     taskQueue: EDR_TASK_QUEUE,
     activities: createExecutorActivities({
       responder: { name: 'edr', execute: (r) => edr.execute(r), close: () => undefined },
-      killSwitch: (queue) => controlFor(queue).killSwitch(),
+      killSwitch,
       metrics,
     }),
     dataConverter,
@@ -75,20 +65,14 @@ if (isEntryPoint(import.meta.url)) {
   runMain('response-worker', async () => {
     const cfg = loadResponseWorkerConfig(process.env);
     const w = await startResponseWorker(cfg);
-    if (cfg.metrics.VIGIL_RESPONSE_METRICS) {
-      const hp = cfg.metrics.VIGIL_RESPONSE_METRICS;
-      const i = hp.lastIndexOf(':');
-      createServer((req, res) => {
-        if (req.url !== '/metrics') return void res.writeHead(404).end();
-        void w.metrics.registry
-          .metrics()
-          .then((t) => res.writeHead(200, { 'content-type': w.metrics.registry.contentType }).end(t));
-      }).listen(Number(hp.slice(i + 1)), hp.slice(0, i));
-    }
+    const served = cfg.metrics.VIGIL_RESPONSE_METRICS
+      ? await serveMetrics(w.metrics.registry, cfg.metrics.VIGIL_RESPONSE_METRICS)
+      : undefined;
     process.stderr.write(
       `response-worker: polling ${EDR_TASK_QUEUE} for ${w.vendors.join(', ') || 'no vendor (VIGIL_RESPONDERS routes every host to agents)'}\n`,
     );
     await w.worker.run();
+    await served?.close();
     await w.close();
   });
 }

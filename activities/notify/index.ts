@@ -19,6 +19,7 @@ import {
   type NotificationRequest,
 } from '../../src/contracts/notify.js';
 import type { ApprovalNotice, EmailReceipt, IncidentNotice } from '../../src/contracts/playbook.js';
+import { IncidentNoticeSchema } from '../../src/contracts/notices.js';
 import { ErrorType, NON_RETRYABLE } from '../../src/errors.js';
 import { ApplicationFailure } from '@temporalio/common';
 import { failure, parseInput } from '../lib/failures.js';
@@ -29,29 +30,7 @@ import { ChannelsConfig, channelPolicy, type ChannelPolicy, type NotifyConfig } 
 import { renderApproval, renderDigest, renderNotice } from './templates.js';
 import type { WebhookSender } from './webhook.js';
 
-const Notice = z.object({
-  incidentId: z.string().min(1),
-  host: z.string().min(1),
-  rule: z.string().min(1),
-  severity: z.string().min(1),
-  verdict: z.enum(['benign', 'suspicious', 'malicious']),
-  riskScore: z.number().min(0).max(100),
-  techniques: z.array(
-    z.object({
-      id: z.string(),
-      known: z.boolean(),
-      name: z.string().optional(),
-      tactics: z.array(z.string()),
-    }),
-  ),
-  lineage: z.array(z.string()),
-  reasons: z.array(z.string()),
-  recommended: z.array(z.string()),
-  eventCount: z.number().int().min(1),
-  firstSeen: z.string(),
-  commandLine: z.string().optional(),
-  playbook: z.string(),
-}) satisfies z.ZodType<IncidentNotice>;
+const Notice = IncidentNoticeSchema;
 
 const When = z.iso.datetime({ offset: true });
 

@@ -5,6 +5,7 @@
  * for its own earlier message, so a retried activity never posts twice.
  */
 import { z } from 'zod';
+import { IncidentNoticeSchema } from '../../src/contracts/notices.js';
 import type { ApprovalNotice, IncidentNotice } from '../../src/contracts/playbook.js';
 import type { SlackApi, SlackMark, SlackPosted } from '../../src/contracts/slack.js';
 import {
@@ -54,30 +55,6 @@ export const ApprovalNoticeSchema = z.object({
   riskScore: z.number().min(0).max(100),
   reasons: z.array(z.string()),
 }) satisfies z.ZodType<ApprovalNotice>;
-
-export const IncidentNoticeSchema = z.object({
-  incidentId: z.string().min(1).max(600),
-  host: z.string().min(1),
-  rule: z.string().min(1),
-  severity: z.string().min(1),
-  verdict: z.enum(['benign', 'suspicious', 'malicious']),
-  riskScore: z.number().min(0).max(100),
-  techniques: z.array(
-    z.object({
-      id: z.string(),
-      known: z.boolean(),
-      name: z.string().optional(),
-      tactics: z.array(z.string()),
-    }),
-  ),
-  lineage: z.array(z.string()),
-  reasons: z.array(z.string()),
-  recommended: z.array(z.string()),
-  eventCount: z.number().int().min(1),
-  firstSeen: z.string(),
-  commandLine: z.string().optional(),
-  playbook: z.string(),
-}) satisfies z.ZodType<IncidentNotice>;
 
 export interface SlackReceipt extends SlackPosted {
   /** true when an earlier attempt had already posted it (found by its metadata key). */

@@ -83,3 +83,19 @@ export function createAutomationControl(
       }),
   };
 }
+
+/**
+ * The kill switch as an executor (agent, EDR worker) reads it: of the deployment that sent each action (its
+ * playbook task queue), else the executor's own. Reservations are the playbook worker's, never an executor's.
+ */
+export function killSwitchReader(client: Client, defaultQueue: string) {
+  const controls = new Map<string, AutomationControl>();
+  return (queue = defaultQueue): Promise<KillSwitchState> => {
+    let c = controls.get(queue);
+    if (!c) {
+      c = createAutomationControl(client, { taskQueue: queue, budget: { limit: 0, windowSeconds: 3600 } });
+      controls.set(queue, c);
+    }
+    return c.killSwitch();
+  };
+}

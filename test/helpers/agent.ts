@@ -1,10 +1,10 @@
 /** Endpoint agents for tests: in this process (fast) or as a child process (to kill -9 it). */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { distEntry } from '../../src/paths.js';
+import { spawnEntry } from './process.js';
 import { loadAgentConfig, startAgent } from '../../workers/agent.js';
 
 export function agentEnv(host: string, playbookQueue: string, extra: Record<string, string> = {}) {
@@ -33,21 +33,8 @@ export async function startTestAgent(env: Record<string, string>) {
 }
 
 /** The agent as its own process; resolves once it polls its task queue. */
-export function spawnAgent(env: Record<string, string>, children: ChildProcess[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [distEntry('workers/agent')], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('polling')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`agent exited (${code}) before polling:\n${out}`)));
-  });
-}
+export const spawnAgent = (env: Record<string, string>, children: ChildProcess[]) =>
+  spawnEntry('workers/agent', env, children);
 
 /** The one-letter state of a process (R, S, T, Z...) from /proc, or undefined when it is gone. */
 export function procState(pid: number): string | undefined {
