@@ -64,7 +64,10 @@ export function registrationFor(cfg: AgentConfig, metrics?: string): AgentRegist
   return {
     hostId: cfg.responder.VIGIL_AGENT_HOST,
     version: version(),
-    capabilities: [...CONTAINMENT_ACTIONS],
+    // Quarantine needs somewhere it may take files from: without allowed roots the agent does not offer it.
+    capabilities: CONTAINMENT_ACTIONS.filter(
+      (a) => a !== 'quarantine-file' || cfg.responder.VIGIL_AGENT_ALLOWED_ROOTS.length > 0,
+    ),
     dryRunOnly,
     pid: process.pid,
     startedAt: new Date().toISOString(),

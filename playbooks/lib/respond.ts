@@ -78,6 +78,12 @@ export interface Executed {
   needsHuman: boolean;
 }
 
+/** Whether a route's executor offers an action (an agent lists its capabilities when it registers). */
+export function serves(route: ResponderRoute, action: string): boolean {
+  if (route.kind === 'none') return false;
+  return route.kind !== 'agent' || (route.agent.capabilities as string[]).includes(action);
+}
+
 /** Routes once per playbook run (a lookup failure means: no responder known). */
 export class Responders {
   private route?: ResponderRoute;

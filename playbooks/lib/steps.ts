@@ -5,7 +5,7 @@
  */
 import { ActivityFailure, patched } from '@temporalio/workflow';
 import { describeFailure } from './failures.js';
-import { Responders } from './respond.js';
+import { Responders, serves } from './respond.js';
 import { notifyChannel } from './notify.js';
 import { recordShadow } from './shadow.js';
 import { isContainmentAction, type ContainmentAction } from '../../src/contracts/response.js';
@@ -261,13 +261,13 @@ export async function decideResponses(
       params.executable === undefined;
     if (d.disposition === 'automatic') {
       const route = canExecute ? await responders.routeFor() : undefined;
-      if (!canExecute || !route || route.kind === 'none') {
+      if (!canExecute || !route || route.kind === 'none' || !serves(route, d.action)) {
         ctx.action({
           action: d.action,
           status: 'skipped',
           detail: {
             params,
-            why: `allowed automatically, but no responder can run it: ${route?.kind === 'none' ? route.why : 'no responder executes this action'}`,
+            why: `allowed automatically, but no responder can run it: ${route?.kind === 'none' ? route.why : route?.kind === 'agent' ? `the agent of ${route.agent.hostId} does not offer ${d.action}` : 'no responder executes this action'}`,
           },
         });
         summary.push(`${d.action} allowed (no responder)`);
@@ -336,7 +336,7 @@ export async function decideResponses(
     );
     if (out.granted && canExecute) {
       const route = await responders.routeFor();
-      if (route.kind !== 'none') {
+      if (route.kind !== 'none' && serves(route, d.action)) {
         const done = await responders.execute(
           route,
           d.action as ContainmentAction,
