@@ -8,10 +8,10 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IncidentNotice } from '../src/contracts/playbook.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
-import { enrichmentActivities, notifyActivities } from '../playbooks/lib/presets.js';
+import { enrichmentLookups, notifyActivities } from '../playbooks/lib/presets.js';
 
 export async function bareIncident(event: DetectionEvent): Promise<string> {
-  const enrichment = await enrichmentActivities.enrichEvent(event);
+  const enrichment = await enrichmentLookups().enrichEvent(event);
   const notice: IncidentNotice = {
     incidentId: workflowInfo().workflowId,
     host: event.host.name ?? event.host.id,

@@ -24,6 +24,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { tsToMs } from '@temporalio/common/lib/time.js';
 import { PolicyEngine } from '../activities/policy/engine.js';
 import { statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
@@ -419,6 +420,12 @@ async function timeline(client: Client, id: string, t0: number): Promise<string[
     if (done) {
       const s = names.get(String(done.scheduledEventId));
       if (s) steps.push(`${s.name} +${s.from}..${at(e)}`);
+    }
+    const marker = e.markerRecordedEventAttributes;
+    if (marker?.markerName === 'core_local_activity') {
+      const data = marker.details?.data?.payloads?.[0];
+      const meta = data ? (defaultPayloadConverter.fromPayload(data) as { activity_type?: string }) : {};
+      steps.push(`${meta.activity_type ?? 'local activity'} (local) ..+${at(e)}`);
     }
     if (e.startChildWorkflowExecutionInitiatedEventAttributes)
       steps.push(

@@ -164,50 +164,56 @@ describe('vigil whatif', () => {
     expect(text).toMatch(/step \d+: .*suspend-process on host whatif-\w+, pid 4242 -> .*unknown/);
   });
 
-  it('vigil whatif reads the incident from the audit log and prints the diff', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'vigil-whatif-home-'));
-    const keyDir = mkdtempSync(join(tmpdir(), 'vigil-whatif-key-'));
-    dirs.push(home, keyDir);
-    const signer = writeSigningKey(join(keyDir, 'k.pem'));
-    const logPath = join(home, 'audit', 'audit.log');
-    const exporter = createAuditExporter({
-      client,
-      logPath,
-      signer,
-      trustedFingerprints: [signer.fingerprint],
-      checkpointEvery: 100,
-      checkpointIntervalMs: 0,
-      pollIntervalMs: 200,
-      visibilityLagMs: 60_000,
-      filter: `TaskQueue = '${queue}'`,
-      log: () => undefined,
-    });
-    const id = recorded.get('suspicious')?.id ?? '';
-    try {
-      await until('the incident in the audit log', async () => {
-        await exporter.runOnce();
-        return exporter.log.entriesOf(id).length > 0 || undefined;
+  it(
+    'vigil whatif reads the incident from the audit log and prints the diff',
+    { timeout: 180_000 },
+    async () => {
+      const home = mkdtempSync(join(tmpdir(), 'vigil-whatif-home-'));
+      const keyDir = mkdtempSync(join(tmpdir(), 'vigil-whatif-key-'));
+      dirs.push(home, keyDir);
+      const signer = writeSigningKey(join(keyDir, 'k.pem'));
+      const logPath = join(home, 'audit', 'audit.log');
+      const exporter = createAuditExporter({
+        client,
+        logPath,
+        signer,
+        trustedFingerprints: [signer.fingerprint],
+        checkpointEvery: 100,
+        checkpointIntervalMs: 0,
+        pollIntervalMs: 200,
+        visibilityLagMs: 60_000,
+        filter: `TaskQueue = '${queue}'`,
+        log: () => undefined,
       });
-    } finally {
-      exporter.close();
-    }
-    const env = { ...process.env, VIGIL_AUDIT_LOG: logPath, VIGIL_HOME: home };
-    const same = await exec(process.execPath, [distEntry('cli/vigil'), 'whatif', id], {
-      env,
-      timeout: 120_000,
-    });
-    expect(same.stdout).toContain('no difference');
-    expect(same.stdout).toContain('audit log');
-    const { stdout } = await exec(
-      process.execPath,
-      [distEntry('cli/vigil'), 'whatif', id, '--playbooks', lowerThresholdPlaybooks(), '--json'],
-      { env, timeout: 120_000 },
-    );
-    const r = JSON.parse(stdout) as {
-      diff: { what: string; action?: string; now: string }[];
-      unknown: unknown[];
-    };
-    expect(r.diff.find((d) => d.what === 'verdict')?.now).toMatch(/^malicious/);
-    expect(r.diff.find((d) => d.what === 'action' && d.action === 'suspend-process')?.now).toMatch(/unknown/);
-  });
+      const id = recorded.get('suspicious')?.id ?? '';
+      try {
+        await until('the incident in the audit log', async () => {
+          await exporter.runOnce();
+          return exporter.log.entriesOf(id).length > 0 || undefined;
+        });
+      } finally {
+        exporter.close();
+      }
+      const env = { ...process.env, VIGIL_AUDIT_LOG: logPath, VIGIL_HOME: home };
+      const same = await exec(process.execPath, [distEntry('cli/vigil'), 'whatif', id], {
+        env,
+        timeout: 120_000,
+      });
+      expect(same.stdout).toContain('no difference');
+      expect(same.stdout).toContain('audit log');
+      const { stdout } = await exec(
+        process.execPath,
+        [distEntry('cli/vigil'), 'whatif', id, '--playbooks', lowerThresholdPlaybooks(), '--json'],
+        { env, timeout: 120_000 },
+      );
+      const r = JSON.parse(stdout) as {
+        diff: { what: string; action?: string; now: string }[];
+        unknown: unknown[];
+      };
+      expect(r.diff.find((d) => d.what === 'verdict')?.now).toMatch(/^malicious/);
+      expect(r.diff.find((d) => d.what === 'action' && d.action === 'suspend-process')?.now).toMatch(
+        /unknown/,
+      );
+    },
+  );
 });

@@ -80,6 +80,31 @@ describe('policy engine (Cedar)', () => {
     }
   });
 
+  it('names a policy that would automate a high or critical action (reported by vigil policy check)', () => {
+    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
+    expect(new PolicyEngine(b).guardOverrides()).toEqual([]);
+    const sloppy = new PolicyEngine({
+      ...b,
+      byId: {
+        ...b.byId,
+        'automate-isolation': `permit (principal, action == Vigil::Action::"automate", resource == Vigil::Response::"isolate-host") when { context.riskScore > 90 };`,
+      },
+    });
+    expect(sloppy.guardOverrides()).toEqual([{ action: 'isolate-host', policies: ['automate-isolation'] }]);
+  });
+
+  it('memoizes approver roles per action, severity and host, with the same answer as a fresh probe', () => {
+    const engine = PolicyEngine.load(join(repoRoot(), 'policies'));
+    const fresh = () => PolicyEngine.load(join(repoRoot(), 'policies'));
+    for (const severity of ['low', 'high', 'critical'] as const) {
+      const first = engine.rolesThatMayApprove('isolate-host', { severity, host: 'h1' });
+      first.push('analyst'); // a caller's change does not leak into the memo
+      expect(engine.rolesThatMayApprove('isolate-host', { severity, host: 'h1' })).toEqual(
+        fresh().rolesThatMayApprove('isolate-host', { severity, host: 'h1' }),
+      );
+    }
+  });
+
   it('refuses to load a policy that does not validate against the schema', () => {
     const b = loadPolicyBundle(join(repoRoot(), 'policies'));
     expect(

@@ -18,6 +18,7 @@ import {
   type OperatorRole,
 } from '../../src/policy/actions.js';
 import { SEVERITY_RANK, type Severity } from '../../src/events/detection-event.js';
+import { SEVERITIES } from '../../src/events/severity.js';
 
 export interface DecisionRequest {
   playbook: { name: string; version: string };
@@ -111,9 +112,12 @@ function entities(extra: cedar.EntityJson[] = []): cedar.EntityJson[] {
 }
 
 let engines = 0;
+/** Memoized approver-role answers per engine (cleared when full). */
+const APPROVER_ROLE_CACHE = 4096;
 
 export class PolicyEngine {
   private readonly baseEntities = entities();
+  private readonly approverRoles = new Map<string, OperatorRole[]>();
   /** Parsed once and cached inside Cedar: a decision does not re-parse policies or schema. */
   private readonly setId: string;
   private readonly schemaName: string;
@@ -145,14 +149,15 @@ export class PolicyEngine {
       'preparsedPolicySetId' | 'preparsedSchemaName' | 'validateRequest'
     >,
   ): { allow: boolean; reasons: string[] } {
-    // Only the entities a request can reach (the roles' hierarchy, its principal and its resource): every
+    // Only the entities a request can reach (its principal, its resource, and the roles' hierarchy when the
+    // principal is an operator, the only entity with roles as parents): every
     // entity passed is serialized into the engine on each call, and that dominated a decision's cost.
     const principal = call.principal as { type: string; id: string };
     const resource = call.resource as { type: string; id: string };
     const reachable = (e: cedar.EntityJson) => {
       const uid = e.uid as { type: string; id: string };
       return (
-        uid.type === 'Vigil::Role' ||
+        (uid.type === 'Vigil::Role' && principal.type === 'Vigil::Operator') ||
         (uid.type === resource.type && uid.id === resource.id) ||
         (uid.type === principal.type && uid.id === principal.id)
       );
@@ -210,26 +215,27 @@ export class PolicyEngine {
             : ['no policy permits it (default deny)'],
         };
       }
-      const automate = this.ask({
-        principal,
-        action: { type: 'Vigil::Action', id: 'automate' },
-        resource,
-        context,
-        entities: ents,
-      });
       const reasons = propose.reasons.map((r) => `proposed by ${r}`);
-      if (automate.allow && mayBeAutomatic(spec.class)) {
-        return {
-          action,
-          class: spec.class,
-          disposition: 'automatic',
-          reasons: [...reasons, ...automate.reasons.map((r) => `automatic by ${r}`)],
-        };
+      // The run-time guard: a high or critical action is never automatic, so the policy is not asked
+      // (`vigil policy check` reports a policy that would permit it).
+      if (!mayBeAutomatic(spec.class)) {
+        reasons.push(`guard: a ${spec.class} action is never automatic, whatever a policy says`);
+      } else {
+        const automate = this.ask({
+          principal,
+          action: { type: 'Vigil::Action', id: 'automate' },
+          resource,
+          context,
+          entities: ents,
+        });
+        if (automate.allow)
+          return {
+            action,
+            class: spec.class,
+            disposition: 'automatic',
+            reasons: [...reasons, ...automate.reasons.map((r) => `automatic by ${r}`)],
+          };
       }
-      if (automate.allow)
-        reasons.push(
-          `guard: a ${spec.class} action is never automatic, whatever ${automate.reasons.join(', ')} says`,
-        );
       return {
         action,
         class: spec.class,
@@ -238,6 +244,45 @@ export class PolicyEngine {
         reasons,
       };
     });
+  }
+
+  /**
+   * Policies that would make a high or critical action automatic somewhere in a sweep of request contexts
+   * (every severity, verdict, process and container flag, four risk scores). The run-time guard overrides
+   * them and `decide` does not ask; `vigil policy check` reports them so the policy is fixed.
+   */
+  guardOverrides(): { action: ActionName; policies: string[] }[] {
+    const out = new Map<ActionName, Set<string>>();
+    const principal = { type: 'Vigil::Playbook', id: 'policy-check' };
+    const ents = this.baseEntities.concat([{ uid: principal, attrs: { version: '0' }, parents: [] }]);
+    for (const [action, spec] of Object.entries(ACTIONS) as [ActionName, (typeof ACTIONS)[ActionName]][]) {
+      if (mayBeAutomatic(spec.class)) continue;
+      for (const severity of SEVERITIES)
+        for (const verdict of ['benign', 'suspicious', 'malicious'])
+          for (const riskScore of [0, 50, 75, 100])
+            for (const hasProcess of [true, false])
+              for (const inContainer of [true, false]) {
+                const r = this.ask({
+                  principal,
+                  action: { type: 'Vigil::Action', id: 'automate' },
+                  resource: { type: 'Vigil::Response', id: action },
+                  context: {
+                    severity,
+                    severityRank: SEVERITY_RANK[severity],
+                    riskScore,
+                    verdict,
+                    host: 'policy-check',
+                    techniques: [],
+                    hasProcess,
+                    inContainer,
+                  },
+                  entities: ents,
+                });
+                if (r.allow)
+                  for (const p of r.reasons) out.set(action, (out.get(action) ?? new Set()).add(p));
+              }
+    }
+    return [...out].map(([action, policies]) => ({ action, policies: [...policies].sort() }));
   }
 
   /** May this operator approve this action? (The gate adds: never the requester; distinct approvers.) */
@@ -259,8 +304,25 @@ export class PolicyEngine {
     });
   }
 
-  /** The roles whose members the policy lets approve this action (recorded in the approval request). */
+  /**
+   * The roles whose members the policy lets approve this action (recorded in the approval request). A pure
+   * function of this policy version, the action, the severity and the host: memoized per engine (a new
+   * policy version is a new engine), bounded.
+   */
   rolesThatMayApprove(action: ActionName, req: Pick<DecisionRequest, 'severity' | 'host'>): OperatorRole[] {
+    const key = `${action}\0${req.severity}\0${req.host}`;
+    const known = this.approverRoles.get(key);
+    if (known) return [...known];
+    const roles = this.probeApproverRoles(action, req);
+    if (this.approverRoles.size >= APPROVER_ROLE_CACHE) this.approverRoles.clear();
+    this.approverRoles.set(key, roles);
+    return [...roles];
+  }
+
+  private probeApproverRoles(
+    action: ActionName,
+    req: Pick<DecisionRequest, 'severity' | 'host'>,
+  ): OperatorRole[] {
     return OPERATOR_ROLES.filter(
       (role) =>
         this.mayApprove({

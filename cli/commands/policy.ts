@@ -27,8 +27,10 @@ export function policyCheck(opts: { dir?: string; json: boolean }): number {
   const bundle = loadPolicyBundle(dir);
   const problems = validateBundle(bundle);
   const results: { name: string; ok: boolean; got?: unknown; want?: unknown }[] = [];
+  let overridden: ReturnType<PolicyEngine['guardOverrides']> = [];
   if (!problems.length) {
     const engine = new PolicyEngine(bundle);
+    overridden = engine.guardOverrides();
     const testDir = join(dir, 'tests');
     for (const f of readdirSync(testDir)
       .filter((x) => x.endsWith('.json'))
@@ -48,7 +50,15 @@ export function policyCheck(opts: { dir?: string; json: boolean }): number {
   }
   const failed = results.filter((r) => !r.ok);
   if (opts.json)
-    printJson({ dir, version: bundle.version, files: bundle.files, problems, tests: results.length, failed });
+    printJson({
+      dir,
+      version: bundle.version,
+      files: bundle.files,
+      problems,
+      tests: results.length,
+      failed,
+      guardOverrides: overridden,
+    });
   else {
     process.stdout.write(`policies ${dir} (version ${bundle.version}; ${bundle.files.join(', ')})\n`);
     process.stdout.write(
@@ -56,6 +66,10 @@ export function policyCheck(opts: { dir?: string; json: boolean }): number {
         ? `schema validation FAILED:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`
         : 'schema validation: ok\n',
     );
+    for (const o of overridden)
+      process.stdout.write(
+        `WARNING: ${o.policies.join(', ')} would make ${o.action} automatic; the guard keeps it an approval\n`,
+      );
     for (const r of failed)
       process.stdout.write(
         `FAIL ${r.name}\n  want ${JSON.stringify(r.want)}\n  got  ${JSON.stringify(r.got)}\n`,

@@ -70,6 +70,9 @@ async function decode(p: Payloads, codecs: readonly PayloadCodec[]): Promise<unk
   return payloads.map((x) => defaultPayloadConverter.fromPayload(x));
 }
 
+/** The subject of a call recorded without its input (a local activity's marker). */
+const BY_ORDER = '\0by-order';
+
 /** What an activity call is about, so a reordered or changed call is not answered with another's result. */
 export function subjectOf(type: string, input: unknown): string {
   const i = (input ?? {}) as Record<string, unknown>;
@@ -141,7 +144,8 @@ export async function readRecording(
       const [result] = await decode(d.result, codecs);
       const type = meta?.activity_type ?? '';
       if (type === 'playbookSettings') rec.settings = result as PlaybookSettings;
-      else calls.push({ type, subject: '', input: undefined, result });
+      // A local activity's marker keeps its result but not its input: answered by type, in order.
+      else calls.push({ type, subject: BY_ORDER, input: undefined, result });
     } else if (e.workflowExecutionUpdateAcceptedEventAttributes) {
       const req = e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input;
       if (req?.name === decideUpdate.name)
@@ -291,7 +295,11 @@ export async function runWhatIf(o: WhatIfOptions): Promise<WhatIfRun> {
       } satisfies PlaybookSettings;
     }
     const subject = subjectOf(type, input);
-    const next = pending.get(`${type}\0${subject}`)?.shift();
+    // A policy decision recorded without its input is recomputed when a live engine is given (the other
+    // version's request may differ); the other lookups recorded so are answered in order.
+    const byOrder = type === 'decideActions' && o.live?.decideActions ? undefined : `${type}\0${BY_ORDER}`;
+    const next =
+      pending.get(`${type}\0${subject}`)?.shift() ?? (byOrder ? pending.get(byOrder)?.shift() : undefined);
     if (next) {
       if (next.failure !== undefined)
         throw ApplicationFailure.nonRetryable(

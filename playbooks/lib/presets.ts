@@ -3,7 +3,7 @@
  * (Temporal's default is unlimited retries). Failure types from src/errors.ts marked non-retryable
  * are final whatever the budget.
  */
-import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
 import type { ExecutorActivities, RoutingActivities } from '../../activities/response/index.js';
@@ -57,6 +57,38 @@ export const routingActivities = proxyActivities<RoutingActivities>({
   scheduleToCloseTimeout: '1m',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
 });
+
+/**
+ * The lookups on the way to a decision (enrichment, the policy, the responder route, the automation slot)
+ * as LOCAL activities: the playbook worker runs them inside the workflow task, so the automated path from
+ * detection to containment pays one server round trip (the executor's) instead of one per lookup. Each is
+ * recorded in history as a marker with its result, so replay does not run them again. Same budgets as
+ * their remote twins; all four are served by the playbook worker (workers/playbook-worker.ts).
+ */
+const localEnrichment = proxyLocalActivities<EnrichmentActivities>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+});
+const localPolicy = proxyLocalActivities<PolicyActivities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '1m',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
+});
+const localRouting = proxyLocalActivities<RoutingActivities>({
+  startToCloseTimeout: '10s',
+  scheduleToCloseTimeout: '1m',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
+});
+
+/** Incidents recorded before the lookups became local replay with the remote activities (patched). */
+const LOCAL_LOOKUPS = 'local-lookups-v1';
+export const enrichmentLookups = (): EnrichmentActivities =>
+  patched(LOCAL_LOOKUPS) ? localEnrichment : enrichmentActivities;
+export const policyLookups = (): PolicyActivities =>
+  patched(LOCAL_LOOKUPS) ? localPolicy : policyActivities;
+export const routingLookups = (): RoutingActivities =>
+  patched(LOCAL_LOOKUPS) ? localRouting : routingActivities;
 
 /**
  * Containment on the executor's own task queue (a host's agent, or the EDR worker). Schedule-to-start

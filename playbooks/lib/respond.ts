@@ -22,7 +22,7 @@ import type { ActionDecision } from '../../src/policy/actions.js';
 import { containment } from '../control/containment.js';
 import { describeFailure, failureType, isUnreachable } from './failures.js';
 import type { PlaybookContext } from './playbook.js';
-import { executorActivities, routingActivities } from './presets.js';
+import { executorActivities, routingLookups } from './presets.js';
 
 export const RESPONSE_DEFAULTS: NonNullable<PlaybookSettings['response']> = {
   scheduleToStartMs: 30_000,
@@ -92,7 +92,7 @@ export class Responders {
   async routeFor(): Promise<ResponderRoute> {
     if (this.route) return this.route;
     try {
-      this.route = await routingActivities.findResponder(this.ctx.event.host.id);
+      this.route = await routingLookups().findResponder(this.ctx.event.host.id);
     } catch (e) {
       if (!(e instanceof ActivityFailure)) throw e;
       this.route = { kind: 'none', why: `the responder lookup failed (${describeFailure(e)})` };
@@ -110,7 +110,7 @@ export class Responders {
     rules: { verdict: Verdict; riskScore: number },
   ) {
     const incidentId = this.ctx.incident.incidentId;
-    const answer = await routingActivities.reserveAutomation({
+    const answer = await routingLookups().reserveAutomation({
       key: `${incidentId}:${d.action}:${paramsDigest(bound)}`,
       incidentId,
       action: d.action,

@@ -10,7 +10,7 @@ import type { ActionDecision } from '../../src/policy/actions.js';
 import { isContainmentAction } from '../../src/contracts/response.js';
 import { describeFailure } from './failures.js';
 import type { PlaybookContext } from './playbook.js';
-import { routingActivities } from './presets.js';
+import { routingLookups } from './presets.js';
 
 export type WouldHave = 'execute-automatically' | 'request-approval' | 'nothing-no-responder';
 
@@ -23,18 +23,20 @@ export async function recordShadow(
 ): Promise<string> {
   let via = 'no responder executes this action';
   if (isContainmentAction(d.action)) {
-    route.lookup ??= routingActivities.findResponder(ctx.event.host.id).then(
-      (r) =>
-        r.kind === 'agent'
-          ? `agent ${r.taskQueue}`
-          : r.kind === 'edr'
-            ? `${r.vendor} (EDR)`
-            : `none: ${r.why}`,
-      (e: unknown) => {
-        if (!(e instanceof ActivityFailure)) throw e;
-        return `none: the responder lookup failed (${describeFailure(e)})`;
-      },
-    );
+    route.lookup ??= routingLookups()
+      .findResponder(ctx.event.host.id)
+      .then(
+        (r) =>
+          r.kind === 'agent'
+            ? `agent ${r.taskQueue}`
+            : r.kind === 'edr'
+              ? `${r.vendor} (EDR)`
+              : `none: ${r.why}`,
+        (e: unknown) => {
+          if (!(e instanceof ActivityFailure)) throw e;
+          return `none: the responder lookup failed (${describeFailure(e)})`;
+        },
+      );
     via = await route.lookup;
   }
   const executable = isContainmentAction(d.action) && !via.startsWith('none');

@@ -14,7 +14,7 @@ import type { Enrichment } from '../../src/contracts/playbook.js';
 import type { DecisionRecord } from '../../src/contracts/incident.js';
 import { buildNotice } from './notice.js';
 import type { PlaybookContext, PlaybookOutcome } from './playbook.js';
-import { enrichmentActivities, notifyActivities, policyActivities, scoringActivities } from './presets.js';
+import { enrichmentLookups, notifyActivities, policyLookups, scoringActivities } from './presets.js';
 import type { ApprovalStage } from './approval-gate.js';
 import { ACTIONS, isActionName, type ActionName } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
@@ -24,7 +24,7 @@ export async function assess(
   ctx: PlaybookContext,
 ): Promise<{ enrichment: Enrichment; decision: DecisionRecord }> {
   ctx.stage('enriching');
-  const enrichment = await enrichmentActivities.enrichEvent(ctx.event);
+  const enrichment = await enrichmentLookups().enrichEvent(ctx.event);
   ctx.note(`lineage ${enrichment.lineage.join(' <- ') || 'unknown'}`, {
     flags: enrichment.flags,
     techniques: enrichment.techniques,
@@ -212,7 +212,7 @@ export async function decideResponses(
     inContainer: ev.container?.id !== undefined,
     proposed,
   };
-  const policy = await policyActivities.decideActions(request);
+  const policy = await policyLookups().decideActions(request);
   ctx.decision({
     at: new Date().toISOString(),
     kind: 'policy',
