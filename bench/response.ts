@@ -424,7 +424,7 @@ async function timeline(client: Client, id: string, t0: number): Promise<string[
     const marker = e.markerRecordedEventAttributes;
     if (marker?.markerName === 'core_local_activity') {
       const data = marker.details?.data?.payloads?.[0];
-      const meta = data ? (defaultPayloadConverter.fromPayload(data) as { activity_type?: string }) : {};
+      const meta = data ? defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data) : {};
       steps.push(`${meta.activity_type ?? 'local activity'} (local) ..+${at(e)}`);
     }
     if (e.startChildWorkflowExecutionInitiatedEventAttributes)
