@@ -230,6 +230,51 @@ describe('containment by the endpoint agent', () => {
     }
   });
 
+  it('stops an automatic action already in flight when the kill switch is engaged before the agent takes it', async () => {
+    const host = `agent-${randomUUID().slice(0, 8)}`;
+    const queue = uniqueQueue('killswitch-inflight');
+    const worker = await startWorker(workerEnv(smtp.port, queue));
+    const env = agentEnv(host, queue);
+    // Registered and seen polling, then gone: the playbook routes to it and the action waits in its queue.
+    await (await startTestAgent(env)).stop();
+    const control = createAutomationControl(client, {
+      taskQueue: queue,
+      budget: { limit: 20, windowSeconds: 3600 },
+    });
+    const v = victim();
+    let agent: Awaited<ReturnType<typeof startTestAgent>> | undefined;
+    try {
+      const ev = eventFor(host, v.pid);
+      await start(queue, ev);
+      await until('the action waiting for the agent', async () => {
+        const d = await client.workflow
+          .getHandle(ev.incidentId)
+          .describe()
+          .catch(() => undefined);
+        return (
+          d?.raw.pendingActivities?.some((a) => a.activityType?.name === 'executeContainment') || undefined
+        );
+      });
+      await control.setKillSwitch({ engaged: true, by: 'lead-1', reason: 'stop everything' });
+      agent = await startTestAgent(env);
+      const s = await until('the refusal', async () => {
+        const st = await status(ev.incidentId).catch(() => undefined);
+        return st && actionOf(st, 'suspend-process').length ? st : undefined;
+      });
+      expect(actionOf(s, 'suspend-process')[0]).toMatchObject({ status: 'refused' });
+      expect(procState(v.pid)).toBe('S');
+      await client.workflow.getHandle(ev.incidentId).signal(resolveSignal, {
+        operator: 'lead-1',
+        note: 'test over',
+        at: new Date().toISOString(),
+      });
+    } finally {
+      await control.setKillSwitch({ engaged: false, by: 'lead-1', reason: 'test over' });
+      await agent?.stop();
+      await worker.stop();
+    }
+  });
+
   it('turns automatic containment into an approval request when the automation budget is spent', async () => {
     const host = `agent-${randomUUID().slice(0, 8)}`;
     const queue = uniqueQueue('budget');

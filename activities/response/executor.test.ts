@@ -1,7 +1,7 @@
 /** The executor activity's kill-switch rule, with our own responder interface faked (STYLE: unit tests). */
 import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
-import type { Responder, ResponseResult } from '../../src/contracts/response.js';
+import { KILL_SWITCH_FRESH_MS, type Responder, type ResponseResult } from '../../src/contracts/response.js';
 import { createExecutorActivities } from './index.js';
 
 function fakeResponder(knownKeys: string[]) {
@@ -70,5 +70,37 @@ describe('executeContainment and the kill switch', () => {
     });
     await a.executeContainment({ request: { ...request('key-undo-0001'), op: 'undo' }, mode: 'undo' });
     expect(calls).toEqual(['key-appr-0001', 'key-undo-0001']);
+  });
+
+  it('trusts a slot grant checked within KILL_SWITCH_FRESH_MS, and asks the control for anything older or from the future', async () => {
+    const { responder, calls } = fakeResponder([]);
+    let asked = 0;
+    const a = createExecutorActivities({
+      responder,
+      killSwitch: async () => {
+        asked += 1;
+        return engaged();
+      },
+    });
+    const at = (ageMs: number) => new Date(Date.now() - ageMs).toISOString();
+    const r = await a.executeContainment({
+      request: request('key-fresh-0001'),
+      mode: 'automatic',
+      killSwitchCheckedAt: at(50),
+    });
+    expect(r.status).toBe('applied');
+    expect(asked).toBe(0);
+    for (const [i, age] of [KILL_SWITCH_FRESH_MS + 200, -5_000].entries()) {
+      const e = await a
+        .executeContainment({
+          request: request(`key-stale-000${i}`),
+          mode: 'automatic',
+          killSwitchCheckedAt: at(age),
+        })
+        .catch((x: unknown) => x);
+      expect((e as ApplicationFailure).type).toBe('Forbidden');
+    }
+    expect(asked).toBe(2);
+    expect(calls).toEqual(['key-fresh-0001']);
   });
 });

@@ -12,6 +12,7 @@ import type { KillSwitchState, ReserveAnswer, ReserveRequest } from '../../src/c
 import {
   CONTAINMENT_ACTIONS,
   CONTAINMENT_MODES,
+  KILL_SWITCH_FRESH_MS,
   ResponseRequest,
   type ContainmentInput,
   type Responder,
@@ -29,6 +30,7 @@ const ContainmentInputSchema = z.strictObject({
   mode: z.enum(CONTAINMENT_MODES),
   approvalId: z.string().optional(),
   controlQueue: z.string().min(1).max(200).optional(),
+  killSwitchCheckedAt: z.iso.datetime().optional(),
 });
 
 export function createExecutorActivities(deps: {
@@ -42,7 +44,11 @@ export function createExecutorActivities(deps: {
 }) {
   return {
     async executeContainment(input: ContainmentInput): Promise<ResponseResult> {
-      const { request, mode, controlQueue } = parseInput(ContainmentInputSchema, input, 'executeContainment');
+      const { request, mode, controlQueue, killSwitchCheckedAt } = parseInput(
+        ContainmentInputSchema,
+        input,
+        'executeContainment',
+      );
       const labels = {
         action: request.action,
         op: request.op,
@@ -52,7 +58,12 @@ export function createExecutorActivities(deps: {
       // The kill switch stops new automatic actions. An action an earlier attempt already began (the agent
       // died mid-way) is finished instead: refusing it would leave a half-applied effect with no hold.
       const begun = (await deps.responder.known?.(request.idempotencyKey)) ?? false;
-      if (mode === 'automatic' && request.op === 'apply' && !request.dryRun && !begun) {
+      // The slot's grant checked the switch a moment ago (at or after killSwitchCheckedAt): within
+      // KILL_SWITCH_FRESH_MS that check stands (an engaged switch still stops this action within a second);
+      // later, or with a clock that makes the age negative, the executor asks the control itself.
+      const age = killSwitchCheckedAt ? Date.now() - Date.parse(killSwitchCheckedAt) : Infinity;
+      const freshCheck = age >= 0 && age <= KILL_SWITCH_FRESH_MS;
+      if (mode === 'automatic' && request.op === 'apply' && !request.dryRun && !begun && !freshCheck) {
         const ks = await deps.killSwitch(controlQueue);
         if (ks.engaged) {
           deps.metrics?.actions.inc({ ...labels, outcome: 'kill-switch' });
@@ -93,6 +104,9 @@ const ReserveInput = z.strictObject({
   at: z.string(),
 });
 
+/** How long a live agent's route is reused in the playbook worker. */
+const ROUTE_CACHE_MS = 2000;
+
 export function createRoutingActivities(deps: {
   client: Client;
   namespace: string;
@@ -101,11 +115,22 @@ export function createRoutingActivities(deps: {
   edrVendorFor?: (host: string) => string | undefined;
   edrTaskQueue?: string;
 }) {
+  // A live agent's route, kept ROUTE_CACHE_MS per host in this worker: a burst of incidents on one host
+  // asks Temporal once (registration query + task-queue poller). Absent, retired or silent agents are
+  // asked for again every time, so a (re)started agent is found at once.
+  const routes = new Map<string, { at: number; route: ResponderRoute }>();
   return {
     async findResponder(host: string): Promise<ResponderRoute> {
       const vendor = deps.edrVendorFor?.(host);
       if (vendor && deps.edrTaskQueue) return { kind: 'edr', vendor, taskQueue: deps.edrTaskQueue };
-      return agentRoute(deps.client, deps.namespace, host);
+      const hit = routes.get(host);
+      if (hit && Date.now() - hit.at < ROUTE_CACHE_MS) return hit.route;
+      const route = await agentRoute(deps.client, deps.namespace, host);
+      if (route.kind === 'agent' && route.live) {
+        if (routes.size >= 10_000) routes.clear();
+        routes.set(host, { at: Date.now(), route });
+      } else routes.delete(host);
+      return route;
     },
     async reserveAutomation(req: ReserveRequest): Promise<ReserveAnswer> {
       return deps.control.reserve(parseInput(ReserveInput, req, 'reserveAutomation'));

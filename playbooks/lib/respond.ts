@@ -87,6 +87,7 @@ export function serves(route: ResponderRoute, action: string): boolean {
 /** Routes once per playbook run (a lookup failure means: no responder known). */
 export class Responders {
   private route?: ResponderRoute;
+  private slotCheckedAt?: string;
   constructor(private readonly ctx: PlaybookContext) {}
 
   async routeFor(): Promise<ResponderRoute> {
@@ -110,6 +111,8 @@ export class Responders {
     rules: { verdict: Verdict; riskScore: number },
   ) {
     const incidentId = this.ctx.incident.incidentId;
+    // Workflow time before the grant, so at or before its kill-switch check (see killSwitchCheckedAt).
+    this.slotCheckedAt = new Date().toISOString();
     const answer = await routingLookups().reserveAutomation({
       key: `${incidentId}:${d.action}:${paramsDigest(bound)}`,
       incidentId,
@@ -178,6 +181,7 @@ export class Responders {
           mode,
           approvalId,
           controlQueue: info.taskQueue,
+          ...(mode === 'automatic' && this.slotCheckedAt ? { killSwitchCheckedAt: this.slotCheckedAt } : {}),
         },
       );
       ctx.action({

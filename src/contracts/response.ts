@@ -153,7 +153,16 @@ export interface ContainmentInput {
   approvalId?: string;
   /** The playbook task queue whose automation control (kill switch) governs this action. */
   controlQueue?: string;
+  /**
+   * Mode `automatic`: the workflow time taken just BEFORE the automation control granted the slot (so at
+   * or before the kill-switch check that came with it). An executor that starts the action within
+   * KILL_SWITCH_FRESH_MS of it skips its own kill-switch query: the switch still bites within a second.
+   */
+  killSwitchCheckedAt?: string;
 }
+
+/** How long the kill-switch check of a slot grant stands in for the executor's own query. */
+export const KILL_SWITCH_FRESH_MS = 500;
 
 /**
  * One applied, reversible containment, held by a `containment` workflow (id `containment-<incident>-<action>`)
