@@ -411,6 +411,7 @@ async function timeline(client: Client, id: string, t0: number): Promise<string[
   const at = (e: { eventTime?: unknown }) => (e.eventTime ? tsToMs(e.eventTime) - t0 : NaN);
   const names = new Map<string, { name: string; from: number }>();
   const steps: string[] = [];
+  let taskStarted = NaN;
   for (const e of h.events ?? []) {
     const eid = String(e.eventId);
     if (e.workflowExecutionStartedEventAttributes) steps.push(`incident started +${at(e)}`);
@@ -421,11 +422,28 @@ async function timeline(client: Client, id: string, t0: number): Promise<string[
       const s = names.get(String(done.scheduledEventId));
       if (s) steps.push(`${s.name} +${s.from}..${at(e)}`);
     }
+    if (e.workflowTaskStartedEventAttributes) {
+      if (Number.isNaN(taskStarted)) steps.push(`first workflow task started +${at(e)}`);
+      taskStarted = at(e);
+    }
     const marker = e.markerRecordedEventAttributes;
     if (marker?.markerName === 'core_local_activity') {
       const data = marker.details?.data?.payloads?.[0];
-      const meta = data ? defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data) : {};
-      steps.push(`${meta.activity_type ?? 'local activity'} (local) ..+${at(e)}`);
+      const meta = data
+        ? defaultPayloadConverter.fromPayload<{
+            activity_type?: string;
+            complete_time?: { seconds?: number | string; nanos?: number };
+          }>(data)
+        : {};
+      // Core records the workflow time the local activity was scheduled at plus its run time (the marker
+      // itself lands when the workflow task completes): its run time, against the task's start.
+      const ran = meta.complete_time
+        ? Number(meta.complete_time.seconds ?? 0) * 1000 +
+          (meta.complete_time.nanos ?? 0) / 1e6 -
+          t0 -
+          taskStarted
+        : NaN;
+      steps.push(`${meta.activity_type ?? 'local activity'} (local, ran ${Math.round(ran)} ms) ..+${at(e)}`);
     }
     if (e.startChildWorkflowExecutionInitiatedEventAttributes)
       steps.push(

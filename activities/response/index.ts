@@ -105,7 +105,7 @@ const ReserveInput = z.strictObject({
 });
 
 /** How long a live agent's route is reused in the playbook worker. */
-const ROUTE_CACHE_MS = 2000;
+const ROUTE_CACHE_MS = 10_000;
 
 export function createRoutingActivities(deps: {
   client: Client;

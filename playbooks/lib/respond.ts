@@ -86,19 +86,31 @@ export function serves(route: ResponderRoute, action: string): boolean {
 
 /** Routes once per playbook run (a lookup failure means: no responder known). */
 export class Responders {
-  private route?: ResponderRoute;
+  private lookup?: Promise<ResponderRoute>;
   private slotCheckedAt?: string;
   constructor(private readonly ctx: PlaybookContext) {}
 
-  async routeFor(): Promise<ResponderRoute> {
-    if (this.route) return this.route;
+  /** The host's route, looked up once per run (concurrent callers share the one lookup). */
+  routeFor(): Promise<ResponderRoute> {
+    this.lookup ??= this.lookupRoute();
+    return this.lookup;
+  }
+
+  /**
+   * Start the route lookup now, beside whatever the playbook does next (enrichment, scoring, the policy):
+   * when an automatic action is decided its executor is already known.
+   */
+  prefetch(): void {
+    void this.routeFor();
+  }
+
+  private async lookupRoute(): Promise<ResponderRoute> {
     try {
-      this.route = await routingLookups().findResponder(this.ctx.event.host.id);
+      return await routingLookups().findResponder(this.ctx.event.host.id);
     } catch (e) {
       if (!(e instanceof ActivityFailure)) throw e;
-      this.route = { kind: 'none', why: `the responder lookup failed (${describeFailure(e)})` };
+      return { kind: 'none', why: `the responder lookup failed (${describeFailure(e)})` };
     }
-    return this.route;
   }
 
   /**

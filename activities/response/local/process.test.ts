@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentEnv, killQuietly, rootGate, tempDir, uniq } from '../../../test/helpers/host-sandbox.js';
 import { ResponseResult } from '../../../src/contracts/response.js';
 import { loadLocalResponderConfig } from './config.js';
-import { descendants, executable, readStat, startTimeMs } from './procfs.js';
+import { descendants, descendantsByScan, executable, readStat, startTimeMs } from './procfs.js';
 import { createLocalResponder, type LocalResponder } from './responder.js';
 
 const gate = rootGate();
@@ -20,6 +20,20 @@ async function spawnTree(): Promise<ChildProcess> {
 
 const startOf = (pid: number) => new Date(startTimeMs(readStat(pid)!.startTicks)).toISOString();
 const stateOf = (pid: number) => readStat(pid)?.state;
+
+describe('process trees from /proc', () => {
+  it('walks the kernel children lists to the same tree a full /proc scan finds', async () => {
+    const c = await spawnTree();
+    try {
+      const byPid = (xs: { pid: number }[]) => xs.map((x) => x.pid).sort((a, b) => a - b);
+      expect(descendants(c.pid!)).toHaveLength(3);
+      expect(byPid(descendants(c.pid!))).toEqual(byPid(descendantsByScan(c.pid!)));
+      expect(descendants(2 ** 22 + 1)).toEqual([]);
+    } finally {
+      c.kill('SIGKILL');
+    }
+  });
+});
 
 describe.skipIf(gate.skip)('local responder: processes', () => {
   const tmp = tempDir();

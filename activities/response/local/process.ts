@@ -152,7 +152,8 @@ export async function stopTree(root: ProcessIdentity, config: LocalResponderConf
   const known = new Map<number, Member>([[root.pid, rootMember]]);
   signal(rootMember, 'SIGSTOP');
   for (let round = 0; round < 50; round++) {
-    for (let i = 0; i < 200 && ![...known.values()].every(stopped); i++) await sleep(5);
+    // The kernel stops a process within a scheduler tick or so: look again soon, then every 5 ms.
+    for (let i = 0; i < 200 && ![...known.values()].every(stopped); i++) await sleep(i < 5 ? 1 : 5);
     const tree = checkTree(root, config).map(member);
     const fresh = tree.filter((m) => !known.has(m.pid));
     if (fresh.length === 0 && [...known.values()].every(stopped)) break;

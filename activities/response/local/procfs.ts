@@ -2,7 +2,7 @@
  * What /proc says about processes. Identity of a process = pid + start time (field 22 of
  * /proc/<pid>/stat, clock ticks since boot): a pid is reused, the pair is not.
  */
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 
 export interface ProcStat {
@@ -61,8 +61,56 @@ export function listProcesses(): ProcStat[] {
   return out;
 }
 
-/** The live (non-zombie) descendants of `root`, parents before children. */
+/**
+ * The children of `pid` from /proc/<pid>/task/<tid>/children (every thread's; kernels with
+ * CONFIG_PROC_CHILDREN), or undefined when the kernel does not offer the file.
+ */
+function childrenOf(pid: number): number[] | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const tid of tids) {
+    const text = readText(`/proc/${pid}/task/${tid}/children`);
+    if (text === undefined) {
+      if (existsSync(`/proc/${pid}/task/${tid}`)) return undefined;
+      continue;
+    }
+    for (const c of text.split(' ')) if (c.trim()) out.push(Number(c));
+  }
+  return out;
+}
+
+/**
+ * The live (non-zombie) descendants of `root`, parents before children: walked through the kernel's
+ * children lists (the cost grows with the tree, not with the host's process count), else by one scan of
+ * /proc. A child is kept only while its stat still names its parent (no pid reused in between).
+ */
 export function descendants(root: number): ProcStat[] {
+  const out: ProcStat[] = [];
+  const queue = [root];
+  const seen = new Set([root]);
+  while (queue.length) {
+    const pid = queue.shift()!;
+    const kids = childrenOf(pid);
+    if (kids === undefined) return descendantsByScan(root);
+    for (const k of kids) {
+      if (seen.has(k)) continue;
+      const st = readStat(k);
+      if (!st || st.ppid !== pid || st.state === 'Z' || st.state === 'X') continue;
+      seen.add(k);
+      out.push(st);
+      queue.push(k);
+    }
+  }
+  return out;
+}
+
+/** descendants() by one scan of every process in /proc. */
+export function descendantsByScan(root: number): ProcStat[] {
   const children = new Map<number, ProcStat[]>();
   for (const p of listProcesses()) {
     if (p.state === 'Z' || p.state === 'X') continue;
