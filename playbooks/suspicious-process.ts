@@ -12,7 +12,6 @@
  */
 import { patched } from '@temporalio/workflow';
 import type { Playbook, PlaybookOutcome } from './lib/playbook.js';
-import { Responders } from './lib/respond.js';
 import { assess, decideResponses, notifyByEmail } from './lib/steps.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
 
@@ -22,9 +21,6 @@ export const suspiciousProcess: Playbook = {
   description: 'Enrich a process detection from its lineage, decide with the rule set, notify by email',
   matches: (ev) => ev.process !== undefined && (ev.host.os === undefined || /linux/i.test(ev.host.os)),
   async run(ctx) {
-    // The host's responder is looked up beside the assessment, off the path to containment.
-    const responders = patched('route-prefetch-v1') ? new Responders(ctx) : undefined;
-    responders?.prefetch();
     const { enrichment, decision } = await assess(ctx);
     if (patched('contain-first-v1')) {
       // Containment first: automatic actions run before the email; approvals are asked after it.
@@ -34,7 +30,6 @@ export const suspiciousProcess: Playbook = {
         decision,
         { name: this.name, version: this.version },
         {
-          responders,
           beforeApprovals: async () => {
             notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
           },

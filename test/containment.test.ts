@@ -16,6 +16,7 @@ import type { Client } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveSignal } from '../src/contracts/approval.js';
 import { containmentQuery, releaseUpdate } from '../src/contracts/containment.js';
+import { KILL_SWITCH_FRESH_MS } from '../src/contracts/response.js';
 import { statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { createAutomationControl } from '../src/control/automation.js';
@@ -256,6 +257,8 @@ describe('containment by the endpoint agent', () => {
         );
       });
       await control.setKillSwitch({ engaged: true, by: 'lead-1', reason: 'stop everything' });
+      // Past the grant's own check (KILL_SWITCH_FRESH_MS): the agent must ask the control itself.
+      await new Promise((r) => setTimeout(r, KILL_SWITCH_FRESH_MS + 100));
       agent = await startTestAgent(env);
       const s = await until('the refusal', async () => {
         const st = await status(ev.incidentId).catch(() => undefined);

@@ -96,14 +96,6 @@ export class Responders {
     return this.lookup;
   }
 
-  /**
-   * Start the route lookup now, beside whatever the playbook does next (enrichment, scoring, the policy):
-   * when an automatic action is decided its executor is already known.
-   */
-  prefetch(): void {
-    void this.routeFor();
-  }
-
   private async lookupRoute(): Promise<ResponderRoute> {
     try {
       return await routingLookups().findResponder(this.ctx.event.host.id);

@@ -184,8 +184,6 @@ export async function decideResponses(
      * forbidden/automatic first, approvals after.
      */
     beforeApprovals?: () => Promise<void>;
-    /** Responders whose route lookup the playbook already started (see Responders.prefetch). */
-    responders?: Responders;
   } = {},
 ): Promise<{ needsHuman: boolean; summary: string[] }> {
   let pending = opts.beforeApprovals;
@@ -232,7 +230,7 @@ export async function decideResponses(
   });
   let needsHuman = false;
   const summary: string[] = [];
-  const responders = patched('containment-v1') ? (opts.responders ?? new Responders(ctx)) : undefined;
+  const responders = patched('containment-v1') ? new Responders(ctx) : undefined;
   const shadowRoute: { lookup?: Promise<string> } = {};
   const order = opts.beforeApprovals
     ? [
