@@ -292,6 +292,100 @@ export interface SlackServer {
   stop(): Promise<void>;
 }
 
+/** Socket Mode (2.): Bolt's SocketModeReceiver; the envelope id reaches the listeners' context. */
+function socketReceiver(cfg: SlackServerConfig, d: SlackServerDeps, logger: Logger): SocketModeReceiver {
+  const appToken = cfg.SLACK_APP_TOKEN;
+  if (!appToken) throw new Error('SLACK_APP_TOKEN is required with VIGIL_SLACK_MODE=socket');
+  return new SocketModeReceiver({
+    appToken,
+    logger,
+    clientPingTimeout: d.socket?.clientPingTimeoutMs,
+    // apps.connections.open goes to the same Web API base as the bot's calls.
+    installerOptions: {
+      clientOptions: { slackApiUrl: cfg.VIGIL_SLACK_API_URL, retryConfig: { retries: 3 }, timeout: 5000 },
+    },
+    // The envelope id reaches the listeners' context: the single-use check below needs it.
+    customPropertiesExtractor: (args: { envelope_id?: unknown }) =>
+      typeof args.envelope_id === 'string' ? { socketEnvelopeId: args.envelope_id } : {},
+  });
+}
+
+/** Bolt's HTTP receiver behind the transport gate (1.): only fresh, correctly signed, first-seen requests reach Bolt. */
+function httpReceiver(
+  cfg: SlackServerConfig,
+  d: SlackServerDeps,
+  now: () => number,
+  log: (l: string) => void,
+  logger: Logger,
+  recordUnverified: (code: string, raw: Buffer | undefined, message: string) => void,
+): HTTPReceiver {
+  const signingSecret = cfg.SLACK_SIGNING_SECRET;
+  if (!signingSecret) throw new Error('SLACK_SIGNING_SECRET is required with VIGIL_SLACK_MODE=http');
+  /** The transport gate (1.): true when Bolt may see the request. */
+  const gate = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    const deny = (status: number, code: string, raw: Buffer | undefined, message: string) => {
+      recordUnverified(code, raw, message);
+      res.writeHead(status, { 'content-type': 'text/plain' });
+      res.end(code);
+      return false;
+    };
+    const raw = await readLimited(req, BODY_LIMIT).catch(() => undefined);
+    if (!raw) return deny(413, 'too-large', undefined, `body over ${BODY_LIMIT} bytes or unreadable`);
+    // Bolt reuses an already-buffered body (bufferIncomingMessage) and verifies it again.
+    (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
+    const tsHeader = header(req, 'x-slack-request-timestamp');
+    const signature = header(req, 'x-slack-signature');
+    const ts = Number(tsHeader);
+    const nowS = Math.floor(now() / 1000);
+    if (!tsHeader || !signature || !/^\d{1,12}$/.test(tsHeader))
+      return deny(401, 'unsigned', raw, 'missing or malformed Slack signature headers (unverified request)');
+    if (nowS - ts > MAX_SKEW_S)
+      return deny(401, 'stale-timestamp', raw, `timestamp ${nowS - ts} s old (unverified request)`);
+    if (ts - nowS > MAX_SKEW_S)
+      return deny(
+        401,
+        'future-timestamp',
+        raw,
+        `timestamp ${ts - nowS} s in the future (unverified request)`,
+      );
+    const valid = isValidSlackRequest({
+      signingSecret,
+      body: raw.toString(),
+      headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts },
+      nowMilliseconds: now(),
+    });
+    if (!valid) return deny(401, 'bad-signature', raw, 'signature mismatch (unverified request)');
+    if (!d.seen.claim(`sig:${sha(signature)}`, nowS))
+      return deny(401, 'replay', raw, 'this exact signed request was already received');
+    return true;
+  };
+
+  const http = new HTTPReceiver({
+    signingSecret,
+    endpoints: ['/slack/events'],
+    processBeforeResponse: false,
+    bodyLimit: BODY_LIMIT,
+    logger,
+  });
+  const boltListener = http.requestListener;
+  http.requestListener = (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (req.method !== 'POST' || path !== '/slack/events') return boltListener(req, res);
+    gate(req, res)
+      .then((ok) => {
+        if (ok) boltListener(req, res);
+      })
+      .catch((e: unknown) => {
+        log(`slack: gate error: ${(e as Error).message}`);
+        if (!res.headersSent) {
+          res.writeHead(500);
+          res.end();
+        }
+      });
+  };
+  return http;
+}
+
 export async function startSlackServer(
   d: SlackServerDeps,
   listen: { host: string; port: number } = {
@@ -324,94 +418,10 @@ export async function startSlackServer(
   const recordUnverified = (code: string, raw: Buffer | undefined, message: string) =>
     recordUnhandled(code, raw ? claimed(raw) : { decision: 'unknown' }, message);
 
-  let receiver: Receiver;
-  if (cfg.VIGIL_SLACK_MODE === 'socket') {
-    const appToken = cfg.SLACK_APP_TOKEN;
-    if (!appToken) throw new Error('SLACK_APP_TOKEN is required with VIGIL_SLACK_MODE=socket');
-    receiver = new SocketModeReceiver({
-      appToken,
-      logger,
-      clientPingTimeout: d.socket?.clientPingTimeoutMs,
-      // apps.connections.open goes to the same Web API base as the bot's calls.
-      installerOptions: {
-        clientOptions: { slackApiUrl: cfg.VIGIL_SLACK_API_URL, retryConfig: { retries: 3 }, timeout: 5000 },
-      },
-      // The envelope id reaches the listeners' context: the single-use check below needs it.
-      customPropertiesExtractor: (args: { envelope_id?: unknown }) =>
-        typeof args.envelope_id === 'string' ? { socketEnvelopeId: args.envelope_id } : {},
-    });
-  } else {
-    const signingSecret = cfg.SLACK_SIGNING_SECRET;
-    if (!signingSecret) throw new Error('SLACK_SIGNING_SECRET is required with VIGIL_SLACK_MODE=http');
-    /** The transport gate (1.): true when Bolt may see the request. */
-    const gate = async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
-      const deny = (status: number, code: string, raw: Buffer | undefined, message: string) => {
-        recordUnverified(code, raw, message);
-        res.writeHead(status, { 'content-type': 'text/plain' });
-        res.end(code);
-        return false;
-      };
-      const raw = await readLimited(req, BODY_LIMIT).catch(() => undefined);
-      if (!raw) return deny(413, 'too-large', undefined, `body over ${BODY_LIMIT} bytes or unreadable`);
-      // Bolt reuses an already-buffered body (bufferIncomingMessage) and verifies it again.
-      (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;
-      const tsHeader = header(req, 'x-slack-request-timestamp');
-      const signature = header(req, 'x-slack-signature');
-      const ts = Number(tsHeader);
-      const nowS = Math.floor(now() / 1000);
-      if (!tsHeader || !signature || !/^\d{1,12}$/.test(tsHeader))
-        return deny(
-          401,
-          'unsigned',
-          raw,
-          'missing or malformed Slack signature headers (unverified request)',
-        );
-      if (nowS - ts > MAX_SKEW_S)
-        return deny(401, 'stale-timestamp', raw, `timestamp ${nowS - ts} s old (unverified request)`);
-      if (ts - nowS > MAX_SKEW_S)
-        return deny(
-          401,
-          'future-timestamp',
-          raw,
-          `timestamp ${ts - nowS} s in the future (unverified request)`,
-        );
-      const valid = isValidSlackRequest({
-        signingSecret,
-        body: raw.toString(),
-        headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts },
-        nowMilliseconds: now(),
-      });
-      if (!valid) return deny(401, 'bad-signature', raw, 'signature mismatch (unverified request)');
-      if (!d.seen.claim(`sig:${sha(signature)}`, nowS))
-        return deny(401, 'replay', raw, 'this exact signed request was already received');
-      return true;
-    };
-
-    const http = new HTTPReceiver({
-      signingSecret,
-      endpoints: ['/slack/events'],
-      processBeforeResponse: false,
-      bodyLimit: BODY_LIMIT,
-      logger,
-    });
-    const boltListener = http.requestListener;
-    http.requestListener = (req, res) => {
-      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-      if (req.method !== 'POST' || path !== '/slack/events') return boltListener(req, res);
-      gate(req, res)
-        .then((ok) => {
-          if (ok) boltListener(req, res);
-        })
-        .catch((e: unknown) => {
-          log(`slack: gate error: ${(e as Error).message}`);
-          if (!res.headersSent) {
-            res.writeHead(500);
-            res.end();
-          }
-        });
-    };
-    receiver = http;
-  }
+  const receiver: Receiver =
+    cfg.VIGIL_SLACK_MODE === 'socket'
+      ? socketReceiver(cfg, d, logger)
+      : httpReceiver(cfg, d, now, log, logger, recordUnverified);
 
   const app = new App({
     token: cfg.SLACK_BOT_TOKEN,
