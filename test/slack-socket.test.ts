@@ -14,13 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createSlackApi } from '../activities/slack/client.js';
 import { PolicyEngine } from '../activities/policy/engine.js';
 import { approvalsQuery } from '../src/contracts/approval.js';
 import type { IncidentStatus } from '../src/contracts/incident.js';
 import { repoRoot } from '../src/paths.js';
-import { BLOCK_ACTIONS, BLOCK_OUTCOME, BLOCK_VERDICT } from '../src/slack/blocks.js';
+import { BLOCK_ACTIONS, BLOCK_OUTCOME, BLOCK_VERDICT, verdictRef } from '../src/slack/blocks.js';
 import { AttemptLog, createApprovalDecider } from '../intake/approvals.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { OperatorStore } from '../intake/operators.js';
@@ -28,6 +28,7 @@ import { SeenStore, SlackServerConfig, startSlackServer, type SlackServer } from
 import { incidentStatusVia, VerdictStore } from '../intake/verdicts.js';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from './fakes/slack.js';
 import { agentEnv, startTestAgent } from './helpers/agent.js';
+import { spawnEntry } from './helpers/process.js';
 import { waitForApproval } from './helpers/approvals.js';
 import { reverseShell } from './helpers/events.js';
 import { clickPayload, until, type ClickOptions } from './helpers/slack.js';
@@ -289,6 +290,86 @@ describe('approvals and verdicts in Slack over Socket Mode', () => {
       await worker.stop();
       await agent.stop();
       victim.kill('SIGKILL');
+    }
+  });
+});
+
+describe('the built intake in Socket Mode', () => {
+  it('connects with the app token from its environment and answers verdict clicks through its own wiring', async () => {
+    const fake = await startFakeSlack({
+      teamId: TEAM,
+      appId: APP,
+      appToken: APP_TOKEN,
+      channels: [CHANNEL],
+      users: [{ id: U.analyst }, { id: U.outsider }],
+    });
+    const dataDir = mkdtempSync(join(tmpdir(), 'vigil-intake-socket-'));
+    const ops = new OperatorStore(join(dataDir, 'intake.db'));
+    ops.add('ana-9', 'analyst', U.analyst);
+    ops.close();
+    const children: ChildProcess[] = [];
+    let output = '';
+    try {
+      const intake = await spawnEntry(
+        'workers/intake',
+        {
+          TEMPORAL_ADDRESS: inject('temporalAddress'),
+          TEMPORAL_NAMESPACE: inject('temporalNamespace'),
+          VIGIL_TASK_QUEUE: uniqueQueue('slack-socket-intake'),
+          VIGIL_DATA_DIR: dataDir,
+          VIGIL_INTAKE_HOST: '127.0.0.1',
+          VIGIL_INTAKE_PORT: '0',
+          VIGIL_INTAKE_KEYS: JSON.stringify([{ id: 'k', secret: 't'.repeat(48), hosts: ['*'] }]),
+          VIGIL_ADMIN_TOKEN_SHA256: 'a'.repeat(64),
+          VIGIL_SLACK_MODE: 'socket',
+          SLACK_BOT_TOKEN: fake.token,
+          SLACK_APP_TOKEN: APP_TOKEN,
+          SLACK_TEAM_ID: TEAM,
+          SLACK_APP_ID: APP,
+          SLACK_APPROVER_GROUPS: GROUP,
+          VIGIL_SLACK_API_URL: fake.apiUrl,
+        },
+        children,
+        'Slack interactions (socket)',
+      );
+      intake.stderr?.on('data', (b: Buffer) => (output += b.toString()));
+      expect(fake.socket.connections).toBe(1);
+      // A click for an incident that does not exist: the verdict path asked Temporal, and said so privately.
+      const notice: FakeMessage = {
+        channel: CHANNEL,
+        ts: '1764147600.000009',
+        text: 'incident',
+        blocks: [
+          {
+            type: 'actions',
+            block_id: 'vigil_verdict_actions',
+            elements: [
+              {
+                type: 'button',
+                action_id: 'vigil_verdict_fp',
+                value: verdictRef('inc-none-0000000000000000'),
+              },
+            ],
+          },
+        ],
+      };
+      for (const user of [U.analyst, U.outsider]) {
+        const id = await fake.socket.deliver(
+          clickPayload({ user, teamId: TEAM, appId: APP, action: 'vigil_verdict_fp', message: notice }),
+        );
+        await fake.socket.acked(id);
+      }
+      await until(() => (fake.ephemerals.length >= 2 ? true : undefined), 'the private answers');
+      expect(fake.ephemerals.find((e) => e.user === U.analyst)?.text).toMatch(/\(not-found\).*no incident/);
+      expect(fake.ephemerals.find((e) => e.user === U.outsider)?.text).toMatch(/\(unmapped\)/);
+      intake.kill('SIGTERM');
+      await new Promise((r) => intake.once('exit', r));
+      expect(output).not.toContain(APP_TOKEN);
+      expect(output).not.toMatch(/ticket=[0-9a-f]/);
+    } finally {
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await fake.close();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });
