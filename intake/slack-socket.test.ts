@@ -217,7 +217,8 @@ describe('slack socket mode', () => {
       () => undefined,
       (e: unknown) => e as Error,
     );
-    expect(err?.message).toMatch(/Socket Mode could not connect.*invalid_auth/);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err?.message).toMatch(/SLACK_APP_TOKEN: Slack refused it \(invalid_auth\)/);
     expect(err?.message).not.toContain(wrong);
     expect(logged.join('\n')).not.toMatch(/xapp-1-A0VIGILAPP-1234567890-[0-9a-f]+|ticket=[0-9a-f-]{8}/);
   });

@@ -46,6 +46,7 @@ import {
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
 import { CsvList, parseEnv, Port, type Env } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
 import type { SlackApi, SlackBlock } from '../src/contracts/slack.js';
 import {
   ACTION_APPROVE,
@@ -245,6 +246,16 @@ function claimed(raw: Buffer): Claimed {
     return { decision: 'unknown' };
   }
 }
+
+/** Slack's answers to apps.connections.open that mean the app-level token is wrong, not that Slack is down. */
+const REFUSED_TOKEN: readonly string[] = [
+  'invalid_auth',
+  'not_authed',
+  'not_allowed_token_type',
+  'token_revoked',
+  'token_expired',
+  'account_inactive',
+];
 
 /** Refused verdict clicks share the decision log with approvals, under this approval id. */
 const VERDICT_ATTEMPT = 'verdict';
@@ -489,6 +500,18 @@ export async function startSlackServer(
       ]);
     } catch (e) {
       await (app.stop() as Promise<void>).catch(() => undefined);
+      // Slack's own error code (WebAPIPlatformError.data.error): a refused token is a configuration error.
+      const code = (e as { data?: { error?: unknown } }).data?.error;
+      if (typeof code === 'string' && REFUSED_TOKEN.includes(code))
+        throw new ConfigError(
+          [
+            {
+              key: 'SLACK_APP_TOKEN',
+              message: `Slack refused it (${code}) when opening the Socket Mode connection`,
+            },
+          ],
+          'Slack interaction server configuration',
+        );
       throw new Error(redact(`Slack Socket Mode could not connect: ${(e as Error).message}`));
     } finally {
       clearTimeout(timer);

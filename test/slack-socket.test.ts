@@ -152,7 +152,10 @@ describe('approvals and verdicts in Slack over Socket Mode', () => {
       d.output_fields['proc.exepath'] = readlinkSync(`/proc/${pid}/exe`);
     });
     const queue = uniqueQueue('slack-socket');
-    const agent = await startTestAgent(agentEnv(hostId, queue));
+    const agent = await startTestAgent(agentEnv(hostId, queue)).catch((e: unknown) => {
+      victim.kill('SIGKILL');
+      throw e;
+    });
     const worker = await startWorker(
       workerEnv(smtp.port, queue, {
         SLACK_BOT_TOKEN: slack.token,
