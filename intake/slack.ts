@@ -5,7 +5,7 @@
  *  - http (default): Bolt's HTTP receiver (`/slack/events`), internet-facing behind a TLS proxy;
  *  - socket: Bolt's SocketModeReceiver. The intake opens an outbound WebSocket (apps.connections.open with
  *    the app-level token, SLACK_APP_TOKEN) and nothing listens. Slack documents no request signature in
- *    Socket Mode: the connection itself is authenticated (a single-use URL obtained with the app token over
+ *    Socket Mode: the connection itself is authenticated (a fresh URL obtained with the app token over
  *    TLS), so step 1 below does not apply; in its place every envelope_id counts once (a redelivered or
  *    duplicated envelope is acknowledged and dropped, and recorded) and a click older or newer than 300 s
  *    (its action_ts) is refused, so a redelivery after the seen ids expired cannot act twice.
