@@ -400,6 +400,32 @@ export function incidentStatusVia(client: Client, timeoutMs = 10_000) {
   };
 }
 
+export type GiveVerdictResult =
+  | { ok: true; record: VerdictRecord; changed: boolean; previous?: VerdictLabel }
+  | { ok: false; code: 'not-found' | 'unavailable'; message: string };
+
+/**
+ * The one way a verdict is given, whoever gives it (HTTP and the CLI, Slack's buttons): the incident's
+ * snapshot from its `status` query, then the store (the same verdict again is a no-op; a different one
+ * replaces it, and both stay in the history). The caller has authenticated `op`.
+ */
+export async function giveVerdict(
+  d: Pick<VerdictDeps, 'verdicts' | 'incidentStatus'>,
+  incidentId: string,
+  verdict: VerdictLabel,
+  op: Operator,
+  note?: string,
+): Promise<GiveVerdictResult> {
+  let status: IncidentStatus | undefined;
+  try {
+    status = await d.incidentStatus(incidentId);
+  } catch {
+    return { ok: false, code: 'unavailable', message: 'the workflow engine did not answer in time; retry' };
+  }
+  if (!status) return { ok: false, code: 'not-found', message: `no incident ${incidentId}` };
+  return { ok: true, ...d.verdicts.record(incidentId, verdict, op.id, subjectOf(status), note) };
+}
+
 const VerdictBody = z.strictObject({
   verdict: z.enum(['tp', 'fp']),
   note: z.string().min(1).max(2000).optional(),
@@ -435,24 +461,11 @@ export function registerVerdictRoutes(app: FastifyInstance, d: VerdictDeps): voi
           error: 'invalid-request',
           issues: body.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`),
         });
-      let status: IncidentStatus | undefined;
-      try {
-        status = await d.incidentStatus(req.params.id);
-      } catch {
-        return reply
-          .code(503)
-          .header('retry-after', '5')
-          .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
-      }
-      if (!status)
-        return reply.code(404).send({ error: 'not-found', message: `no incident ${req.params.id}` });
-      const out = d.verdicts.record(
-        req.params.id,
-        body.data.verdict,
-        op.id,
-        subjectOf(status),
-        body.data.note,
-      );
+      const out = await giveVerdict(d, req.params.id, body.data.verdict, op, body.data.note);
+      if (!out.ok)
+        return out.code === 'unavailable'
+          ? reply.code(503).header('retry-after', '5').send({ error: out.code, message: out.message })
+          : reply.code(404).send({ error: out.code, message: out.message });
       const { syscalls, ...rest } = out.record;
       return {
         ...rest,

@@ -17,11 +17,18 @@ import { PolicyEngine } from '../activities/policy/engine.js';
 import { approvalsQuery } from '../src/contracts/approval.js';
 import type { IncidentStatus } from '../src/contracts/incident.js';
 import { repoRoot } from '../src/paths.js';
-import { approvalRef, BLOCK_ACTIONS, BLOCK_OUTCOME } from '../src/slack/blocks.js';
+import {
+  approvalRef,
+  BLOCK_ACTIONS,
+  BLOCK_OUTCOME,
+  BLOCK_VERDICT,
+  BLOCK_VERDICT_ACTIONS,
+} from '../src/slack/blocks.js';
 import { AttemptLog, createApprovalDecider } from '../intake/approvals.js';
 import { OperatorStore } from '../intake/operators.js';
 import { SeenStore, SlackServerConfig, startSlackServer, type SlackServer } from '../intake/slack.js';
 import { temporalStarter } from '../intake/incidents.js';
+import { incidentStatusVia, VerdictStore } from '../intake/verdicts.js';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from './fakes/slack.js';
 import { waitForApproval } from './helpers/approvals.js';
 import { normalized, reverseShell } from './helpers/events.js';
@@ -54,6 +61,7 @@ let dir: string;
 let operators: OperatorStore;
 let attempts: AttemptLog;
 let seen: SeenStore;
+let verdicts: VerdictStore;
 
 beforeAll(async () => {
   ({ client, close: closeClient } = await testClient());
@@ -81,6 +89,7 @@ beforeAll(async () => {
   operators = new OperatorStore(db);
   attempts = new AttemptLog(db);
   seen = new SeenStore(db);
+  verdicts = new VerdictStore(db);
   operators.add('lead-1', 'lead', U.lead);
   operators.add('admin-1', 'admin', U.admin);
   operators.add('ana-1', 'analyst', U.analyst);
@@ -119,6 +128,8 @@ beforeAll(async () => {
             isRequester,
           }),
       }),
+      // Exactly what workers/intake.ts wires for verdicts: `vigil verdict`'s store and status query.
+      verdicts: { verdicts, incidentStatus: incidentStatusVia(client) },
       log: () => undefined,
     },
     { host: '127.0.0.1', port: 0 },
@@ -126,6 +137,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.stop();
+  verdicts?.close();
   seen?.close();
   attempts?.close();
   operators?.close();
@@ -169,11 +181,12 @@ const ephemeralsFor = (user: string) => slack.ephemerals.filter((e) => e.user ==
 async function click(
   user: string,
   message: FakeMessage,
-  action: 'vigil_approve' | 'vigil_deny' = 'vigil_approve',
-  o: { ts?: number; signature?: string; body?: string } = {},
+  action: 'vigil_approve' | 'vigil_deny' | 'vigil_verdict_tp' | 'vigil_verdict_fp' = 'vigil_approve',
+  o: { ts?: number; signature?: string; body?: string; teamId?: string } = {},
 ) {
   const before = ephemeralsFor(user).length;
-  const body = o.body ?? formBody(clickPayload({ user, teamId: TEAM, appId: APP, action, message }));
+  const body =
+    o.body ?? formBody(clickPayload({ user, teamId: o.teamId ?? TEAM, appId: APP, action, message }));
   const res = await postSigned(server.url, body, { ts: o.ts, signature: o.signature });
   const answer =
     res.status === 200 ? await until(() => ephemeralsFor(user)[before], `the answer to ${user}`) : undefined;
@@ -391,6 +404,110 @@ describe('approvals in Slack', () => {
           m.metadata?.event_type === 'vigil_approval_request' && m.metadata.event_payload.incident_id === id,
       );
       expect(mine).toHaveLength(2);
+    });
+  });
+});
+
+describe('analyst verdicts in Slack', () => {
+  /** The incident notice the worker posted (found by its metadata, as the activity does). */
+  const noticeMessage = (incidentId: string) =>
+    until(
+      () =>
+        slack.channels
+          .get(CHANNEL)
+          ?.find(
+            (m) =>
+              m.metadata?.event_type === 'vigil_incident_notice' &&
+              m.metadata.event_payload.incident_id === incidentId,
+          ),
+      `the Slack incident notice for ${incidentId}`,
+    );
+  const verdictLine = (m: FakeMessage) =>
+    JSON.stringify(m.blocks?.find((b) => b.block_id === BLOCK_VERDICT) ?? {});
+
+  it('records True / False positive clicks as the linked operator through the verdict path, once, and shows them', async () => {
+    await withIncident(reverseShell(host()), async (id) => {
+      const msg = await noticeMessage(id);
+      const buttons = msg.blocks?.find((b) => b.block_id === BLOCK_VERDICT_ACTIONS) as {
+        elements: { action_id: string }[];
+      };
+      expect(buttons.elements.map((e) => e.action_id)).toEqual(['vigil_verdict_tp', 'vigil_verdict_fp']);
+
+      // Who may not: refused privately, recorded, nothing stored.
+      expect((await click(U.unmapped, msg, 'vigil_verdict_fp')).answer).toMatch(/\(unmapped\)/);
+      expect((await click(U.guest, msg, 'vigil_verdict_fp')).answer).toMatch(/\(guest\)/);
+      expect((await click(U.bot, msg, 'vigil_verdict_fp')).answer).toMatch(/\(bot\)/);
+      expect((await click(U.deleted, msg, 'vigil_verdict_fp')).answer).toMatch(/\(deactivated\)/);
+      expect((await click(U.analyst, msg, 'vigil_verdict_fp', { teamId: 'T0OTHER01' })).answer).toMatch(
+        /\(wrong-workspace\)/,
+      );
+      expect(
+        (await click(U.analyst, msg, 'vigil_verdict_fp', { signature: 'v0=' + 'cd'.repeat(32) })).status,
+      ).toBe(401);
+      expect(verdicts.get(id)).toBeUndefined();
+
+      // An analyst (verdicts need no approver group role): recorded as the operator, the message shows it.
+      const fp = await click(U.analyst, msg, 'vigil_verdict_fp');
+      expect(fp.answer).toMatch(/Recorded: \*false positive\*.*as `ana-1`/);
+      expect(verdicts.get(id)).toMatchObject({ verdict: 'fp', operator: 'ana-1', rule: expect.any(String) });
+      await until(
+        () => (verdictLine(msg).includes('Verdict: False positive* by `ana-1`') ? true : undefined),
+        'the message showing the verdict',
+      );
+      // The same click again (a new request) is a no-op; the exact same request again is a replay.
+      expect((await click(U.analyst, msg, 'vigil_verdict_fp')).answer).toMatch(
+        /Already recorded.*nothing changed/,
+      );
+      expect(
+        (
+          await click(U.analyst, msg, 'vigil_verdict_fp', {
+            body: fp.body,
+            ts: Number(fp.headers.ts),
+            signature: fp.headers.signature,
+          })
+        ).status,
+      ).toBe(401);
+      expect(verdicts.history(id)).toHaveLength(1);
+
+      // Another operator changes it: recorded as a change, both kept in the history.
+      expect((await click(U.lead, msg, 'vigil_verdict_tp')).answer).toMatch(
+        /Recorded: \*true positive\*.*as `lead-1` \(changed from false positive\)/,
+      );
+      await until(
+        () =>
+          verdictLine(msg).includes('Verdict: True positive* by `lead-1`') &&
+          verdictLine(msg).includes('changed from false positive')
+            ? true
+            : undefined,
+        'the message showing the changed verdict',
+      );
+      expect(verdicts.history(id).map((h) => [h.verdict, h.operator])).toEqual([
+        ['fp', 'ana-1'],
+        ['tp', 'lead-1'],
+      ]);
+      expect(msg.blocks?.some((b) => b.block_id === BLOCK_VERDICT_ACTIONS)).toBe(true);
+
+      const log = attempts
+        .list(id)
+        .filter((a) => a.approval_id === 'verdict')
+        .map((a) => `${String(a.operator)}:${String(a.code)}`);
+      expect(log).toEqual(
+        expect.arrayContaining([
+          `slack:${U.unmapped}:unmapped`,
+          'guest-1:guest',
+          'bot-1:bot',
+          'gone-1:deactivated',
+          `slack:${U.analyst}:wrong-workspace`,
+          `slack:${U.analyst}:bad-signature`,
+        ]),
+      );
+
+      // Let the incident finish: deny its pending approval.
+      const r = await waitForApproval(client, id);
+      expect((await click(U.lead, await requestMessage(id, r.approvalId), 'vigil_deny')).answer).toMatch(
+        /Denied/,
+      );
+      await result(id);
     });
   });
 });

@@ -108,7 +108,8 @@ if (isEntryPoint(import.meta.url)) {
     });
     const url = await app.listen({ host: cfg.VIGIL_INTAKE_HOST, port: cfg.VIGIL_INTAKE_PORT });
     process.stderr.write(`intake: listening on ${url}\n`);
-    // Slack approvals (when SLACK_SIGNING_SECRET is set): Bolt's receiver on its own port, same decisions.
+    // Slack approvals and verdicts (when configured): Bolt's HTTP receiver on its own port, or Socket Mode
+    // (an outbound WebSocket, nothing listens); the same decision and verdict paths as HTTP and the CLI.
     let slack: { server: SlackServer; seen: SeenStore } | undefined;
     if (slackCfg) {
       const seen = new SeenStore(dbFile);
@@ -124,9 +125,10 @@ if (isEntryPoint(import.meta.url)) {
         attempts,
         decider: createApprovalDecider(approvals),
         seen,
+        verdicts: { verdicts, incidentStatus: incidentStatusVia(client) },
       });
       slack = { server, seen };
-      process.stderr.write(`intake: Slack interactions on ${server.url}\n`);
+      process.stderr.write(`intake: Slack interactions (${server.mode}) on ${server.url}\n`);
     }
     await untilSignal();
     if (slack) {

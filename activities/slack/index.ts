@@ -1,6 +1,7 @@
 /**
  * Slack activities: approval requests in Block Kit (Approve / Deny with a confirmation), the same message
- * updated with the outcome, reminders and escalations in its thread, and plain incident notifications.
+ * updated with the outcome, reminders and escalations in its thread, and incident notifications (with the
+ * analysts' True / False positive buttons, answered by the intake: intake/slack.ts).
  * Every post is idempotent: messages carry metadata (event_type + a stable key) and a post first looks
  * for its own earlier message, so a retried activity never posts twice.
  */
@@ -119,7 +120,7 @@ export function createSlackChannel(api: SlackApi, cfg: SlackConfig) {
     return { ...u, reused: false, kind: 'updated' };
   }
 
-  /** A plain incident notification; `key` is the caller's idempotency key. */
+  /** An incident notification with its verdict buttons; `key` is the caller's idempotency key. */
   async function incident(n: IncidentNotice, key: string): Promise<SlackReceipt> {
     const m = renderIncident(n, opts([]));
     return postOnce(

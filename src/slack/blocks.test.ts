@@ -13,6 +13,11 @@ import {
   renderIncident,
   truncate,
   withDecision,
+  parseVerdictRef,
+  verdictRef,
+  withVerdict,
+  BLOCK_VERDICT,
+  BLOCK_VERDICT_ACTIONS,
 } from './blocks.js';
 
 const record = (over: Partial<ApprovalRequestRecord> = {}): ApprovalRequestRecord => ({
@@ -205,8 +210,8 @@ describe('the outcome', () => {
 });
 
 describe('incident notices', () => {
-  it('renders an escaped notice without buttons', () => {
-    const { blocks } = renderIncident({
+  const incident = () =>
+    renderIncident({
       incidentId: 'inc-1',
       host: 'web-01',
       rule: '<!channel> rule',
@@ -221,9 +226,42 @@ describe('incident notices', () => {
       firstSeen: '2026-11-26T09:00:00Z',
       playbook: 'suspicious-process',
     });
+
+  it('renders an escaped notice whose only buttons are the verdict buttons, naming only the incident', () => {
+    const { blocks } = incident();
     const all = texts(blocks);
     expect(all).not.toContain('<!channel>');
     expect(all).toContain('Command &amp; Scripting');
-    expect(all).not.toContain('"actions"');
+    const actions = blocks.filter((b) => b.type === 'actions');
+    expect(actions.map((b) => b.block_id)).toEqual([BLOCK_VERDICT_ACTIONS]);
+    const buttons = (actions[0] as { elements: { action_id: string; value: string }[] }).elements;
+    expect(buttons.map((e) => e.action_id)).toEqual(['vigil_verdict_tp', 'vigil_verdict_fp']);
+    expect(buttons.every((e) => e.value === verdictRef('inc-1'))).toBe(true);
+    expect(parseVerdictRef(verdictRef('inc-1'))).toEqual({ incidentId: 'inc-1' });
+    expect(parseVerdictRef(approvalRef(record()))).toBeUndefined();
+    expect(parseVerdictRef('vdv1.' + Buffer.from('["a","b"]').toString('base64url'))).toBeUndefined();
+    expect(parseVerdictRef('vdv1.' + Buffer.from('["a b"]').toString('base64url'))).toBeUndefined();
+  });
+
+  it('shows the verdict and who gave it, keeping the buttons and the rest of the message', () => {
+    const { blocks } = incident();
+    const once = withVerdict(blocks, 'inc-1', {
+      verdict: 'fp',
+      operator: 'ana-1',
+      at: '2026-11-26T10:00:00Z',
+    });
+    const twice = withVerdict(once, 'inc-1', {
+      verdict: 'tp',
+      operator: '<@U1> lead',
+      at: '2026-11-26T11:00:00Z',
+      previous: 'fp',
+    });
+    expect(once).toHaveLength(blocks.length);
+    expect(twice).toHaveLength(blocks.length);
+    expect(texts(once)).toContain('*Verdict: False positive* by `ana-1` at 2026-11-26T10:00:00Z');
+    const line = texts(twice.filter((b) => b.block_id === BLOCK_VERDICT));
+    expect(line).toContain('*Verdict: True positive* by `&lt;@U1&gt; lead`');
+    expect(line).toContain('changed from false positive');
+    expect(twice.some((b) => b.block_id === BLOCK_VERDICT_ACTIONS)).toBe(true);
   });
 });

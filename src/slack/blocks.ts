@@ -28,6 +28,11 @@ export const ACTION_DENY = 'vigil_deny';
 export const BLOCK_ACTIONS = 'vigil_approval_actions';
 export const BLOCK_OUTCOME = 'vigil_approval_outcome';
 export const BLOCK_PROGRESS = 'vigil_approval_progress';
+/** Analyst verdicts on an incident notification: the buttons, and the current verdict above them. */
+export const ACTION_VERDICT_TP = 'vigil_verdict_tp';
+export const ACTION_VERDICT_FP = 'vigil_verdict_fp';
+export const BLOCK_VERDICT_ACTIONS = 'vigil_verdict_actions';
+export const BLOCK_VERDICT = 'vigil_verdict';
 
 /** Word joiner: keeps "@here" readable but no longer a broadcast mention. */
 const WJ = '\u2060';
@@ -112,6 +117,79 @@ export function parseApprovalRef(v: unknown): ApprovalRef | undefined {
   )
     return undefined;
   return { incidentId, approvalId, paramsHash };
+}
+
+/**
+ * The verdict buttons' value: an opaque reference to the incident only (the label is the button's
+ * action id). The server takes the snapshot it stores from the incident itself, never from the message.
+ */
+export function verdictRef(incidentId: string): string {
+  const v = `vdv1.${Buffer.from(JSON.stringify([incidentId])).toString('base64url')}`;
+  if (v.length > LIMITS.buttonValue) throw new RangeError('verdict reference exceeds the button value limit');
+  return v;
+}
+
+/** Parse a verdict button value; undefined for anything that is not exactly one of ours. */
+export function parseVerdictRef(v: unknown): { incidentId: string } | undefined {
+  if (typeof v !== 'string' || v.length > LIMITS.buttonValue || !v.startsWith('vdv1.')) return undefined;
+  let x: unknown;
+  try {
+    x = JSON.parse(Buffer.from(v.slice(5), 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(x) || x.length !== 1) return undefined;
+  const [incidentId] = x as unknown[];
+  if (typeof incidentId !== 'string' || !/^[\x21-\x7e]{1,600}$/.test(incidentId)) return undefined;
+  return { incidentId };
+}
+
+/** An analyst's verdict as the message shows it (operator ids are ours, still escaped). */
+export interface VerdictView {
+  verdict: 'tp' | 'fp';
+  operator: string;
+  at: string;
+  /** The verdict it replaced, when this one changed it. */
+  previous?: 'tp' | 'fp';
+}
+
+const VERDICT_LABEL = { tp: 'True positive', fp: 'False positive' } as const;
+
+/** The verdict line (once given) and the True / False positive buttons (kept: another operator may change it). */
+export function verdictBlocks(incidentId: string, v?: VerdictView): SlackBlock[] {
+  const value = verdictRef(incidentId);
+  const line = v
+    ? `${v.verdict === 'tp' ? ':dart:' : ':white_circle:'} *Verdict: ${VERDICT_LABEL[v.verdict]}* by ${code(v.operator)} at ${escapeMrkdwn(v.at)}${v.previous && v.previous !== v.verdict ? ` (changed from ${VERDICT_LABEL[v.previous].toLowerCase()})` : ''}`
+    : 'No analyst verdict yet: was this a true or a false positive?';
+  return [
+    { type: 'context', block_id: BLOCK_VERDICT, elements: [mrkdwn(line, LIMITS.field)] },
+    {
+      type: 'actions',
+      block_id: BLOCK_VERDICT_ACTIONS,
+      elements: [
+        {
+          type: 'button',
+          action_id: ACTION_VERDICT_TP,
+          text: plain(VERDICT_LABEL.tp, LIMITS.buttonText),
+          value,
+        },
+        {
+          type: 'button',
+          action_id: ACTION_VERDICT_FP,
+          text: plain(VERDICT_LABEL.fp, LIMITS.buttonText),
+          value,
+        },
+      ],
+    },
+  ];
+}
+
+/** The same message with its verdict blocks replaced (everything else stays as posted). */
+export function withVerdict(blocks: SlackBlock[], incidentId: string, v: VerdictView): SlackBlock[] {
+  const keep = blocks.filter(
+    (b) => !(typeof b.block_id === 'string' && [BLOCK_VERDICT, BLOCK_VERDICT_ACTIONS].includes(b.block_id)),
+  );
+  return [...keep, ...verdictBlocks(incidentId, v)].slice(0, LIMITS.blocks);
 }
 
 export interface RenderOptions {
@@ -285,7 +363,7 @@ export function renderLadderStep(n: ApprovalNotice, o: RenderOptions = {}): { te
   };
 }
 
-/** A plain incident notification (no buttons). */
+/** An incident notification, with the analysts' True positive / False positive buttons. */
 export function renderIncident(
   n: IncidentNotice,
   o: RenderOptions = {},
@@ -342,6 +420,7 @@ export function renderIncident(
         ),
       ],
     },
+    ...verdictBlocks(n.incidentId),
   ];
   return { text: truncate(`[Vigil] ${escapeMrkdwn(header)}`, LIMITS.fallbackText), blocks };
 }

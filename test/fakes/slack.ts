@@ -7,9 +7,20 @@
  * Methods: auth.test, chat.postMessage, chat.update, chat.postEphemeral, users.info, usergroups.users.list,
  * conversations.history (newest first, `oldest` exclusive, `include_all_metadata`, cursor pagination).
  * Blocks are checked against Block Kit limits (invalid_blocks), as Slack does. Every call is logged.
+ *
+ * Socket Mode (https://docs.slack.dev/apis/events-api/using-socket-mode), on the same port:
+ * `apps.connections.open` takes the app-level token (`xapp-...`, as the bearer; a bot token is
+ * `not_allowed_token_type`) and answers a single-use `ws://.../link/?ticket=...` URL. The WebSocket
+ * (RFC 6455, written here: no WebSocket server package is installed) greets with `{"type":"hello",
+ * "num_connections", "debug_info", "connection_info"}`, carries envelopes `{"envelope_id", "type":
+ * "interactive", "accepts_response_payload", "payload"}` that the app acknowledges with `{"envelope_id"}`
+ * (optionally a `payload`), answers pings with pongs and a close with a close, and can send
+ * `{"type":"disconnect","reason":"warning"|"refresh_requested"}` after which the app opens a new connection.
  */
+import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export interface FakeUser {
   id: string;
@@ -40,6 +51,28 @@ export interface FakeCall {
   answer: Record<string, unknown>;
 }
 
+export interface FakeSocketMode {
+  appToken: string;
+  appId: string;
+  /** Socket URLs handed out by apps.connections.open. */
+  opens: number;
+  /** WebSocket connections greeted with hello, ever. */
+  connections: number;
+  /** Connections open now. */
+  openNow(): number;
+  /** Acknowledgements received, in order. */
+  acks: { envelopeId: string; payload?: unknown }[];
+  /**
+   * Send an `interactive` envelope (e.g. a block_actions click) on the newest open connection, waiting for
+   * one to be open; `envelopeId` repeats an earlier envelope (a redelivery). Resolves to the envelope id.
+   */
+  deliver(payload: Record<string, unknown>, o?: { envelopeId?: string; type?: string }): Promise<string>;
+  /** Slack's `disconnect` message on every open connection. */
+  disconnect(reason: 'warning' | 'refresh_requested' | 'link_disabled'): void;
+  /** Resolves once `envelopeId` was acknowledged. */
+  acked(envelopeId: string, ms?: number): Promise<void>;
+}
+
 export interface FakeSlack {
   url: string;
   /** The base URL for the Web API client (`slackApiUrl`). */
@@ -60,7 +93,105 @@ export interface FakeSlack {
   ): void;
   /** Calls of one method, in order. */
   callsOf(method: string): FakeCall[];
+  socket: FakeSocketMode;
   close(): Promise<void>;
+}
+
+const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** One server-side frame (servers never mask). */
+function wsFrame(opcode: number, payload: Buffer): Buffer {
+  const n = payload.length;
+  let head: Buffer;
+  if (n < 126) head = Buffer.from([0x80 | opcode, n]);
+  else if (n < 65536) {
+    head = Buffer.alloc(4);
+    head[0] = 0x80 | opcode;
+    head[1] = 126;
+    head.writeUInt16BE(n, 2);
+  } else {
+    head = Buffer.alloc(10);
+    head[0] = 0x80 | opcode;
+    head[1] = 127;
+    head.writeBigUInt64BE(BigInt(n), 2);
+  }
+  return Buffer.concat([head, payload]);
+}
+
+/** The server end of one WebSocket: text messages in, text out, ping -> pong, close -> close. */
+class WsConnection {
+  private buf = Buffer.alloc(0);
+  private parts: Buffer[] = [];
+  closed = false;
+  constructor(
+    readonly socket: Duplex,
+    private readonly onText: (text: string) => void,
+    private readonly onClose: () => void,
+  ) {
+    socket.on('data', (c: Buffer) => this.feed(c));
+    socket.on('close', () => this.end());
+    socket.on('error', () => this.end());
+  }
+  send(text: string): void {
+    if (!this.closed) this.socket.write(wsFrame(0x1, Buffer.from(text, 'utf8')));
+  }
+  close(code = 1000): void {
+    if (this.closed) return;
+    const p = Buffer.alloc(2);
+    p.writeUInt16BE(code, 0);
+    this.socket.write(wsFrame(0x8, p));
+    this.end();
+  }
+  private end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 200).unref();
+    this.onClose();
+  }
+  private feed(chunk: Buffer): void {
+    this.buf = Buffer.concat([this.buf, chunk]);
+    for (;;) {
+      if (this.buf.length < 2) return;
+      const b0 = this.buf[0] ?? 0;
+      const b1 = this.buf[1] ?? 0;
+      let len = b1 & 0x7f;
+      let at = 2;
+      if (len === 126) {
+        if (this.buf.length < 4) return;
+        len = this.buf.readUInt16BE(2);
+        at = 4;
+      } else if (len === 127) {
+        if (this.buf.length < 10) return;
+        len = Number(this.buf.readBigUInt64BE(2));
+        at = 10;
+      }
+      const masked = (b1 & 0x80) !== 0;
+      const mask = masked ? this.buf.subarray(at, at + 4) : undefined;
+      if (masked) at += 4;
+      if (this.buf.length < at + len) return;
+      const payload = Buffer.from(this.buf.subarray(at, at + len));
+      if (mask) for (let i = 0; i < payload.length; i++) payload[i] = (payload[i] ?? 0) ^ (mask[i % 4] ?? 0);
+      this.buf = this.buf.subarray(at + len);
+      const op = b0 & 0x0f;
+      const fin = (b0 & 0x80) !== 0;
+      if (op === 0x1 || op === 0x0) {
+        this.parts.push(payload);
+        if (fin) {
+          const text = Buffer.concat(this.parts).toString('utf8');
+          this.parts = [];
+          this.onText(text);
+        }
+      } else if (op === 0x8) {
+        // The peer closes: answer with a close (the handshake Bolt's client waits for), then end.
+        if (!this.closed) this.socket.write(wsFrame(0x8, payload.subarray(0, 2)));
+        this.end();
+        return;
+      } else if (op === 0x9) {
+        if (!this.closed) this.socket.write(wsFrame(0xa, payload));
+      }
+    }
+  }
 }
 
 const LIMITS = { blocks: 50, header: 150, section: 3000, field: 2000, fields: 10, button: 75, value: 2000 };
@@ -126,10 +257,16 @@ export async function startFakeSlack(
     channels?: string[];
     users?: FakeUser[];
     groups?: Record<string, string[]>;
+    appToken?: string;
+    appId?: string;
   } = {},
 ): Promise<FakeSlack> {
   const token = o.token ?? 'xoxb-fake-0000000000-test';
   const teamId = o.teamId ?? 'T0VIGIL01';
+  const appToken = o.appToken ?? 'xapp-1-A0VIGILAPP-0000000000-fake';
+  const appId = o.appId ?? 'A0VIGILAPP';
+  const tickets = new Set<string>();
+  const conns: WsConnection[] = [];
   const fails = new Map<string, ({ status: number; retryAfter?: number } | { error: string })[]>();
   let seq = 0;
   const f: FakeSlack = {
@@ -149,6 +286,43 @@ export async function startFakeSlack(
     callsOf(method) {
       return f.calls.filter((c) => c.method === method);
     },
+    socket: {
+      appToken,
+      appId,
+      opens: 0,
+      connections: 0,
+      openNow: () => conns.filter((c) => !c.closed).length,
+      acks: [],
+      async deliver(payload, d = {}) {
+        const deadline = Date.now() + 20_000;
+        let conn: WsConnection | undefined;
+        while (!(conn = conns.filter((c) => !c.closed).at(-1))) {
+          if (Date.now() > deadline) throw new Error('no Socket Mode connection to deliver on');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        const envelopeId = d.envelopeId ?? randomUUID();
+        conn.send(
+          JSON.stringify({
+            envelope_id: envelopeId,
+            type: d.type ?? 'interactive',
+            accepts_response_payload: false,
+            payload,
+          }),
+        );
+        return envelopeId;
+      },
+      disconnect(reason) {
+        for (const c of conns.filter((x) => !x.closed))
+          c.send(JSON.stringify({ type: 'disconnect', reason, debug_info: { host: 'applink-fake' } }));
+      },
+      async acked(envelopeId, ms = 10_000) {
+        const deadline = Date.now() + ms;
+        while (!f.socket.acks.some((a) => a.envelopeId === envelopeId)) {
+          if (Date.now() > deadline) throw new Error(`envelope ${envelopeId} was not acknowledged`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      },
+    },
     close: async () => undefined,
   };
   const nextTs = () => `${Math.floor(Date.now() / 1000)}.${String(++seq).padStart(6, '0')}`;
@@ -157,6 +331,15 @@ export async function startFakeSlack(
 
   const handle = (method: string, a: Record<string, unknown>): Record<string, unknown> => {
     switch (method) {
+      case 'apps.connections.open': {
+        const ticket = randomUUID();
+        tickets.add(ticket);
+        f.socket.opens++;
+        return {
+          ok: true,
+          url: `${f.url.replace(/^http/, 'ws')}/link/?ticket=${ticket}&app_id=${appId}`,
+        };
+      }
       case 'auth.test':
         return {
           ok: true,
@@ -300,8 +483,11 @@ export async function startFakeSlack(
         log(200, a);
         return send(200, a);
       }
-      if (given !== token) {
-        const a = { ok: false, error: 'invalid_auth' };
+      // apps.connections.open takes the app-level token, every other method the bot token.
+      const wanted = method === 'apps.connections.open' ? appToken : token;
+      if (given !== wanted) {
+        const wrongKind = given === token || given === appToken;
+        const a = { ok: false, error: wrongKind ? 'not_allowed_token_type' : 'invalid_auth' };
         log(200, a);
         return send(200, a);
       }
@@ -327,12 +513,50 @@ export async function startFakeSlack(
       send(200, answer);
     })();
   });
+  // Socket Mode's WebSocket: a single-use ticket from apps.connections.open, then the RFC 6455 handshake.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    const u = new URL(req.url ?? '/', 'http://localhost');
+    const ticket = u.searchParams.get('ticket') ?? '';
+    const key = req.headers['sec-websocket-key'];
+    if (u.pathname !== '/link/' || !tickets.delete(ticket) || typeof key !== 'string') {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const accept = createHash('sha1').update(`${key}${WS_GUID}`).digest('base64');
+    socket.write(
+      `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
+    const conn: WsConnection = new WsConnection(
+      socket,
+      (text) => {
+        try {
+          const m = JSON.parse(text) as { envelope_id?: unknown; payload?: unknown };
+          if (typeof m.envelope_id === 'string')
+            f.socket.acks.push({ envelopeId: m.envelope_id, payload: m.payload });
+        } catch {
+          /* not JSON: Slack ignores it too */
+        }
+      },
+      () => undefined,
+    );
+    conns.push(conn);
+    f.socket.connections++;
+    conn.send(
+      JSON.stringify({
+        type: 'hello',
+        num_connections: conns.filter((c) => !c.closed).length,
+        debug_info: { host: 'applink-fake', build_number: 1, approximate_connection_time: 18060 },
+        connection_info: { app_id: appId },
+      }),
+    );
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   const port = (server.address() as AddressInfo).port;
   f.url = `http://127.0.0.1:${port}`;
   f.apiUrl = `${f.url}/api/`;
   f.close = () =>
     new Promise<void>((r) => {
+      for (const c of conns) c.close(1001);
       server.closeAllConnections();
       server.close(() => r());
     });

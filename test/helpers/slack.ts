@@ -16,7 +16,7 @@ export interface ClickOptions {
   user: string;
   teamId: string;
   appId: string;
-  action: 'vigil_approve' | 'vigil_deny';
+  action: 'vigil_approve' | 'vigil_deny' | 'vigil_verdict_tp' | 'vigil_verdict_fp';
   message: FakeMessage;
   userTeamId?: string;
   value?: string;
@@ -24,8 +24,9 @@ export interface ClickOptions {
 
 /** A block_actions payload for a click on one of the message's buttons. */
 export function clickPayload(o: ClickOptions): Record<string, unknown> {
-  const actions = (o.message.blocks ?? []).find((b) => b.type === 'actions') as
-    { block_id: string; elements: { action_id: string; value: string; text: unknown }[] } | undefined;
+  type Actions = { block_id: string; elements: { action_id: string; value: string; text: unknown }[] };
+  const all = (o.message.blocks ?? []).filter((b) => b.type === 'actions') as unknown as Actions[];
+  const actions = all.find((b) => b.elements.some((e) => e.action_id === o.action)) ?? all[0];
   const button = actions?.elements.find((e) => e.action_id === o.action);
   const nowS = Date.now() / 1000;
   return {
