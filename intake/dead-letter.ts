@@ -65,6 +65,7 @@ const COLUMNS =
 
 export class DeadLetterStore {
   private readonly db: Database.Database;
+  private readonly insert: Database.Statement;
 
   /**
    * @param sealer when given (a payload codec), raw bodies are encrypted at rest with its active key
@@ -97,6 +98,11 @@ export class DeadLetterStore {
     const cols = this.db.prepare('PRAGMA table_info(dead_letters)').all() as { name: string }[];
     if (!cols.some((c) => c.name === 'body_key_id'))
       this.db.exec('ALTER TABLE dead_letters ADD COLUMN body_key_id TEXT');
+    // Prepared once: a storm of bad events should not compile the same statement for every row.
+    this.insert = this.db.prepare(
+      `INSERT INTO dead_letters (received_at, source, key_id, reason, issues, content_type, body, sha256, size, body_key_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
   }
 
   add(d: {
@@ -109,23 +115,18 @@ export class DeadLetterStore {
     receivedAt?: string;
   }): number {
     const sealed = this.sealer ? sealBytes(this.sealer.activeKey, d.body) : { data: d.body, keyId: null };
-    const r = this.db
-      .prepare(
-        `INSERT INTO dead_letters (received_at, source, key_id, reason, issues, content_type, body, sha256, size, body_key_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(
-        d.receivedAt ?? new Date().toISOString(),
-        d.source.slice(0, 128),
-        d.keyId ?? null,
-        d.reason,
-        JSON.stringify(d.issues.slice(0, 100)),
-        d.contentType?.slice(0, 255) ?? null,
-        sealed.data,
-        createHash('sha256').update(d.body).digest('hex'),
-        d.body.length,
-        sealed.keyId,
-      );
+    const r = this.insert.run(
+      d.receivedAt ?? new Date().toISOString(),
+      d.source.slice(0, 128),
+      d.keyId ?? null,
+      d.reason,
+      JSON.stringify(d.issues.slice(0, 100)),
+      d.contentType?.slice(0, 255) ?? null,
+      sealed.data,
+      createHash('sha256').update(d.body).digest('hex'),
+      d.body.length,
+      sealed.keyId,
+    );
     return Number(r.lastInsertRowid);
   }
 
