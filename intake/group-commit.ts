@@ -8,7 +8,7 @@
  * workflow task) per round trip per incident instead of one per event.
  */
 import type { DetectionEvent } from '../src/events/detection-event.js';
-import type { IncidentStarter } from './incidents.js';
+import type { IncidentStarter, StartResult } from './incidents.js';
 
 export interface Committed {
   runId: string;
@@ -47,8 +47,6 @@ export interface GroupCommitter {
     event: DetectionEvent,
     bytes: number,
   ): Promise<Committed>;
-  /** Incidents with a call in flight (for tests and metrics). */
-  readonly activeIncidents: number;
 }
 
 export function groupCommitter(
@@ -79,10 +77,16 @@ export function groupCommitter(
     const events = batch.map((w) => w.event) as [DetectionEvent, ...DetectionEvent[]];
     const t0 = performance.now();
     const [first] = events;
-    const call =
-      events.length === 1
-        ? starter.start(incidentId, lane.correlationKey, first)
-        : starter.startMany(incidentId, lane.correlationKey, events);
+    let call: Promise<StartResult>;
+    try {
+      call =
+        events.length === 1
+          ? starter.start(incidentId, lane.correlationKey, first)
+          : starter.startMany(incidentId, lane.correlationKey, events);
+    } catch (e) {
+      // A starter that throws instead of rejecting must not leave the incident's lane stuck.
+      call = Promise.reject(e instanceof Error ? e : new Error(String(e)));
+    }
     call.then(
       (r) => {
         o.observe?.(batch.length, (performance.now() - t0) / 1000);
@@ -120,9 +124,6 @@ export function groupCommitter(
         lanes.set(incidentId, fresh);
         send(incidentId, fresh, [w]);
       });
-    },
-    get activeIncidents() {
-      return lanes.size;
     },
   };
 }
