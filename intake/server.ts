@@ -178,7 +178,7 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     metrics.events.inc({ source: label, sender, outcome }, n);
   };
 
-  const refuse = (
+  const refuse = async (
     source: string,
     principal: Principal,
     body: Buffer,
@@ -188,8 +188,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     reason: DeadLetterReason,
     status: number,
     issues: string[],
-  ): DocResult => {
-    const deadLetterId = deadLetters.add({
+  ): Promise<DocResult> => {
+    const deadLetterId = await deadLetters.addDurably({
       source,
       keyId: principal.id,
       reason,
