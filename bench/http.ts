@@ -138,6 +138,9 @@ export class IntakeClient {
     if (r.status !== 200) throw new Error(`GET /metrics answered ${r.status}`);
     const out: Record<string, number> = {};
     for (const line of r.text.split('\n')) {
+      // signalWithStart calls (one per event, or one per group of events of an incident since group commit)
+      const calls = /^vigil_intake_temporal_start_seconds_count\s+([0-9.eE+-]+)$/.exec(line);
+      if (calls) out.signalWithStart_calls = Number(calls[1]);
       const m = /^vigil_intake_events_total\{([^}]*)\}\s+([0-9.eE+-]+)$/.exec(line);
       if (!m) continue;
       const outcome = /outcome="([^"]*)"/.exec(m[1] ?? '')?.[1] ?? '?';

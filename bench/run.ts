@@ -55,16 +55,23 @@ interface Options {
   keep: boolean;
   parked?: number;
   responseOnly: boolean;
+  intakeOnly: boolean;
+  cpuProf?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, keep: false, responseOnly: false };
+  const o: Options = { quick: false, keep: false, responseOnly: false, intakeOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--keep') o.keep = true;
     else if (a === '--response-only') o.responseOnly = true;
-    else if (a === '--parked') {
+    else if (a === '--intake-only') o.intakeOnly = true;
+    else if (a === '--cpu-prof') {
+      const p = argv[++i];
+      if (!p) throw new Error('--cpu-prof needs a directory');
+      o.cpuProf = p;
+    } else if (a === '--parked') {
       const n = Number(argv[++i]);
       if (!Number.isInteger(n) || n < 0) throw new Error('--parked needs a whole number');
       o.parked = n;
@@ -79,7 +86,9 @@ function parseArgs(argv: string[]): Options {
           '  --json <path>  also write every result (per round, per phase) as JSON\n' +
           '  --keep         keep the temp directory (SQLite files, logs) even on success\n' +
           '  --parked <n>   incidents parked on approvals in scenario 9 (default 10,000; --quick 300)\n' +
-          '  --response-only  only scenarios 5-9 (containment, agent, policy, Slack, parked approvals)\n',
+          '  --response-only  only scenarios 5-9 (containment, agent, policy, Slack, parked approvals)\n' +
+          '  --intake-only  only scenarios 1-4 (incidents/s, CPU per incident, ack latency, storm)\n' +
+          '  --cpu-prof <dir>  run the intake under node --cpu-prof; its .cpuprofile is written there at the end\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
@@ -1156,6 +1165,7 @@ async function main() {
     rateLimit: RATE_LIMIT,
     rateBurst: RATE_BURST,
     say,
+    ...(opts.cpuProf ? { intakeCpuProfDir: opts.cpuProf } : {}),
   });
   ctx.stack = stack;
   let ok = false;
@@ -1253,13 +1263,17 @@ async function main() {
     }
     intake.close();
 
-    const response = await runResponse(stack, responseSettings(opts.quick, opts.parked), s);
+    const response = opts.intakeOnly
+      ? undefined
+      : await runResponse(stack, responseSettings(opts.quick, opts.parked), s);
 
     const totalS = (performance.now() - t0) / 1000;
     const rep = report({ s, machine, stack, startedAt, rounds, idle, latency, histories, storm, totalS });
-    const resp = responseReport(response);
-    rep.text += `\n\n${resp.text}`;
-    Object.assign(rep.summary, resp.summary);
+    if (response) {
+      const resp = responseReport(response);
+      rep.text += `\n\n${resp.text}`;
+      Object.assign(rep.summary, resp.summary);
+    }
     process.stdout.write(`\n${rep.text}\n`);
     if (opts.json) {
       writeFileSync(

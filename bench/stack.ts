@@ -24,6 +24,8 @@ export interface StackOptions {
   rateLimit: number;
   rateBurst: number;
   say: (line: string) => void;
+  /** Run the intake with `node --cpu-prof`, profiles written to this directory when it stops. */
+  intakeCpuProfDir?: string;
 }
 
 export interface Stack {
@@ -74,8 +76,14 @@ export function killAllNow(): void {
   }
 }
 
-function spawnNode(name: string, entry: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
-  const child = spawn(process.execPath, [entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnNode(
+  name: string,
+  entry: string,
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  execArgv: string[] = [],
+): ChildProcess {
+  const child = spawn(process.execPath, [...execArgv, entry], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   const log = createWriteStream(logFile, { flags: 'a' });
   child.stdout?.pipe(log);
@@ -215,7 +223,13 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     });
     const intakeEnv = intakeEnvFor(queues.ours, intakePort, dir);
     const intakeLog = join(dir, 'intake.log');
-    const intake = spawnNode('intake', distEntry('workers/intake'), { ...common, ...intakeEnv }, intakeLog);
+    const intake = spawnNode(
+      'intake',
+      distEntry('workers/intake'),
+      { ...common, ...intakeEnv },
+      intakeLog,
+      o.intakeCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.intakeCpuProfDir}`] : [],
+    );
     pids.intake = intake.pid;
 
     await Promise.all([

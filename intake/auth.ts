@@ -3,7 +3,7 @@
  * (VIGIL_INTAKE_TOKENS; `Authorization: Bearer`, `X-Api-Key` or `X-Vigil-Token`, as Falcosidekick's
  * custom headers send it), or by an osquery node key. Every principal is bound to sources and hosts.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createSecretKey, timingSafeEqual } from 'node:crypto';
 import { HEADER_KEY_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, verify } from '../src/signing.js';
 import type { IntakeKey, IntakeToken } from './config.js';
 
@@ -66,6 +66,8 @@ export function createAuthenticator(
       k.id,
       {
         key: k,
+        // Imported once: HMAC with a KeyObject skips the per-request key import.
+        secret: createSecretKey(Buffer.from(k.secret, 'utf8')),
         principal: { id: k.id, method: 'hmac' as const, sources: k.sources, hosts: hostMatcher(k.hosts) },
       },
     ]),
@@ -81,7 +83,7 @@ export function createAuthenticator(
       const k = keyId ? byId.get(keyId) : undefined;
       if (!k) return { ok: false, reason: keyId ? 'unknown key id' : `missing ${HEADER_KEY_ID} header` };
       const v = verify(
-        k.key.secret,
+        k.secret,
         { timestamp: first(headers, HEADER_TIMESTAMP), signature: first(headers, HEADER_SIGNATURE) },
         method,
         url,

@@ -33,7 +33,10 @@ const app = buildIntake({
   }),
   deadLetters: store,
   nodes,
-  starter: { start: async (incidentId) => ({ runId: `r-${incidentId}`, started: true }) },
+  starter: {
+    start: async (incidentId) => ({ runId: `r-${incidentId}`, started: true }),
+    startMany: async (incidentId) => ({ runId: `r-${incidentId}`, started: true }),
+  },
   metrics: createIntakeMetrics(() => 0),
   ready: async () => true,
 });

@@ -1,19 +1,37 @@
-/** Hand a normalized event to Temporal: signalWithStart on the incident workflow (id = incident id). */
+/**
+ * Hand normalized events to Temporal: one signalWithStart on the incident workflow (id = incident id) per
+ * call, carrying one event (the `detection` signal) or several of the same incident (`detections`).
+ */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Client, WorkflowIdReusePolicy, type ConnectionLike } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { detectionSignal, INCIDENT_WORKFLOW, type IncidentInput } from '../src/contracts/incident.js';
+import {
+  detectionSignal,
+  detectionsSignal,
+  INCIDENT_WORKFLOW,
+  type IncidentInput,
+} from '../src/contracts/incident.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
 import { SA } from '../src/search-attributes.js';
 
 export interface StartResult {
   runId: string;
-  /** true: this event started a new incident run; false: it joined an open one. */
+  /**
+   * true: this call started a new incident run (its first event started it, any others joined it);
+   * false: every event joined an open run.
+   */
   started: boolean;
 }
 
 export interface IncidentStarter {
+  /** Durably hand one event to Temporal (the `detection` signal, starting the run if none is open). */
   start(incidentId: string, correlationKey: string, event: DetectionEvent): Promise<StartResult>;
+  /** The same for several events of one incident in one call (the `detections` signal), in order. */
+  startMany(
+    incidentId: string,
+    correlationKey: string,
+    events: readonly [DetectionEvent, ...DetectionEvent[]],
+  ): Promise<StartResult>;
 }
 
 /**
@@ -54,30 +72,42 @@ export function temporalStarter(
 ): IncidentStarter {
   const store = new AsyncLocalStorage<{ started?: boolean }>();
   const client = observingClient(connection, namespace, store, dataConverter);
+  const send = async (
+    incidentId: string,
+    correlationKey: string,
+    events: readonly [DetectionEvent, ...DetectionEvent[]],
+  ): Promise<StartResult> => {
+    const input: IncidentInput = { incidentId, correlationKey };
+    const [event] = events;
+    const slot: { started?: boolean } = {};
+    // One event keeps the single `detection` signal (the history of an uncontended incident is unchanged);
+    // several of one incident travel in one `detections` signal.
+    const signal: { signal: string; signalArgs: unknown[] } =
+      events.length === 1
+        ? { signal: detectionSignal.name, signalArgs: [event] }
+        : { signal: detectionsSignal.name, signalArgs: [[...events]] };
+    const handle = await store.run(slot, () =>
+      client.withDeadline(Date.now() + timeoutMs, () =>
+        client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
+          workflowId: incidentId,
+          taskQueue,
+          args: [input],
+          ...signal,
+          // A detection after the incident closed starts a new run under the same id (linked by it).
+          workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
+          typedSearchAttributes: [
+            { key: SA.host, value: event.host.id },
+            { key: SA.severity, value: event.detection.severity },
+            { key: SA.technique, value: event.detection.techniques },
+            { key: SA.status, value: 'open' },
+          ],
+        }),
+      ),
+    );
+    return { runId: handle.signaledRunId, started: slot.started ?? false };
+  };
   return {
-    async start(incidentId, correlationKey, event) {
-      const input: IncidentInput = { incidentId, correlationKey };
-      const slot: { started?: boolean } = {};
-      const handle = await store.run(slot, () =>
-        client.withDeadline(Date.now() + timeoutMs, () =>
-          client.workflow.signalWithStart(INCIDENT_WORKFLOW, {
-            workflowId: incidentId,
-            taskQueue,
-            args: [input],
-            signal: detectionSignal,
-            signalArgs: [event],
-            // A detection after the incident closed starts a new run under the same id (linked by it).
-            workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-            typedSearchAttributes: [
-              { key: SA.host, value: event.host.id },
-              { key: SA.severity, value: event.detection.severity },
-              { key: SA.technique, value: event.detection.techniques },
-              { key: SA.status, value: 'open' },
-            ],
-          }),
-        ),
-      );
-      return { runId: handle.signaledRunId, started: slot.started ?? false };
-    },
+    start: (incidentId, correlationKey, event) => send(incidentId, correlationKey, [event]),
+    startMany: send,
   };
 }

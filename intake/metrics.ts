@@ -18,8 +18,14 @@ export function createIntakeMetrics(deadLetterCount: () => number) {
   });
   const temporalStart = new Histogram({
     name: 'vigil_intake_temporal_start_seconds',
-    help: 'signalWithStart latency',
+    help: 'signalWithStart latency (one call per signal, which may carry several events)',
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const signalEvents = new Histogram({
+    name: 'vigil_intake_signal_events',
+    help: 'Events carried by one signalWithStart (events of one incident arriving while a signal for it is in flight go together)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 100],
     registers: [registry],
   });
   new Gauge({
@@ -30,6 +36,6 @@ export function createIntakeMetrics(deadLetterCount: () => number) {
       this.set(deadLetterCount());
     },
   });
-  return { registry, events, latency, temporalStart };
+  return { registry, events, latency, temporalStart, signalEvents };
 }
 export type IntakeMetrics = ReturnType<typeof createIntakeMetrics>;

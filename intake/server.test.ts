@@ -35,6 +35,10 @@ let app: FastifyInstance;
 let started: { incidentId: string; key: string; event: DetectionEvent }[];
 const seenRuns = new Set<string>();
 let starterBehaviour: 'ok' | 'fail' | 'hang';
+/** Events per starter call, in call order. */
+let calls: number[];
+/** Calls carrying more than one event fail (a coalesced signal Temporal did not accept). */
+let failBatches: boolean;
 
 function build(extra: Record<string, string> = {}) {
   const config = loadIntakeConfig({
@@ -58,10 +62,13 @@ function build(extra: Record<string, string> = {}) {
     ...extra,
   });
   const starter: IncidentStarter = {
-    async start(incidentId, k, event) {
-      if (starterBehaviour === 'fail') throw new Error('deadline exceeded');
+    start: (incidentId, k, event) => starter.startMany(incidentId, k, [event]),
+    async startMany(incidentId, k, events) {
+      calls.push(events.length);
+      if (starterBehaviour === 'fail' || (failBatches && events.length > 1))
+        throw new Error('deadline exceeded');
       if (starterBehaviour === 'hang') await new Promise((r) => setTimeout(r, 300));
-      started.push({ incidentId, key: k, event });
+      for (const event of events) started.push({ incidentId, key: k, event });
       const isNew = !seenRuns.has(incidentId);
       seenRuns.add(incidentId);
       return { runId: `run-${incidentId}`, started: isNew };
@@ -97,6 +104,8 @@ beforeEach(() => {
   nodes = new OsqueryNodeStore(join(dir, 'intake.db'));
   seenRuns.clear();
   started = [];
+  calls = [];
+  failBatches = false;
   starterBehaviour = 'ok';
   app = build();
 });
@@ -296,6 +305,75 @@ describe('intake', () => {
     expect(m).toMatch(/outcome="joined"\} 1/);
   });
 
+  describe('group commit per incident', () => {
+    /** `n` distinct events (their own event ids) of one incident (same host and rule). */
+    const sameIncident = (n: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const ev = JSON.parse(falco.toString()) as { output_fields: Record<string, unknown> };
+        ev.output_fields['proc.pid'] = 1000 + i;
+        return JSON.stringify(ev);
+      });
+    const metricsText = async () =>
+      (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${adminToken}` } })).body;
+    const outcome = (m: string, o: string) =>
+      Number(new RegExp(`outcome="${o}"\\} (\\d+)`).exec(m)?.[1] ?? 0);
+
+    it('sends an uncontended event at once, alone', async () => {
+      for (const body of sameIncident(3)) expect((await post('falco', body)).statusCode).toBe(202);
+      expect(calls).toEqual([1, 1, 1]);
+    });
+
+    it('sends events of one incident that arrive while its signal is in flight together in one call, and counts each', async () => {
+      starterBehaviour = 'hang';
+      const replies = await Promise.all(sameIncident(10).map((b) => post('falco', b)));
+      expect(replies.map((r) => r.statusCode)).toEqual(Array(10).fill(202));
+      expect(calls).toEqual([1, 9]);
+      expect(new Set(started.map((s) => s.event.id)).size).toBe(10);
+      // Exactly one event started the incident; every other joined it.
+      const m = await metricsText();
+      expect(outcome(m, 'started')).toBe(1);
+      expect(outcome(m, 'joined')).toBe(9);
+      expect(m).toMatch(/vigil_intake_signal_events_count 2/);
+      expect(m).toMatch(/vigil_intake_signal_events_sum 10/);
+    });
+
+    it('answers 503 (never 202) to every request whose coalesced signal failed, and counts none of them as accepted', async () => {
+      starterBehaviour = 'hang';
+      failBatches = true;
+      const bodies = sameIncident(6);
+      const replies = await Promise.all(bodies.map((b) => post('falco', b)));
+      expect(replies.map((r) => r.statusCode)).toEqual([202, 503, 503, 503, 503, 503]);
+      for (const r of replies.slice(1)) {
+        expect(r.headers['retry-after']).toBe('5');
+        expect(r.json()).toMatchObject({ error: 'unavailable' });
+      }
+      expect(started).toHaveLength(1);
+      let m = await metricsText();
+      expect(outcome(m, 'started')).toBe(1);
+      expect(outcome(m, 'joined')).toBe(0);
+      expect(outcome(m, 'unavailable')).toBe(5);
+      // The sender retries: now accepted (alone, uncontended) and counted once each.
+      failBatches = false;
+      starterBehaviour = 'ok';
+      for (const b of bodies.slice(1)) expect((await post('falco', b)).statusCode).toBe(202);
+      m = await metricsText();
+      expect(outcome(m, 'started')).toBe(1);
+      expect(outcome(m, 'joined')).toBe(5);
+      expect(store.counts().pending).toBe(0);
+    });
+
+    it('keeps incidents apart: events of other incidents are not held behind a busy one', async () => {
+      starterBehaviour = 'hang';
+      const other = JSON.parse(falco.toString()) as { hostname: string };
+      other.hostname = 'web-02';
+      const replies = await Promise.all(
+        [...sameIncident(2), JSON.stringify(other)].map((b) => post('falco', b)),
+      );
+      expect(replies.map((r) => r.statusCode)).toEqual([202, 202, 202]);
+      expect(calls).toEqual([1, 1, 1]);
+    });
+  });
+
   describe('senders that cannot sign', () => {
     const withToken = (body: Buffer | string, headers: Record<string, string>, source = 'falco') =>
       app.inject({
@@ -418,6 +496,21 @@ describe('intake', () => {
       ]);
       expect(store.get(j.results[1]?.deadLetterId ?? 0)?.body.toString()).toBe('{not json');
       expect(started.map((s) => s.event.host.id)).toEqual(['a', 'c']);
+    });
+
+    it('sends lines of one incident in shared signals while one is in flight, counting every line', async () => {
+      starterBehaviour = 'hang';
+      const lines = Array.from(
+        { length: 20 },
+        (_, i) =>
+          `{"time":"2026-11-26T09:00:${String(i).padStart(2, '0')}Z","host":"a","rule":"r","severity":"high"}`,
+      );
+      const r = await ndjson([...lines, good('b')]);
+      expect(r.statusCode).toBe(202);
+      expect(r.json<{ accepted: number }>().accepted).toBe(21);
+      expect(started).toHaveLength(21);
+      expect(calls.length).toBeLessThan(21);
+      expect(calls.reduce((a, b) => a + b, 0)).toBe(21);
     });
 
     it('gives a line the same event id as the same bytes sent alone', async () => {

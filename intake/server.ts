@@ -11,6 +11,7 @@ import { createAuthenticator, hostMatcher, sha256, sourceAllowed, type Principal
 import type { IntakeConfig } from './config.js';
 import type { DeadLetterReason, DeadLetterStore } from './dead-letter.js';
 import type { IncidentStarter } from './incidents.js';
+import { groupCommitter, type Committed } from './group-commit.js';
 import type { IntakeMetrics } from './metrics.js';
 import { eventId, normalize, normalizeDocument, type Normalized } from './normalize.js';
 import type { OsqueryNodeStore } from './osquery-nodes.js';
@@ -75,6 +76,8 @@ export interface DocResult {
 }
 
 type Raw = { Body: Buffer; Params: { source: string } };
+/** NDJSON lines (and osquery log items) of one request being worked on at once. */
+const LINES_IN_FLIGHT = 64;
 const OSQUERY_SOURCE = 'osquery';
 
 function header(req: FastifyRequest, name: string): string | undefined {
@@ -118,6 +121,13 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
         ? nodePrincipal(id.slice('osquery-node:'.length))
         : configured.get(id);
   let inflight = 0;
+  // Events of one incident that arrive while a signal for it is in flight go together in the next one.
+  const committer = groupCommitter(starter, {
+    observe: (events, seconds) => {
+      metrics.temporalStart.observe(seconds);
+      metrics.signalEvents.observe(events);
+    },
+  });
 
   const app = Fastify({
     bodyLimit: config.VIGIL_BODY_LIMIT,
@@ -168,7 +178,7 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     metrics.events.inc({ source: label, sender, outcome }, n);
   };
 
-  const refuse = (
+  const refuse = async (
     source: string,
     principal: Principal,
     body: Buffer,
@@ -178,8 +188,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     reason: DeadLetterReason,
     status: number,
     issues: string[],
-  ): DocResult => {
-    const deadLetterId = deadLetters.add({
+  ): Promise<DocResult> => {
+    const deadLetterId = await deadLetters.addDurably({
       source,
       keyId: principal.id,
       reason,
@@ -236,18 +246,33 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     inflight += n.items.length;
     const events: NonNullable<DocResult['events']> = [];
     let runId: string | undefined;
+    let settled: PromiseSettledResult<Committed>[];
     try {
-      for (const item of n.items) {
-        const t0 = performance.now();
-        const r = await starter.start(item.incidentId, item.correlationKey, item.event);
-        metrics.temporalStart.observe((performance.now() - t0) / 1000);
-        count(source, principal.id, r.started ? 'started' : 'joined');
-        events.push({ incidentId: item.incidentId, eventId: item.event.id, started: r.started });
-        runId ??= r.runId;
+      // Every event of the document is submitted now (those of one incident go in one signal); each
+      // settles only once the call that carried it was accepted or failed.
+      const bytes = Math.ceil(body.length / n.items.length);
+      settled = await Promise.allSettled(
+        n.items.map((item) => committer.submit(item.incidentId, item.correlationKey, item.event, bytes)),
+      );
+    } finally {
+      inflight -= n.items.length;
+    }
+    let failed: unknown;
+    let unavailable = 0;
+    for (const [i, r] of settled.entries()) {
+      const item = n.items[i] as (typeof n.items)[number];
+      if (r.status === 'rejected') {
+        failed ??= r.reason;
+        unavailable++;
+        continue;
       }
-    } catch (e) {
-      count(source, principal.id, 'unavailable', n.items.length - events.length);
-      app.log.warn({ err: (e as Error).message }, 'Temporal did not accept the event');
+      count(source, principal.id, r.value.started ? 'started' : 'joined');
+      events.push({ incidentId: item.incidentId, eventId: item.event.id, started: r.value.started });
+      runId ??= r.value.runId;
+    }
+    if (unavailable) {
+      count(source, principal.id, 'unavailable', unavailable);
+      app.log.warn({ err: (failed as Error | undefined)?.message }, 'Temporal did not accept the event');
       // Events already accepted stay accepted; a resend is recognized by its event id and counted once.
       return {
         index,
@@ -257,8 +282,6 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
         retryAfter: 5,
         events,
       };
-    } finally {
-      inflight -= n.items.length;
     }
     const [firstEvent] = events;
     return {
@@ -337,9 +360,10 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
         });
     }
     if (!batch) return sendDoc(reply, await ingest(principal, source, body, 0, receivedAt, contentType));
-    const results: DocResult[] = [];
-    for (const [i, line] of lines.entries())
-      results.push(await ingest(principal, source, line, i, receivedAt, 'application/json'));
+    // Lines start in order with a bounded number waiting, so lines of one incident share signals.
+    const results = await inOrder(lines, LINES_IN_FLIGHT, (line, i) =>
+      ingest(principal, source, line, i, receivedAt, 'application/json'),
+    );
     return sendBatch(reply, results);
   });
 
@@ -392,20 +416,19 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
         .header('retry-after', String(rate.retryAfterSeconds))
         .send({ node_invalid: false, error: 'rate limited' });
     const receivedAt = new Date().toISOString();
-    const results: DocResult[] = [];
-    for (const [i, item] of data.entries()) {
-      results.push(
-        await ingest(
-          principal,
-          OSQUERY_SOURCE,
-          Buffer.from(JSON.stringify(item)),
-          i,
-          receivedAt,
-          'application/json',
-          { raw: item },
-        ),
-      );
-    }
+    const results = await inOrder(data, LINES_IN_FLIGHT, (item, i) =>
+      ingest(
+        principal,
+        OSQUERY_SOURCE,
+        Buffer.from(JSON.stringify(item)),
+        i,
+        receivedAt,
+        'application/json',
+        {
+          raw: item,
+        },
+      ),
+    );
     // Anything to retry: answer 503 so osquery keeps the batch and resends it (accepted items count once).
     const retry = results.filter((r) => r.status === 429 || r.status === 503);
     if (retry.length)
@@ -564,7 +587,7 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     let first: DocResult = { index: 0, status: 200, skipped: n.skipped };
     try {
       for (const item of n.items) {
-        const r = await starter.start(item.incidentId, item.correlationKey, item.event);
+        const r = await committer.submit(item.incidentId, item.correlationKey, item.event, body.length);
         count(source, principal.id, r.started ? 'started' : 'joined');
         if (first.status !== 202)
           first = {
@@ -582,6 +605,24 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   }
 
   return app;
+}
+
+/** `fn` over `items`, started in index order with at most `limit` pending; results by index. */
+async function inOrder<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (x: T, i: number) => Promise<R>,
+): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return out;
 }
 
 function parseJson(body: unknown): unknown {

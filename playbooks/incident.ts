@@ -1,6 +1,7 @@
 /**
  * Workflow: incident (one per correlation key).
- * Trigger: the intake's signalWithStart(detection) with workflow id = incident id (inc-<host>-<key hash>).
+ * Trigger: the intake's signalWithStart(detection; `detections` for several events of the incident that
+ * arrived while a signal was in flight) with workflow id = incident id (inc-<host>-<key hash>).
  * Flow: absorb detections (duplicates join as signals; a redelivered event id counts once) -> route the
  * first event to a playbook -> run it -> stay open for the quiet period; a higher-severity detection
  * re-runs the playbook -> close with the result. Continue-as-new bounds the history of a noisy incident.
@@ -18,6 +19,7 @@ import {
 } from '@temporalio/workflow';
 import {
   detectionSignal,
+  detectionsSignal,
   statusQuery,
   type IncidentInput,
   type IncidentResult,
@@ -104,7 +106,7 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     log('note', `resolved by ${r.operator}: ${r.note}`);
   });
 
-  setHandler(detectionSignal, (ev) => {
+  const receive = (ev: DetectionEvent) => {
     if (seenSet.has(ev.id)) return; // the same delivery again (a sender's retry): counted once
     seenSet.add(ev.id);
     seen.push(ev.id);
@@ -112,6 +114,12 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     eventsThisRun += 1;
     if (state && loaded.settings) absorb(state, loaded.settings, ev);
     else inbox.push(ev);
+  };
+  setHandler(detectionSignal, receive);
+  // The intake's coalesced form: each event exactly as if it had come in its own `detection` signal.
+  // Only a handler (no command), so histories recorded before it replay unchanged.
+  setHandler(detectionsSignal, (evs) => {
+    for (const ev of evs) receive(ev);
   });
   setHandler(statusQuery, (): IncidentStatus => {
     if (state) return state;

@@ -6,7 +6,7 @@
  * The path (with any query string) is signed so a request for one source cannot be replayed to another;
  * the timestamp must be within the replay window in both directions.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 export const SIGNATURE_VERSION = 'v1';
 export const HEADER_KEY_ID = 'x-vigil-key-id';
@@ -25,15 +25,18 @@ export function signatureBase(
   ]);
 }
 
+/** `secret` may be a KeyObject made once (createSecretKey) so a verifier does not import the key per request. */
 export function sign(
-  secret: string,
+  secret: string | KeyObject,
   timestamp: string,
   method: string,
   path: string,
   body: Buffer | string,
 ): string {
+  // The same bytes as signatureBase(), fed in two parts so the body is not copied.
   return `${SIGNATURE_VERSION}=${createHmac('sha256', secret)
-    .update(signatureBase(timestamp, method, path, body))
+    .update(`${SIGNATURE_VERSION}:${timestamp}:${method.toUpperCase()}:${path}:`)
+    .update(body)
     .digest('hex')}`;
 }
 
@@ -56,7 +59,7 @@ export type VerifyResult = { ok: true } | { ok: false; reason: string };
 
 /** Constant-time check of a signature, with the replay window applied to the timestamp. */
 export function verify(
-  secret: string,
+  secret: string | KeyObject,
   headers: { timestamp?: string; signature?: string },
   method: string,
   path: string,

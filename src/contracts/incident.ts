@@ -20,6 +20,11 @@ export interface IncidentInput {
 }
 
 export const detectionSignal = defineSignal<[DetectionEvent]>('detection');
+/**
+ * Several detections of one incident in one signal, in arrival order: the intake coalesces events that
+ * arrive for a key while a signal for it is in flight. Handled exactly as that many `detection` signals.
+ */
+export const detectionsSignal = defineSignal<[DetectionEvent[]]>('detections');
 export const statusQuery = defineQuery<IncidentStatus>('status');
 
 export type IncidentStage =
