@@ -53,21 +53,83 @@ describe.skipIf(!process.env.VIGIL_BENCH)('scoring benchmark', () => {
     out['onnx single row only p50 / p99 ms'] =
       `${pct(infer, 0.5).toFixed(4)} / ${pct(infer, 0.99).toFixed(4)}`;
 
-    // onnxruntime only, by batch size
-    let t0 = 0;
+    // Batched scoring without attributions. Wall-clock rows/s depends on what else the machine runs; rows
+    // per CPU-second of this process does much less (for one thread it is what an idle core would give).
+    // A and B are interleaved, several rounds, medians.
+    const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+    const rate = async (rowsPerCall: number, fn: () => Promise<unknown>, calls: number) => {
+      await fn();
+      const c0 = process.cpuUsage();
+      const t = performance.now();
+      for (let i = 0; i < calls; i++) await fn();
+      const wall = (performance.now() - t) / 1000;
+      const c = process.cpuUsage(c0);
+      return { wall: (calls * rowsPerCall) / wall, cpu: (calls * rowsPerCall) / ((c.user + c.system) / 1e6) };
+    };
+    const threaded = await openScoringModel(
+      loadScoringConfig({ VIGIL_MODEL_BATCH_THREADS: '2' }, repoRoot()),
+    );
+    const ROUNDS = Number(process.env.VIGIL_BENCH_ROUNDS ?? 5);
     for (const size of [256, 1024, 4096]) {
       const batch = Array.from({ length: size }, (_, i) => rows[i % rows.length]!);
-      await model.score(batch);
-      const reps = Math.max(5, Math.round(40_000 / size));
-      t0 = performance.now();
-      for (let i = 0; i < reps; i++) await model.score(batch);
-      out[`batched onnx rows/s (${size}/batch)`] = (
-        (reps * size) /
-        ((performance.now() - t0) / 1000)
-      ).toFixed(0);
+      const calls = Math.max(5, Math.round(20_000 / size));
+      const one: { wall: number; cpu: number }[] = [];
+      const two: { wall: number; cpu: number }[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        one.push(await rate(size, () => model.score(batch), calls));
+        two.push(await rate(size, () => threaded.score(batch), calls));
+      }
+      out[`batched onnx rows/s (${size}/batch), 1 thread`] =
+        `${med(one.map((x) => x.wall)).toFixed(0)} wall, ${med(one.map((x) => x.cpu)).toFixed(0)} per CPU-s`;
+      out[`batched onnx rows/s (${size}/batch), 2 threads`] =
+        `${med(two.map((x) => x.wall)).toFixed(0)} wall, ${med(two.map((x) => x.cpu)).toFixed(0)} per CPU-s`;
+    }
+
+    // Where a batch's time goes (4,096 traces of syscall names): features, building the input, onnxruntime.
+    {
+      const size = 4096;
+      const traces = Array.from({ length: size }, (_, i) => seqs[i % seqs.length]!);
+      const n = model.featurizer.count;
+      const buf = new Float32Array(size * n);
+      const perRow = (ms: number) => ((ms * 1000) / size).toFixed(2);
+      const parts = {
+        features: [] as number[],
+        featuresInto: [] as number[],
+        tensor: [] as number[],
+        onnx: [] as number[],
+      };
+      const old: number[] = [];
+      const fused: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        let t = performance.now();
+        const fs = traces.map((tr) => Float32Array.from(model.featurizer.features(tr)));
+        parts.features.push(performance.now() - t);
+        t = performance.now();
+        for (let i = 0; i < size; i++) model.featurizer.featuresInto(traces[i]!, buf, i * n);
+        parts.featuresInto.push(performance.now() - t);
+        t = performance.now();
+        const data = new Float32Array(size * n);
+        fs.forEach((x, i) => data.set(x, i * n));
+        parts.tensor.push(performance.now() - t);
+        t = performance.now();
+        await model.score(fs);
+        parts.onnx.push(performance.now() - t - parts.tensor.at(-1)!);
+        // end to end, before (features, Float32Array per row, score) and after (scoreTraces)
+        t = performance.now();
+        await model.score(traces.map((tr) => Float32Array.from(model.featurizer.features(tr))));
+        old.push(performance.now() - t);
+        t = performance.now();
+        await model.scoreTraces(traces);
+        fused.push(performance.now() - t);
+      }
+      out['batch of 4096 traces, us per row'] =
+        `features+Float32Array ${perRow(med(parts.features))}, featuresInto ${perRow(med(parts.featuresInto))}, input copy ${perRow(med(parts.tensor))}, onnx ~${perRow(med(parts.onnx))}`;
+      out['traces -> scores rows/s (features + onnx)'] =
+        `per-row arrays ${(size / (med(old) / 1000)).toFixed(0)}, scoreTraces ${(size / (med(fused) / 1000)).toFixed(0)}`;
     }
 
     // TreeSHAP per row
+    let t0 = 0;
     for (let i = 0; i < 5; i++) treeShap(model.ensemble, rows[i % rows.length]!);
     const shap: number[] = [];
     for (let i = 0; i < 60; i++) {
