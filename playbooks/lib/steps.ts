@@ -41,7 +41,7 @@ export async function assess(
   // Histories recorded before capture replay without it. Asked after enrichment rather than beside it
   // (which would save tens of ms): with the patch in the first workflow task after the settings' local
   // activity, a fresh history whose local activity had a workflow task of its own failed to replay
-  // (test/replay.test.ts, once; the cause in the SDK was not pinned down).
+  // (test/replay.test.ts, two runs in a row; the cause in the SDK was not pinned down).
   const captured =
     opts.responders && wantsCapture(ctx) && patched('agent-capture-v1')
       ? await captureFromAgent(ctx, opts.responders)
