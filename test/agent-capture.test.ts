@@ -141,6 +141,29 @@ describe('a syscall window from the agent', () => {
         expect(order.indexOf('scoreEvent')).toBeLessThan(order.indexOf('executeContainment'));
         // One responder lookup serves the capture and the containment.
         expect(order.filter((t) => t === 'findResponder')).toHaveLength(1);
+        // What the capture costs containment, from the history's own clock (printed, not asserted).
+        const h = await client.workflow.getHandle(ev.incidentId).fetchHistory();
+        const at = (type: string, kind: 'scheduled' | 'completed') => {
+          const sched = (h.events ?? []).find(
+            (e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type,
+          );
+          const e =
+            kind === 'scheduled'
+              ? sched
+              : (h.events ?? []).find(
+                  (x) =>
+                    x.activityTaskCompletedEventAttributes?.scheduledEventId?.toString() ===
+                    sched?.eventId?.toString(),
+                );
+          const t = e?.eventTime;
+          return Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+        };
+        process.stderr.write(
+          `agent-capture.test: enrichment done -> capture scheduled ${at('captureSyscalls', 'scheduled') - at('enrichEvent', 'completed')} ms; ` +
+            `capture ${at('captureSyscalls', 'completed') - at('captureSyscalls', 'scheduled')} ms for a ${inputs.window.seconds} s window; ` +
+            `scoreEvent ${at('scoreEvent', 'completed') - at('scoreEvent', 'scheduled')} ms; ` +
+            `enrichment done -> containment scheduled ${at('executeContainment', 'scheduled') - at('enrichEvent', 'completed')} ms\n`,
+        );
       } finally {
         await agent.stop();
         await worker.stop();
