@@ -14,6 +14,12 @@ import type { Responders } from './respond.js';
 /** Events shorter than this carry too little of a syscall window to score. */
 export const MIN_SYSCALLS = 20;
 
+/**
+ * Calls asked for at most: the window crosses the history twice (the capture's result, the score's input),
+ * so 10,000 names (~100 KB each way) keep a busy process from bloating the incident's history.
+ */
+export const CAPTURE_MAX_CALLS = 10_000;
+
 /** Where a scored window came from, for the score's decision record. */
 export interface CapturedWindow {
   syscalls: string[];
@@ -73,6 +79,7 @@ export async function captureFromAgent(
     const w = await captureActivities(route.taskQueue, windowMs, settings.scheduleToStartMs).captureSyscalls({
       pid,
       seconds: windowMs / 1000,
+      maxCalls: Math.min(offer.maxCalls, CAPTURE_MAX_CALLS),
       ...(proc.startTime ? { startTime: proc.startTime } : {}),
     });
     const source = {
