@@ -2,7 +2,9 @@
  * Playbook: suspicious process on a Linux host.
  * Trigger: an event that names a process (Falco syscall rules, EDR process alerts, generic with `process`).
  * Workflow id: the incident's (inc-<host>-<hash of the correlation key>); runs inside the incident workflow.
- * Flow: enrich (lineage + ATT&CK) -> decide (typed rule set) -> the policy (Cedar) decides the proposed
+ * Flow: enrich (lineage + ATT&CK) -> for an event that names a pid but carries no syscall window, a short
+ * window captured by the host's agent (VIGIL_CAPTURE_WINDOW) -> score the window (signed model)
+ * -> decide (typed rule set, the score fused in) -> the policy (Cedar) decides the proposed
  * containment; automatic (low blast radius) actions run at once -> notify by email when the verdict reaches
  * the configured level -> the rest through the approval gate (Update, deadline, remind, escalate, safe
  * default deny) -> execute on the host's responder -> open/update the incident's ticket -> return the verdict.
@@ -13,6 +15,7 @@
 import { patched } from '@temporalio/workflow';
 import type { Playbook, PlaybookOutcome } from './lib/playbook.js';
 import { assess, decideResponses, notifyByEmail } from './lib/steps.js';
+import { Responders } from './lib/respond.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
 
 export const suspiciousProcess: Playbook = {
@@ -21,7 +24,9 @@ export const suspiciousProcess: Playbook = {
   description: 'Enrich a process detection from its lineage, decide with the rule set, notify by email',
   matches: (ev) => ev.process !== undefined && (ev.host.os === undefined || /linux/i.test(ev.host.os)),
   async run(ctx) {
-    const { enrichment, decision } = await assess(ctx);
+    // One responder lookup per run: the agent's syscall capture (before the rule set) and containment.
+    const responders = new Responders(ctx);
+    const { enrichment, decision } = await assess(ctx, { responders });
     if (patched('contain-first-v1')) {
       // Containment first: automatic actions run before the email; approvals are asked after it.
       let notified: PlaybookOutcome | undefined;
@@ -33,6 +38,7 @@ export const suspiciousProcess: Playbook = {
           beforeApprovals: async () => {
             notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
           },
+          responders,
         },
       );
       const n = notified ?? (await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`));

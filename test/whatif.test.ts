@@ -56,11 +56,14 @@ function lowerThresholdPlaybooks(): string {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-whatif-pb-'));
   dirs.push(dir);
   const src = readFileSync(join(repoRoot(), 'playbooks', 'suspicious-process.ts'), 'utf8');
-  const from = 'await assess(ctx);';
+  const from = 'await assess(ctx, { responders });';
   expect(src).toContain(from);
   writeFileSync(
     join(dir, 'suspicious-process.ts'),
-    src.replace(from, 'await assess({ ...ctx, settings: { ...ctx.settings, maliciousThreshold: 50 } });'),
+    src.replace(
+      from,
+      'await assess({ ...ctx, settings: { ...ctx.settings, maliciousThreshold: 50 } }, { responders });',
+    ),
   );
   return dir;
 }

@@ -74,6 +74,15 @@ export function registrationFor(cfg: AgentConfig, metrics?: string): AgentRegist
     pid: process.pid,
     startedAt: new Date().toISOString(),
     ...(metrics ? { metrics } : {}),
+    ...(cfg.capture.VIGIL_AGENT_CAPTURE
+      ? {
+          capture: {
+            maxSeconds: cfg.capture.VIGIL_CAPTURE_MAX_SECONDS,
+            maxCalls: cfg.capture.VIGIL_CAPTURE_MAX_CALLS,
+            prefilter: cfg.capture.VIGIL_AGENT_MODEL_DIR !== undefined,
+          },
+        }
+      : {}),
   };
 }
 

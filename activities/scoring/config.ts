@@ -35,6 +35,11 @@ export function scoringConfigSchema(root: string) {
      * default), or flagged (only those at or above the threshold, the ones that move the decision)
      */
     VIGIL_MODEL_ATTRIBUTIONS: z.enum(['always', 'flagged']).default('always'),
+    /**
+     * intra-op threads for batches of 256 rows or more (`vigil model eval`/`compare`, batch scoring); a
+     * second session, created on first use. Single-event scoring always runs on one thread.
+     */
+    VIGIL_MODEL_BATCH_THREADS: z.coerce.number().int().min(1).max(16).default(1),
     /** attributions returned per score */
     VIGIL_MODEL_TOP_K: z.coerce.number().int().min(0).max(50).default(5),
   });

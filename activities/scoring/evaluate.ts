@@ -110,10 +110,11 @@ export async function evaluate(
   const y: number[] = [];
   const fam: string[] = [];
   const scores: number[] = [];
-  let batch: Float64Array[] = [];
+  // Names per batch; the features go straight into the batch's input tensor (scoreTraces).
+  let batch: string[][] = [];
   let unknownNumbers = 0;
   const flush = async () => {
-    scores.push(...(await model.score(batch)));
+    for (const p of await model.scoreTraces(batch)) scores.push(p);
     batch = [];
   };
   for await (const t of traces) {
@@ -124,7 +125,7 @@ export async function evaluate(
       if (name === undefined) unknownNumbers++;
       return name ?? `syscall_${c}`;
     });
-    batch.push(model.featurizer.features(names));
+    batch.push(names);
     y.push(t.label === 'attack' ? 1 : 0);
     fam.push(t.label === 'attack' ? (t.attack_type ?? 'attack') : 'normal');
     if (batch.length === 2048) await flush();

@@ -101,7 +101,16 @@ export class Featurizer {
 
   /** The feature vector of one trace (syscall names of either ABI), in manifest order, as float64. */
   features(names: readonly string[]): Float64Array {
-    const f = new Float64Array(this.count);
+    return this.featuresInto(names, new Float64Array(this.count), 0);
+  }
+
+  /**
+   * The same vector written into `out` at `offset` (e.g. a row of a batch's float32 input tensor, so a
+   * batch needs no per-row arrays or copies; float32 storage rounds exactly as Float32Array.from would).
+   */
+  featuresInto<T extends Float32Array | Float64Array>(names: readonly string[], out: T, offset = 0): T {
+    const f = out.subarray(offset, offset + this.count);
+    f.fill(0);
     if (this.ids.length < names.length)
       this.ids = new Int32Array(Math.max(names.length, 2 * this.ids.length));
     const ids = this.ids;
@@ -121,7 +130,7 @@ export class Featurizer {
       } else counts[i]!++;
       ids[n++] = i;
     }
-    if (n === 0) return f;
+    if (n === 0) return out;
     const V = this.spec.vocabulary.length;
     let distinct = unknownNames?.size ?? 0;
     let other = unknownCalls;
@@ -154,6 +163,6 @@ export class Featurizer {
     const ind = this.indicatorIds;
     for (let j = 0; j < ind.length; j++) if (counts[ind[j]!]! > 0) f[base + j] = 1;
     counts.fill(0);
-    return f;
+    return out;
   }
 }

@@ -191,9 +191,20 @@ export interface ScoringModel {
   readonly session: InferenceSession;
   /** P(attack) for each row (onnxruntime), rows of featurizer.count numbers */
   score(rows: readonly ArrayLike<number>[]): Promise<number[]>;
+  /**
+   * P(attack) for each trace (syscall names): the features are written straight into one reused float32
+   * input tensor (no per-row arrays or copies). Same numbers as score(traces.map(featurizer.features)).
+   */
+  scoreTraces(traces: readonly (readonly string[])[]): Promise<Float32Array>;
 }
 
-type Core = Pick<ScoringModel, 'featurizer' | 'ensemble' | 'expectedValue' | 'session' | 'score'>;
+/** Batches of at least this many rows may use the batch session (VIGIL_MODEL_BATCH_THREADS > 1). */
+export const BATCH_SESSION_MIN_ROWS = 256;
+
+interface Core extends Pick<ScoringModel, 'featurizer' | 'ensemble' | 'expectedValue' | 'session'> {
+  score(rows: readonly ArrayLike<number>[], batchThreads: number): Promise<number[]>;
+  scoreTraces(traces: readonly (readonly string[])[], batchThreads: number): Promise<Float32Array>;
+}
 const cores = new Map<string, Promise<Core>>();
 
 /**
@@ -208,7 +219,8 @@ export async function openScoringModel(
     | 'VIGIL_MODEL_TRUSTED_KEYS'
     | 'VIGIL_MODEL_REVOKED'
     | 'VIGIL_MODEL_REVOKED_FILE'
-  >,
+  > &
+    Partial<Pick<ScoringConfig, 'VIGIL_MODEL_BATCH_THREADS'>>,
   /** the revoked hashes to apply (default: VIGIL_MODEL_REVOKED and the file's, read now) */
   revoked: readonly string[] = revokedHashes(cfg),
 ): Promise<ScoringModel> {
@@ -227,7 +239,20 @@ export async function openScoringModel(
     cores.set(key, core);
     core.catch(() => cores.delete(key));
   }
-  return { ...(await core), dir, manifest: v.manifest, sha256: v.sha256, keyId: v.keyId };
+  const c = await core;
+  const threads = cfg.VIGIL_MODEL_BATCH_THREADS ?? 1;
+  return {
+    featurizer: c.featurizer,
+    ensemble: c.ensemble,
+    expectedValue: c.expectedValue,
+    session: c.session,
+    score: (rows) => c.score(rows, threads),
+    scoreTraces: (traces) => c.scoreTraces(traces, threads),
+    dir,
+    manifest: v.manifest,
+    sha256: v.sha256,
+    keyId: v.keyId,
+  };
 }
 
 async function openCore(v: VerifiedModel): Promise<Core> {
@@ -264,22 +289,62 @@ async function openCore(v: VerifiedModel): Promise<Core> {
   // Single-row calls (one per event) reuse input tensors instead of allocating one each time: fewer
   // allocations, fewer GC pauses in the tail. One per concurrent call; returned after the run.
   const pool: Tensor[] = [];
-  const run = async (feed: Tensor, rows: number) => {
-    const res = await session.run({ [input]: feed }, [output]);
+  // Batches reuse their input buffers too (a 4,096-row batch is 3.8 MB of float32).
+  const buffers: Float32Array[] = [];
+  const takeBuffer = (length: number) => {
+    const i = buffers.findIndex((b) => b.length >= length);
+    return i >= 0 ? buffers.splice(i, 1)[0]!.subarray(0, length) : new Float32Array(length);
+  };
+  const giveBuffer = (b: Float32Array) => {
+    if (buffers.length < 4) buffers.push(new Float32Array(b.buffer, 0, b.buffer.byteLength / 4));
+  };
+  /*
+   * Large batches may run on a second session with more intra-op threads (VIGIL_MODEL_BATCH_THREADS),
+   * created on first use (a worker that only scores single events never pays its memory). Its threads do
+   * not spin while idle: on a small shared machine a spinning pool burns the cores other work needs.
+   * Single rows always use the one-thread session (for a row, threads only add hand-off latency).
+   */
+  const batchSessions = new Map<number, Promise<InferenceSession>>();
+  const sessionFor = (rows: number, threads: number): InferenceSession | Promise<InferenceSession> => {
+    if (threads <= 1 || rows < BATCH_SESSION_MIN_ROWS) return session;
+    let s = batchSessions.get(threads);
+    if (!s) {
+      s = InferenceSession.create(v.modelBytes, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
+      });
+      batchSessions.set(threads, s);
+      s.catch(() => batchSessions.delete(threads));
+    }
+    return s;
+  };
+  const run = async (feed: Tensor, rows: number, threads: number): Promise<Float32Array> => {
+    const res = await (await sessionFor(rows, threads)).run({ [input]: feed }, [output]);
     const probs = res[output]?.data as Float32Array | undefined;
     if (!probs) throw new Error(`the model returned no ${output}`);
     const width = probs.length / rows;
-    return Array.from({ length: rows }, (_, i) => probs[i * width + positiveIndex] as number);
+    const out = new Float32Array(rows);
+    for (let i = 0; i < rows; i++) out[i] = probs[i * width + positiveIndex]!;
+    return out;
   };
   const check = (r: ArrayLike<number>) => {
     if (r.length !== n) throw new Error(`a feature row has ${r.length} numbers, the model takes ${n}`);
+  };
+  const runBuffer = async (data: Float32Array, rows: number, threads: number) => {
+    try {
+      return await run(new Tensor('float32', data, [rows, n]), rows, threads);
+    } finally {
+      giveBuffer(data);
+    }
   };
   return {
     featurizer,
     ensemble,
     expectedValue: expectedValue(ensemble),
     session,
-    async score(rows) {
+    async score(rows, threads) {
       if (rows.length === 0) return [];
       if (rows.length === 1) {
         const row = rows[0]!;
@@ -287,17 +352,24 @@ async function openCore(v: VerifiedModel): Promise<Core> {
         const t = pool.pop() ?? new Tensor('float32', new Float32Array(n), [1, n]);
         (t.data as Float32Array).set(row);
         try {
-          return await run(t, 1);
+          return Array.from(await run(t, 1, 1));
         } finally {
           if (pool.length < 8) pool.push(t);
         }
       }
-      const data = new Float32Array(rows.length * n);
-      rows.forEach((r, i) => {
+      const data = takeBuffer(rows.length * n);
+      for (let i = 0; i < rows.length; i++) {
+        const r = rows[i]!;
         check(r);
         data.set(r, i * n);
-      });
-      return run(new Tensor('float32', data, [rows.length, n]), rows.length);
+      }
+      return Array.from(await runBuffer(data, rows.length, threads));
+    },
+    async scoreTraces(traces, threads) {
+      if (traces.length === 0) return new Float32Array(0);
+      const data = takeBuffer(traces.length * n);
+      for (let i = 0; i < traces.length; i++) featurizer.featuresInto(traces[i]!, data, i * n);
+      return runBuffer(data, traces.length, threads);
     },
   };
 }

@@ -51,6 +51,33 @@ describe('parity with the training pipeline', () => {
     parity.sequences.forEach((s, i) => expect(Math.abs(scores[i]! - s.sklearn)).toBeLessThan(1e-5));
   });
 
+  it('scores syscall names in a batch (features written into the input tensor) exactly like the row path', async () => {
+    const traces = parity.sequences.map((s) => s.syscalls);
+    const rows = traces.map((t) => Float32Array.from(model.featurizer.features(t)));
+    const byRow = await model.score(rows);
+    // Repeated to 300 rows (a reused buffer, then a smaller batch in the same buffer, then the big again).
+    const many = Array.from({ length: 300 }, (_, i) => traces[i % traces.length]!);
+    for (const batch of [many, traces, many]) {
+      const scores = await model.scoreTraces(batch);
+      expect(scores).toHaveLength(batch.length);
+      batch.forEach((_, i) => expect(scores[i]).toBe(byRow[i % traces.length]));
+    }
+    parity.sequences.forEach((s, i) => expect(Math.abs(byRow[i]! - s.sklearn)).toBeLessThan(1e-5));
+  });
+
+  it('scores large batches on a multi-threaded session (VIGIL_MODEL_BATCH_THREADS) like the single-threaded one', async () => {
+    const threaded = await openScoringModel(
+      loadScoringConfig({ VIGIL_MODEL_BATCH_THREADS: '2' }, repoRoot()),
+    );
+    const rows = Array.from({ length: 1024 }, (_, i) =>
+      Float32Array.from(parity.vectors[i % parity.vectors.length]!.x),
+    );
+    const one = await model.score(rows);
+    const two = await threaded.score(rows);
+    rows.forEach((_, i) => expect(Math.abs(two[i]! - one[i]!)).toBeLessThan(1e-6));
+    parity.vectors.forEach((v, i) => expect(Math.abs(two[i]! - v.sklearn)).toBeLessThan(1e-5));
+  });
+
   it('evaluates the trees in TypeScript exactly like onnxruntime', async () => {
     const rows = parity.vectors.map((v) => Float32Array.from(v.x));
     const scores = await model.score(rows);

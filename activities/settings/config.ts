@@ -20,6 +20,12 @@ export const SettingsConfig = z
     VIGIL_AGENT_SCHEDULE_TO_START: Duration.default(30_000),
     VIGIL_ISOLATION_LIMIT: Duration.default(4 * 3600_000),
     VIGIL_CONTAINMENT_HOLD_MAX: Duration.default(30 * 24 * 3600_000),
+    // A syscall window from the host's agent when the event has none: how long (0 = never ask; it delays
+    // containment by about that long) and how long the agent may take to pick the capture up.
+    VIGIL_CAPTURE_WINDOW: Duration.pipe(
+      z.number().max(30_000, 'at most 30s (the capture precedes containment)'),
+    ).default(2_000),
+    VIGIL_CAPTURE_SCHEDULE_TO_START: Duration.pipe(z.number().min(100).max(60_000)).default(3_000),
     VIGIL_NOTIFY_EMAIL_VIA: z.enum(['notifier', 'direct']).default('notifier'),
     // Only the webhook names: the URLs and secrets are the notify activities' (and never reach a history).
     VIGIL_WEBHOOKS: z
@@ -80,6 +86,7 @@ export function loadPlaybookSettings(env: Env, root = repoRoot()): PlaybookSetti
       isolationLimitMs: c.VIGIL_ISOLATION_LIMIT,
       holdMaxMs: c.VIGIL_CONTAINMENT_HOLD_MAX,
     },
+    capture: { windowMs: c.VIGIL_CAPTURE_WINDOW, scheduleToStartMs: c.VIGIL_CAPTURE_SCHEDULE_TO_START },
     build: resolvePlaybookBuild(env, root),
     shadowPlaybooks: c.VIGIL_SHADOW_PLAYBOOKS,
   };

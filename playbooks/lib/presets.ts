@@ -12,6 +12,7 @@ import type { PolicyActivities } from '../../activities/policy/index.js';
 import type { ScoringActivities } from '../../activities/scoring/index.js';
 import type { SettingsActivities } from '../../activities/settings/index.js';
 import type { RpaActivities } from '../../activities/rpa/index.js';
+import type { CaptureActivities } from '../../activities/capture/index.js';
 
 /** Local, read-only lookups: fast, few attempts. */
 export const settingsActivities = proxyLocalActivities<SettingsActivities>({
@@ -103,6 +104,21 @@ export function executorActivities(taskQueue: string, scheduleToStartMs: number)
     startToCloseTimeout: '60s',
     heartbeatTimeout: '10s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+  });
+}
+
+/**
+ * A syscall window from the host's agent (observation only). It precedes the rule set, so it is bounded
+ * tightly: a short schedule-to-start (an offline agent costs that, not the incident), the window plus a
+ * margin for strace to attach and detach, and one attempt: a failed capture means no model score, never a
+ * longer wait.
+ */
+export function captureActivities(taskQueue: string, windowMs: number, scheduleToStartMs: number) {
+  return proxyActivities<CaptureActivities>({
+    taskQueue,
+    scheduleToStartTimeout: scheduleToStartMs,
+    startToCloseTimeout: windowMs + 5_000,
+    retry: { maximumAttempts: 1 },
   });
 }
 

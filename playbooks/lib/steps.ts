@@ -8,6 +8,7 @@ import { describeFailure } from './failures.js';
 import { Responders, serves } from './respond.js';
 import { notifyChannel } from './notify.js';
 import { recordShadow } from './shadow.js';
+import { captureFromAgent, MIN_SYSCALLS, wantsCapture, type CapturedWindow } from './capture.js';
 import { isContainmentAction, type ContainmentAction } from '../../src/contracts/response.js';
 import { evaluateRules, type ModelEvidence } from '../../src/policy/rules.js';
 import type { Enrichment } from '../../src/contracts/playbook.js';
@@ -22,6 +23,14 @@ import type { DetectionEvent } from '../../src/events/detection-event.js';
 
 export async function assess(
   ctx: PlaybookContext,
+  opts: {
+    /**
+     * The run's responder lookup: given, and the event names a pid without a (long enough) syscall window,
+     * the host's agent is asked for one (./capture.ts) after the event is enriched, and the central model
+     * scores it. The caller reuses the same lookup for containment.
+     */
+    responders?: Responders;
+  } = {},
 ): Promise<{ enrichment: Enrichment; decision: DecisionRecord }> {
   ctx.stage('enriching');
   const enrichment = await enrichmentLookups().enrichEvent(ctx.event);
@@ -29,7 +38,15 @@ export async function assess(
     flags: enrichment.flags,
     techniques: enrichment.techniques,
   });
-  const model = await scoreTelemetry(ctx);
+  // Histories recorded before capture replay without it. Asked after enrichment rather than beside it
+  // (which would save tens of ms): with the patch in the first workflow task after the settings' local
+  // activity, a fresh history whose local activity had a workflow task of its own failed to replay
+  // (test/replay.test.ts, two runs in a row; the cause in the SDK was not pinned down).
+  const captured =
+    opts.responders && wantsCapture(ctx) && patched('agent-capture-v1')
+      ? await captureFromAgent(ctx, opts.responders)
+      : undefined;
+  const model = await scoreTelemetry(ctx, captured);
   ctx.stage('deciding');
   const decision = evaluateRules(
     ctx.event,
@@ -43,20 +60,29 @@ export async function assess(
   return { enrichment, decision };
 }
 
-/** Events shorter than this carry too little of a syscall window to score. */
-const MIN_SYSCALLS = 20;
-
 /**
- * Score the event's syscall window with the signed model, when it has one; the score, the model's
- * identity and hash, the threshold and the top attributions become a decision record.
+ * Score the event's syscall window (or the one the host's agent captured) with the signed model; the
+ * score, the model's identity and hash, the threshold, the top attributions and where the window came from
+ * become a decision record. The rule set fuses the score the same way whatever the window's source.
  */
-async function scoreTelemetry(ctx: PlaybookContext): Promise<ModelEvidence | undefined> {
-  const syscalls = ctx.event.telemetry?.syscalls ?? [];
+async function scoreTelemetry(
+  ctx: PlaybookContext,
+  captured?: CapturedWindow,
+): Promise<ModelEvidence | undefined> {
+  if (captured && captured.syscalls.length < MIN_SYSCALLS) {
+    ctx.note(
+      `no model score: the captured window holds ${captured.syscalls.length} calls, fewer than ${MIN_SYSCALLS}`,
+      { ...captured.source },
+    );
+    return undefined;
+  }
+  const syscalls = captured?.syscalls ?? ctx.event.telemetry?.syscalls ?? [];
   // Incidents recorded before scoring existed replay without it.
   if (syscalls.length < MIN_SYSCALLS || !patched('model-score-v1')) return undefined;
   ctx.stage('scoring');
   try {
     const s = await scoringActivities.scoreEvent({ syscalls });
+    const src = captured?.source;
     ctx.decision({
       at: new Date().toISOString(),
       kind: 'score',
@@ -64,10 +90,17 @@ async function scoreTelemetry(ctx: PlaybookContext): Promise<ModelEvidence | und
       version: `${s.version} sha256:${s.sha256}`,
       verdict: s.aboveThreshold ? 'malicious' : 'benign',
       riskScore: Math.round(s.score * 100),
-      reasons: s.attributions.map(
-        (a) =>
-          `${a.feature} = ${a.value.toFixed(4)} (${a.contribution >= 0 ? '+' : ''}${a.contribution.toFixed(4)})`,
-      ),
+      reasons: [
+        ...(src
+          ? [
+              `window captured by the agent of ${src.host}: pid ${src.pid} (${src.comm}), ${src.seconds.toFixed(2)} s, ${src.calls} calls`,
+            ]
+          : []),
+        ...s.attributions.map(
+          (a) =>
+            `${a.feature} = ${a.value.toFixed(4)} (${a.contribution >= 0 ? '+' : ''}${a.contribution.toFixed(4)})`,
+        ),
+      ],
       actions: [],
       inputs: {
         calls: s.calls,
@@ -77,6 +110,8 @@ async function scoreTelemetry(ctx: PlaybookContext): Promise<ModelEvidence | und
         space: s.space,
         // A shadow model's score (VIGIL_MODEL_SHADOW_DIR): recorded for comparison, never deciding.
         ...(s.shadow ? { shadow: s.shadow } : {}),
+        // Where the window came from: the event, or the host's agent (pid, duration, calls).
+        ...(src ? { window: src } : {}),
       },
     });
     return {
@@ -184,6 +219,8 @@ export async function decideResponses(
      * forbidden/automatic first, approvals after.
      */
     beforeApprovals?: () => Promise<void>;
+    /** The run's responder lookup when the caller already has one (assess asked it for a capture). */
+    responders?: Responders;
   } = {},
 ): Promise<{ needsHuman: boolean; summary: string[] }> {
   let pending = opts.beforeApprovals;
@@ -230,7 +267,7 @@ export async function decideResponses(
   });
   let needsHuman = false;
   const summary: string[] = [];
-  const responders = patched('containment-v1') ? new Responders(ctx) : undefined;
+  const responders = patched('containment-v1') ? (opts.responders ?? new Responders(ctx)) : undefined;
   const shadowRoute: { lookup?: Promise<string> } = {};
   const order = opts.beforeApprovals
     ? [

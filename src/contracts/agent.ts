@@ -36,6 +36,11 @@ export interface AgentRegistration {
   startedAt: string;
   /** Where the agent's Prometheus metrics are served, if anywhere. */
   metrics?: string;
+  /**
+   * Syscall capture (`captureSyscalls`, VIGIL_AGENT_CAPTURE): its bounds, and whether the agent scores a
+   * window locally. Absent: the agent does not capture (and older agents never said).
+   */
+  capture?: { maxSeconds: number; maxCalls: number; prefilter: boolean };
 }
 
 export interface AgentRecord extends AgentRegistration {

@@ -73,6 +73,13 @@ export interface PlaybookSettings {
     /** A hold without a time limit (suspend, quarantine, ...) ends after this long, leaving the effect. */
     holdMaxMs: number;
   };
+  /**
+   * Asking the host's agent for a syscall window when the event names a pid but carries no window (or too
+   * short a one): how long to watch (0: never ask) and how long to wait for the agent to pick the capture
+   * up. It precedes the rule set (the score is fused into the risk score), so it delays containment by
+   * about `windowMs`: keep it short. Absent in histories recorded before capture: never ask.
+   */
+  capture?: { windowMs: number; scheduleToStartMs: number };
   /** Absent in histories recorded before builds were recorded. */
   build?: PlaybookBuild;
   /**
