@@ -7,6 +7,7 @@
  * re-runs the playbook -> close with the result. Continue-as-new bounds the history of a noisy incident.
  * Side effects: only through the playbook's activities. Queries: `status`.
  */
+import { decidePatchesUpFront } from './lib/patches.js';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -132,6 +133,8 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     return newStatus(input, first);
   });
 
+  // Before the first local activity (./lib/patches.ts).
+  decidePatchesUpFront();
   const cfg = await settingsActivities.playbookSettings();
   let trigger: DetectionEvent | undefined;
   if (!state) {

@@ -5,6 +5,7 @@
  * An agent without capture is never asked; a capture that cannot happen (agent gone) costs its deadline
  * and the incident completes without a model score.
  */
+import { defaultPayloadConverter } from '@temporalio/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readlinkSync } from 'node:fs';
@@ -61,12 +62,18 @@ const result = (id: string) => client.workflow.getHandle(id).result() as Promise
 const notes = (s: IncidentStatus) => s.timeline.filter((t) => t.kind === 'note').map((t) => t.summary);
 
 /** The activity types an incident scheduled, with their task queues. */
+/** The run's activities in order: scheduled ones with their queue, local ones (markers) as `local`. */
 async function scheduled(id: string) {
   const h = await client.workflow.getHandle(id).fetchHistory();
-  return (h.events ?? [])
-    .map((e) => e.activityTaskScheduledEventAttributes)
-    .filter((a) => a != null)
-    .map((a) => ({ type: a.activityType?.name ?? '', queue: a.taskQueue?.name ?? '' }));
+  return (h.events ?? []).flatMap((e) => {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a) return [{ type: a.activityType?.name ?? '', queue: a.taskQueue?.name ?? '' }];
+    const m = e.markerRecordedEventAttributes;
+    const data = m?.markerName === 'core_local_activity' ? m.details?.data?.payloads?.[0] : undefined;
+    if (!data) return [];
+    const meta = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data);
+    return [{ type: meta.activity_type ?? '', queue: 'local' }];
+  });
 }
 
 async function start(queue: string, ev: { incidentId: string; correlationKey: string; event: unknown }) {
@@ -159,10 +166,9 @@ describe('a syscall window from the agent', () => {
           return Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
         };
         process.stderr.write(
-          `agent-capture.test: enrichment done -> capture scheduled ${at('captureSyscalls', 'scheduled') - at('enrichEvent', 'completed')} ms; ` +
-            `capture ${at('captureSyscalls', 'completed') - at('captureSyscalls', 'scheduled')} ms for a ${inputs.window.seconds} s window; ` +
+          `agent-capture.test: capture ${at('captureSyscalls', 'completed') - at('captureSyscalls', 'scheduled')} ms for a ${inputs.window.seconds} s window; ` +
             `scoreEvent ${at('scoreEvent', 'completed') - at('scoreEvent', 'scheduled')} ms; ` +
-            `enrichment done -> containment scheduled ${at('executeContainment', 'scheduled') - at('enrichEvent', 'completed')} ms\n`,
+            `capture scheduled -> containment scheduled ${at('executeContainment', 'scheduled') - at('captureSyscalls', 'scheduled')} ms\n`,
         );
       } finally {
         await agent.stop();

@@ -4,6 +4,7 @@
  * are final whatever the budget.
  */
 import { patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { LOCAL_LOOKUPS } from './patches.js';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
 import type { ExecutorActivities, RoutingActivities } from '../../activities/response/index.js';
@@ -83,7 +84,6 @@ const localRouting = proxyLocalActivities<RoutingActivities>({
 });
 
 /** Incidents recorded before the lookups became local replay with the remote activities (patched). */
-const LOCAL_LOOKUPS = 'local-lookups-v1';
 export const enrichmentLookups = (): EnrichmentActivities =>
   patched(LOCAL_LOOKUPS) ? localEnrichment : enrichmentActivities;
 export const policyLookups = (): PolicyActivities =>

@@ -38,10 +38,8 @@ export async function assess(
     flags: enrichment.flags,
     techniques: enrichment.techniques,
   });
-  // Histories recorded before capture replay without it. Asked after enrichment rather than beside it
-  // (which would save tens of ms): with the patch in the first workflow task after the settings' local
-  // activity, a fresh history whose local activity had a workflow task of its own failed to replay
-  // (test/replay.test.ts, two runs in a row; the cause in the SDK was not pinned down).
+  // Histories recorded before capture replay without it (the patch is decided at the start of the run,
+  // ./patches.ts: a patch decided right after a local activity can fail to replay).
   const captured =
     opts.responders && wantsCapture(ctx) && patched('agent-capture-v1')
       ? await captureFromAgent(ctx, opts.responders)
