@@ -78,7 +78,8 @@ async function recordScenarios(): Promise<Map<string, string>> {
     await decide(client, await waitForApproval(client, ev.incidentId), { id: 'lead-1', role: 'lead' });
     await client.workflow.getHandle(ev.incidentId).result();
     out.set(
-      'suspicious-process-contained-by-agent',
+      // Since local-lookups-v1 (lookups as local activities, patches decided up front): a fixture of its own.
+      'suspicious-process-contained-local-lookups',
       historyToJSON(await client.workflow.getHandle(ev.incidentId).fetchHistory()),
     );
     for await (const wf of client.workflow.list({
