@@ -62,6 +62,11 @@ export const IntakeConfig = TemporalConfig.extend({
   /** sha256 (hex) of the admin bearer token for /v1/admin and /metrics; the token itself is never configured. */
   VIGIL_ADMIN_TOKEN_SHA256: z.string().regex(/^[0-9a-f]{64}$/, 'must be the hex sha256 of the admin token'),
   VIGIL_METRICS_PUBLIC: Bool.default(false),
+  /**
+   * Group commit per incident (the `detections` signal). Off: every event goes alone as `detection`, for a
+   * rolling upgrade whose playbook workers do not have the `detections` handler yet.
+   */
+  VIGIL_INTAKE_GROUP_COMMIT: Bool.default(true),
   VIGIL_BODY_LIMIT: z.coerce
     .number()
     .int()

@@ -337,6 +337,18 @@ describe('intake', () => {
       expect(m).toMatch(/vigil_intake_signal_events_sum 10/);
     });
 
+    it('sends every event alone with VIGIL_INTAKE_GROUP_COMMIT=false (a rolling upgrade), and counts each', async () => {
+      await app.close();
+      app = build({ VIGIL_INTAKE_GROUP_COMMIT: 'false' });
+      starterBehaviour = 'hang';
+      const replies = await Promise.all(sameIncident(6).map((b) => post('falco', b)));
+      expect(replies.map((r) => r.statusCode)).toEqual(Array(6).fill(202));
+      expect(calls).toEqual([1, 1, 1, 1, 1, 1]);
+      const m = await metricsText();
+      expect(outcome(m, 'started')).toBe(1);
+      expect(outcome(m, 'joined')).toBe(5);
+    });
+
     it('answers 503 (never 202) to every request whose coalesced signal failed, and counts none of them as accepted', async () => {
       starterBehaviour = 'hang';
       failBatches = true;

@@ -11,7 +11,7 @@ import { createAuthenticator, hostMatcher, sha256, sourceAllowed, type Principal
 import type { IntakeConfig } from './config.js';
 import type { DeadLetterReason, DeadLetterStore } from './dead-letter.js';
 import type { IncidentStarter } from './incidents.js';
-import { groupCommitter, type Committed } from './group-commit.js';
+import { DEFAULT_LIMITS, groupCommitter, type Committed } from './group-commit.js';
 import type { IntakeMetrics } from './metrics.js';
 import { eventId, normalize, normalizeDocument, type Normalized } from './normalize.js';
 import type { OsqueryNodeStore } from './osquery-nodes.js';
@@ -38,7 +38,8 @@ export interface IntakeDeps {
     | 'VIGIL_MAX_INFLIGHT'
     | 'VIGIL_RATE_LIMIT'
     | 'VIGIL_RATE_BURST'
-  >;
+  > &
+    Partial<Pick<IntakeConfig, 'VIGIL_INTAKE_GROUP_COMMIT'>>;
   deadLetters: DeadLetterStore;
   nodes: OsqueryNodeStore;
   starter: IncidentStarter;
@@ -123,6 +124,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   let inflight = 0;
   // Events of one incident that arrive while a signal for it is in flight go together in the next one.
   const committer = groupCommitter(starter, {
+    // Off: batches of one, so every event goes alone as `detection`.
+    ...(config.VIGIL_INTAKE_GROUP_COMMIT === false ? { limits: { ...DEFAULT_LIMITS, maxEvents: 1 } } : {}),
     observe: (events, seconds) => {
       metrics.temporalStart.observe(seconds);
       metrics.signalEvents.observe(events);
