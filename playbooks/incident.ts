@@ -7,13 +7,12 @@
  * re-runs the playbook -> close with the result. Continue-as-new bounds the history of a noisy incident.
  * Side effects: only through the playbook's activities. Queries: `status`.
  */
-import { decidePatchesUpFront } from './lib/patches.js';
+import { decidePatchesUpFront, since } from './lib/patches.js';
 import {
   ActivityFailure,
   ApplicationFailure,
   condition,
   continueAsNew,
-  patched,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
@@ -252,7 +251,7 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
   }
 
   // The incident's ticket (if one was opened) closes with it.
-  if (ticketingOf(cfg) && patched('ticketing-v1')) {
+  if (ticketingOf(cfg) && since('ticketing-v1')) {
     const closed = await closeIncidentTicket(s, cfg);
     if (closed) log('note', closed);
   }

@@ -12,11 +12,11 @@
  * host's agent or EDR (automatic or approved), held by a `containment` workflow that undoes it (isolation
  * lifts itself at its limit); one ticket per incident when ticketing is configured, closed with the incident.
  */
-import { patched } from '@temporalio/workflow';
 import type { Playbook, PlaybookOutcome } from './lib/playbook.js';
 import { assess, decideResponses, notifyByEmail } from './lib/steps.js';
 import { Responders } from './lib/respond.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
+import { since } from './lib/patches.js';
 
 export const suspiciousProcess: Playbook = {
   name: 'suspicious-process',
@@ -27,7 +27,7 @@ export const suspiciousProcess: Playbook = {
     // One responder lookup per run: the agent's syscall capture (before the rule set) and containment.
     const responders = new Responders(ctx);
     const { enrichment, decision } = await assess(ctx, { responders });
-    if (patched('contain-first-v1')) {
+    if (since('contain-first-v1')) {
       // Containment first: automatic actions run before the email; approvals are asked after it.
       let notified: PlaybookOutcome | undefined;
       const response = await decideResponses(
@@ -54,10 +54,10 @@ export const suspiciousProcess: Playbook = {
     // Histories recorded before contain-first replay the older order below.
     const notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
     // Incidents recorded before the policy step replay without it (patched); new ones take it.
-    if (!patched('policy-and-approvals-v1')) return notified;
+    if (!since('policy-and-approvals-v1')) return notified;
     const response = await decideResponses(ctx, decision, { name: this.name, version: this.version });
     const ticket =
-      wantsTicket(decision) && patched('ticketing-v1')
+      wantsTicket(decision) && since('ticketing-v1')
         ? await recordInTicket(ctx, enrichment, decision, response.summary)
         : undefined;
     return {

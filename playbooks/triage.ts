@@ -6,9 +6,9 @@
  * configured. Undo: none needed.
  */
 import type { Playbook } from './lib/playbook.js';
-import { patched } from '@temporalio/workflow';
 import { assess, notifyByEmail } from './lib/steps.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
+import { since } from './lib/patches.js';
 
 export const triage: Playbook = {
   name: 'triage',
@@ -18,7 +18,7 @@ export const triage: Playbook = {
   async run(ctx) {
     const { enrichment, decision } = await assess(ctx);
     const notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);
-    if (!wantsTicket(decision) || !patched('ticketing-v1')) return notified;
+    if (!wantsTicket(decision) || !since('ticketing-v1')) return notified;
     const ticket = await recordInTicket(ctx, enrichment, decision, []);
     return ticket ? { ...notified, outcome: `${notified.outcome}; ${ticket}` } : notified;
   },

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
-import { INCIDENT_PATCHES } from './patches.js';
+import { UPFRONT_PATCHES } from './patches.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -16,13 +16,15 @@ function sources(dir: string): string[] {
 }
 
 describe('patches decided at the start of an incident run', () => {
-  it('lists every patch id the incident workflow and its playbooks call', () => {
+  it('the incident path branches only through since() on listed patches, never a raw patched()', () => {
     const used = new Set<string>();
     for (const f of sources(join(repoRoot(), 'playbooks'))) {
-      if (/control|notifier|rpa-/.test(f)) continue; // their own workflows, not the incident's
-      for (const m of readFileSync(f, 'utf8').matchAll(/patched\('([^']+)'\)/g)) used.add(m[1] ?? '');
+      if (/control|notifier|rpa-|lib\/patches\.ts$/.test(f)) continue; // their own workflows; the helper itself
+      const text = readFileSync(f, 'utf8');
+      expect(text, f).not.toMatch(/\bpatched\(/);
+      for (const m of text.matchAll(/\bsince\('([^']+)'\)/g)) used.add(m[1] ?? '');
     }
     expect(used.size).toBeGreaterThan(5);
-    for (const id of used) expect(INCIDENT_PATCHES as readonly string[]).toContain(id);
+    for (const id of used) expect(UPFRONT_PATCHES as readonly string[]).toContain(id);
   });
 });

@@ -1,24 +1,30 @@
 /**
- * Every patch id the incident workflow and its playbooks branch on, decided ONCE at the start of a run,
- * before its first local activity.
+ * The patches of the incident workflow and its playbooks, decided ONCE at the start of a run, before its
+ * first local activity, by one marker (`patches-upfront-v1`) that stands for every patch listed here.
  *
  * Why: most steps on the way to a decision are local activities (./presets.ts), and a `patched()` call made
  * right after a local activity resolves is fragile. When that local activity straddled two workflow tasks
  * (a slow run under load), replay delivers its result in an activation that does not yet know the later
  * task's patch markers, `patched()` answers false, and the replay fails as nondeterministic ("patch marker
  * encountered ... but there is no corresponding change command", seen in test/replay.test.ts under load).
- * Decided here, a new run records every marker in its first workflow task, and later calls return the
- * memoized answer without a command.
+ * One marker at the start also keeps a run's history short: each patch marker costs a history event and an
+ * upsert of the TemporalChangeVersion search attribute.
  *
- * Histories recorded before this list existed keep their markers where they were: replaying, the calls
- * here answer false without deciding (the SDK does not memoize a replayed miss), and the call at the old
- * place answers as it always did.
+ * Histories recorded before the up-front marker keep their markers where they were: replaying, the start's
+ * call answers false without deciding (the SDK does not memoize a replayed miss), and `since(id)` asks for
+ * `id` itself at the old place, as it always did.
+ *
+ * A patch added later is NOT implied by this marker (runs started on this build do not have its code): use
+ * `patched()` for it, or a new up-front marker (`patches-upfront-v2`) decided at the start beside this one.
  */
 import { patched } from '@temporalio/workflow';
 
+const UPFRONT = 'patches-upfront-v1';
+
 export const LOCAL_LOOKUPS = 'local-lookups-v1';
 
-export const INCIDENT_PATCHES = [
+/** Every patch the up-front marker stands for. */
+export const UPFRONT_PATCHES = [
   LOCAL_LOOKUPS,
   'policy-and-approvals-v1',
   'contain-first-v1',
@@ -30,7 +36,14 @@ export const INCIDENT_PATCHES = [
   'webhook-channels-v1',
   'email-channel-v1',
 ] as const;
+export type UpfrontPatch = (typeof UPFRONT_PATCHES)[number];
 
+/** At the start of the run, before anything else that could yield (playbooks/incident.ts). */
 export function decidePatchesUpFront(): void {
-  for (const id of INCIDENT_PATCHES) patched(id);
+  patched(UPFRONT);
+}
+
+/** `patched(id)` for a listed patch: true for a run started with the up-front marker, else as `id` says. */
+export function since(id: UpfrontPatch): boolean {
+  return patched(UPFRONT) || patched(id);
 }

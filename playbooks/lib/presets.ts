@@ -3,8 +3,8 @@
  * (Temporal's default is unlimited retries). Failure types from src/errors.ts marked non-retryable
  * are final whatever the budget.
  */
-import { patched, proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
-import { LOCAL_LOOKUPS } from './patches.js';
+import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
+import { LOCAL_LOOKUPS, since } from './patches.js';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
 import type { ExecutorActivities, RoutingActivities } from '../../activities/response/index.js';
@@ -85,11 +85,10 @@ const localRouting = proxyLocalActivities<RoutingActivities>({
 
 /** Incidents recorded before the lookups became local replay with the remote activities (patched). */
 export const enrichmentLookups = (): EnrichmentActivities =>
-  patched(LOCAL_LOOKUPS) ? localEnrichment : enrichmentActivities;
-export const policyLookups = (): PolicyActivities =>
-  patched(LOCAL_LOOKUPS) ? localPolicy : policyActivities;
+  since(LOCAL_LOOKUPS) ? localEnrichment : enrichmentActivities;
+export const policyLookups = (): PolicyActivities => (since(LOCAL_LOOKUPS) ? localPolicy : policyActivities);
 export const routingLookups = (): RoutingActivities =>
-  patched(LOCAL_LOOKUPS) ? localRouting : routingActivities;
+  since(LOCAL_LOOKUPS) ? localRouting : routingActivities;
 
 /**
  * Containment on the executor's own task queue (a host's agent, or the EDR worker). Schedule-to-start

@@ -6,7 +6,7 @@
  * or on an operator's release. An executor that does not pick the action up within its deadline makes the
  * action fail as "host unreachable", and the incident is left to a person.
  */
-import { ActivityFailure, ParentClosePolicy, patched, startChild, workflowInfo } from '@temporalio/workflow';
+import { ActivityFailure, ParentClosePolicy, startChild, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ResponderRoute } from '../../src/contracts/agent.js';
 import { containmentWorkflowId } from '../../src/contracts/containment.js';
@@ -23,6 +23,7 @@ import { containment } from '../control/containment.js';
 import { describeFailure, failureType, isUnreachable } from './failures.js';
 import type { PlaybookContext } from './playbook.js';
 import { executorActivities, routingLookups } from './presets.js';
+import { since } from './patches.js';
 
 export const RESPONSE_DEFAULTS: NonNullable<PlaybookSettings['response']> = {
   scheduleToStartMs: 30_000,
@@ -217,7 +218,7 @@ export class Responders {
         };
         const base = `${containmentWorkflowId(ctx.incident.incidentId, action)}-${paramsDigest(params).slice(0, 8)}`;
         // Holds started before hold ids carried the decision replay with their old id.
-        const workflowId = patched('hold-ids-v2') ? `${base}-${info.runId.slice(0, 8)}-${seq}` : base;
+        const workflowId = since('hold-ids-v2') ? `${base}-${info.runId.slice(0, 8)}-${seq}` : base;
         try {
           await startChild(containment, {
             workflowId,

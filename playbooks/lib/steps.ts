@@ -3,7 +3,7 @@
  * notify by email when the verdict reaches the configured level. Failures of the notification are an
  * outcome the incident reports, not an exception.
  */
-import { ActivityFailure, patched } from '@temporalio/workflow';
+import { ActivityFailure } from '@temporalio/workflow';
 import { describeFailure } from './failures.js';
 import { Responders, serves } from './respond.js';
 import { notifyChannel } from './notify.js';
@@ -20,6 +20,7 @@ import type { ApprovalStage } from './approval-gate.js';
 import { ACTIONS, isActionName, type ActionName } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
 import type { DetectionEvent } from '../../src/events/detection-event.js';
+import { since } from './patches.js';
 
 export async function assess(
   ctx: PlaybookContext,
@@ -41,7 +42,7 @@ export async function assess(
   // Histories recorded before capture replay without it (the patch is decided at the start of the run,
   // ./patches.ts: a patch decided right after a local activity can fail to replay).
   const captured =
-    opts.responders && wantsCapture(ctx) && patched('agent-capture-v1')
+    opts.responders && wantsCapture(ctx) && since('agent-capture-v1')
       ? await captureFromAgent(ctx, opts.responders)
       : undefined;
   const model = await scoreTelemetry(ctx, captured);
@@ -76,7 +77,7 @@ async function scoreTelemetry(
   }
   const syscalls = captured?.syscalls ?? ctx.event.telemetry?.syscalls ?? [];
   // Incidents recorded before scoring existed replay without it.
-  if (syscalls.length < MIN_SYSCALLS || !patched('model-score-v1')) return undefined;
+  if (syscalls.length < MIN_SYSCALLS || !since('model-score-v1')) return undefined;
   ctx.stage('scoring');
   try {
     const s = await scoringActivities.scoreEvent({ syscalls });
@@ -143,7 +144,7 @@ export async function notifyByEmail(
   const notice = buildNotice(ctx.incident, ctx.event, enrichment, decision, playbookId);
   // Webhook channels (Teams, Mattermost, a SIEM...) through their notifier: rate-limited, deduplicated,
   // the rest folded into a digest. A channel that cannot take it is recorded, the email still goes out.
-  if (ctx.settings.webhooks?.length && patched('webhook-channels-v1')) {
+  if (ctx.settings.webhooks?.length && since('webhook-channels-v1')) {
     for (const name of ctx.settings.webhooks) {
       const r = await notifyChannel(`webhook:${name}`, notice);
       ctx.action(
@@ -153,7 +154,7 @@ export async function notifyByEmail(
       );
     }
   }
-  if (ctx.settings.emailVia === 'notifier' && patched('email-channel-v1')) {
+  if (ctx.settings.emailVia === 'notifier' && since('email-channel-v1')) {
     const r = await notifyChannel('email', notice);
     if (r.queued) {
       ctx.action({
@@ -265,7 +266,7 @@ export async function decideResponses(
   });
   let needsHuman = false;
   const summary: string[] = [];
-  const responders = patched('containment-v1') ? (opts.responders ?? new Responders(ctx)) : undefined;
+  const responders = since('containment-v1') ? (opts.responders ?? new Responders(ctx)) : undefined;
   const shadowRoute: { lookup?: Promise<string> } = {};
   const order = opts.beforeApprovals
     ? [
