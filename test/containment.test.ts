@@ -67,6 +67,22 @@ const lead = { id: 'lead-1', role: 'lead' as const };
 const status = (id: string) => client.workflow.getHandle(id).query(statusQuery);
 const actionOf = (s: IncidentStatus, action: string) => s.actions.filter((a) => a.action === action);
 
+/** The status once the incident has recorded `action` (executed, refused, failed ...). */
+const whenRecorded = (id: string, action: string, what: string) =>
+  until(what, async () => {
+    const st = await status(id).catch(() => undefined);
+    return st && actionOf(st, action).length ? st : undefined;
+  });
+
+/** The incident's pending executeContainment activities (from describe). */
+async function pendingContainment(id: string) {
+  const d = await client.workflow
+    .getHandle(id)
+    .describe()
+    .catch(() => undefined);
+  return (d?.raw.pendingActivities ?? []).filter((a) => a.activityType?.name === 'executeContainment');
+}
+
 async function start(queue: string, ev: ReturnType<typeof eventFor>) {
   await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
     ev.incidentId,
@@ -208,10 +224,7 @@ describe('containment by the endpoint agent', () => {
       await control.setKillSwitch({ engaged: true, by: 'lead-1', reason: 'false positives storm' });
       const ev = eventFor(host, v.pid);
       await start(queue, ev);
-      const s = await until('the refusal', async () => {
-        const st = await status(ev.incidentId).catch(() => undefined);
-        return st && actionOf(st, 'suspend-process').length ? st : undefined;
-      });
+      const s = await whenRecorded(ev.incidentId, 'suspend-process', 'the refusal');
       expect(actionOf(s, 'suspend-process')[0]).toMatchObject({ status: 'refused' });
       expect(procState(v.pid)).toBe('S');
       expect(
@@ -247,23 +260,15 @@ describe('containment by the endpoint agent', () => {
     try {
       const ev = eventFor(host, v.pid);
       await start(queue, ev);
-      await until('the action waiting for the agent', async () => {
-        const d = await client.workflow
-          .getHandle(ev.incidentId)
-          .describe()
-          .catch(() => undefined);
-        return (
-          d?.raw.pendingActivities?.some((a) => a.activityType?.name === 'executeContainment') || undefined
-        );
-      });
+      await until(
+        'the action waiting for the agent',
+        async () => (await pendingContainment(ev.incidentId)).length > 0 || undefined,
+      );
       await control.setKillSwitch({ engaged: true, by: 'lead-1', reason: 'stop everything' });
       // Past the grant's own check (KILL_SWITCH_FRESH_MS): the agent must ask the control itself.
       await new Promise((r) => setTimeout(r, KILL_SWITCH_FRESH_MS + 100));
       agent = await startTestAgent(env);
-      const s = await until('the refusal', async () => {
-        const st = await status(ev.incidentId).catch(() => undefined);
-        return st && actionOf(st, 'suspend-process').length ? st : undefined;
-      });
+      const s = await whenRecorded(ev.incidentId, 'suspend-process', 'the refusal');
       expect(actionOf(s, 'suspend-process')[0]).toMatchObject({ status: 'refused' });
       expect(procState(v.pid)).toBe('S');
       await client.workflow.getHandle(ev.incidentId).signal(resolveSignal, {
@@ -339,14 +344,8 @@ describe('containment by the endpoint agent', () => {
       await start(queue, ev);
       // Kill the agent as soon as it has taken the action (its activity is started).
       await until('the agent to take the action', async () => {
-        const d = await client.workflow
-          .getHandle(ev.incidentId)
-          .describe()
-          .catch(() => undefined);
-        const raw = d?.raw.pendingActivities ?? [];
-        return raw.some((a) => a.activityType?.name === 'executeContainment' && Number(a.state) === 2)
-          ? true
-          : procState(v.pid) === 'T' || undefined;
+        const raw = await pendingContainment(ev.incidentId);
+        return raw.some((a) => Number(a.state) === 2) ? true : procState(v.pid) === 'T' || undefined;
       });
       agent.kill('SIGKILL');
       await new Promise((r) => agent.once('exit', r));
