@@ -7,6 +7,7 @@ import { ResponseResult } from '../../../src/contracts/response.js';
 import { loadLocalResponderConfig } from './config.js';
 import { descendants, descendantsByScan, executable, readStat, startTimeMs } from './procfs.js';
 import { createLocalResponder, type LocalResponder } from './responder.js';
+import { protectedReason } from './process.js';
 
 const gate = rootGate();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -32,6 +33,23 @@ describe('process trees from /proc', () => {
     } finally {
       c.kill('SIGKILL');
     }
+  });
+});
+
+describe('protected processes', () => {
+  it('takes a descendant whose executable is gone (exiting) by its name, never for a kernel thread', () => {
+    const config = loadLocalResponderConfig({ VIGIL_AGENT_PROTECTED: 'vigil-breakglass' });
+    // A pid that does not exist: /proc/<pid>/exe cannot be read, as for a process in the middle of exiting.
+    const exiting = { pid: 2 ** 22 + 3, comm: 'sleep', state: 'R', ppid: 4242, startTicks: 1 };
+    expect(protectedReason(exiting, config)).toMatch(/kernel thread/);
+    expect(protectedReason(exiting, config, { descendant: true })).toBeUndefined();
+    expect(protectedReason({ ...exiting, comm: 'temporal' }, config, { descendant: true })).toBe(
+      'the Temporal server',
+    );
+    expect(protectedReason({ ...exiting, comm: 'vigil-breakglass' }, config, { descendant: true })).toMatch(
+      /VIGIL_AGENT_PROTECTED/,
+    );
+    expect(protectedReason({ ...exiting, ppid: 2 }, config, { descendant: true })).toBe('a kernel thread');
   });
 });
 

@@ -38,16 +38,24 @@ interface Member {
 
 const member = (s: ProcStat): Member => ({ pid: s.pid, startTicks: s.startTicks, comm: s.comm });
 
-/** Why `pid` must never be touched, or undefined. */
-export function protectedReason(st: ProcStat, config: LocalResponderConfig): string | undefined {
+/**
+ * Why `pid` must never be touched, or undefined. `descendant`: `st` was found in the tree of a user process,
+ * so it is no kernel thread (those are children of kthreadd, pid 2): an unreadable executable there means a
+ * process in the middle of exiting (the kernel drops the link before the zombie state), judged by its name.
+ */
+export function protectedReason(
+  st: ProcStat,
+  config: LocalResponderConfig,
+  opts: { descendant?: boolean } = {},
+): string | undefined {
   const pid = st.pid;
   if (pid === 1) return 'pid 1 (init)';
   if (pid === 2 || st.ppid === 2) return 'a kernel thread';
   if (pid === process.pid) return 'the responder itself';
   if (ancestors(process.pid).includes(pid)) return "an ancestor of the responder's process";
   const exe = executable(pid);
-  if (!exe) return 'a process without an executable (kernel thread)';
-  const name = basename(exe);
+  if (!exe && !opts.descendant) return 'a process without an executable (kernel thread)';
+  const name = exe ? basename(exe) : st.comm;
   if (name === 'temporal' || st.comm === 'temporal') return 'the Temporal server';
   for (const p of config.VIGIL_AGENT_PROTECTED) {
     if (p.includes('/') ? exe === p : name === p || st.comm === p)
@@ -111,7 +119,7 @@ export function resolveProcess(p: ProcessTarget, config: LocalResponderConfig): 
 export function checkTree(root: ProcessIdentity, config: LocalResponderConfig): ProcStat[] {
   const tree = descendants(root.pid);
   for (const d of tree) {
-    const why = protectedReason(d, config);
+    const why = protectedReason(d, config, { descendant: true });
     if (why) {
       throw failure(
         ErrorType.Forbidden,
