@@ -733,10 +733,15 @@ export async function park(stack: Stack, side: ResponseSide, n: number, say: (l:
   const ids = sent.map((x) => x.body.incidentId).filter((x): x is string => typeof x === 'string');
   await pool(ids.slice(-50), 4, (id) => settleOne(stack.client, id, 30_000));
   await sleep(2000);
+  // The playbook worker's memory with them parked (its workflow cache holds at most
+  // VIGIL_WORKER_MAX_CACHED_WORKFLOWS of them; the rest are replayed when they wake).
+  const worker = footprint(side.pids.worker);
   return {
     requested: n,
     accepted,
     parked: waiting - before,
+    workerRssMb: round(worker.rssKb / 1024, 1),
+    workerPeakRssMb: round(worker.hwmKb / 1024, 1),
     totalWaiting: (await stack.client.workflow.count(waitingQ)).count,
     seconds: round((performance.now() - p0) / 1000, 1),
     complete: waiting >= before + accepted,

@@ -1061,7 +1061,7 @@ function responseReport(o: ResponseResults) {
   lines.push('');
   const loadRatio = cp.ours.p99 / c.ours.p99;
   lines.push(
-    `9. ${parked.parked} incidents parked on approvals (${parked.requested} requested${o.settings.parked < 10_000 ? ', scaled down from 10,000' : ''}; ${parked.totalWaiting} waiting in all, parked in ${fmt(parked.seconds)} s${parked.complete ? '' : ', NOT all parked in time'}), then scenario 5 again, ms:`,
+    `9. ${parked.parked} incidents parked on approvals (${parked.requested} requested${o.settings.parked < 10_000 ? ', scaled down from 10,000' : ''}; ${parked.totalWaiting} waiting in all, parked in ${fmt(parked.seconds)} s${parked.complete ? '' : ', NOT all parked in time'}; playbook worker RSS ${fmt(parked.workerRssMb)} MB, peak ${fmt(parked.workerPeakRssMb)} MB), then scenario 5 again, ms:`,
   );
   lines.push(
     table([

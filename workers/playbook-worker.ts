@@ -77,6 +77,16 @@ function knownShadowPlaybooks(s: PlaybookSettings): PlaybookSettings {
   return s;
 }
 
+/**
+ * How many incidents the worker keeps in memory between their workflow tasks. An incident parked on an
+ * approval waits hours; keeping thousands of them cached only grows the workflow thread's heap (the SDK's
+ * default is sized from the heap limit: ~2,300 on a 4 GiB heap). An evicted incident is replayed from its
+ * history when it wakes (a click, a timer), a few milliseconds for ours.
+ */
+export const WorkflowCacheConfig = z.object({
+  VIGIL_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(2).max(100_000).default(1000),
+});
+
 /** Validate all configuration first, so a bad key stops the worker before it touches Temporal. */
 export function loadWorkerConfig(env: Env) {
   return {
@@ -87,6 +97,7 @@ export function loadWorkerConfig(env: Env) {
     enrichment: loadEnrichmentConfig(env, repoRoot()),
     policy: loadPolicyConfig(env, repoRoot()),
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
+    cache: parseEnv(WorkflowCacheConfig, env, 'workflow cache'),
     codec: codecFromEnv(env),
     scoring: loadScoringConfig(env, repoRoot()),
     automation: parseEnv(AutomationConfig, env, 'automation control'),
@@ -247,6 +258,7 @@ export async function createPlaybookWorker(
       })),
     activities,
     dataConverter: dataConverterFor(cfg.codec),
+    maxCachedWorkflows: cfg.cache.VIGIL_WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceTime: '10s',
   });
   return { worker, close };
