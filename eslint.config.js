@@ -103,6 +103,12 @@ export default tseslint.config(
       { group: ['**/intake/**'], message: 'playbooks import only src/ and activity types.' },
       { group: ['node:*'], message: 'workflow code is deterministic: no Node built-ins.' },
       { group: VENDOR_SDKS, message: 'workflow code never imports vendor SDKs: call an activity.' },
+      {
+        group: ['zod', '**/*-schemas.js'],
+        allowTypeImports: true,
+        message:
+          'every incident evaluates the workflow bundle again: no validation library or schemas in it (types only).',
+      },
       ENTRY_POINTS,
       TESTS,
     ],

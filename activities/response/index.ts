@@ -13,11 +13,11 @@ import {
   CONTAINMENT_ACTIONS,
   CONTAINMENT_MODES,
   KILL_SWITCH_FRESH_MS,
-  ResponseRequest,
   type ContainmentInput,
   type Responder,
   type ResponseResult,
 } from '../../src/contracts/response.js';
+import { ResponseRequest } from '../../src/contracts/response-schemas.js';
 import { ErrorType } from '../../src/errors.js';
 import { failure, parseInput } from '../lib/failures.js';
 import { withHeartbeat } from '../lib/heartbeat.js';

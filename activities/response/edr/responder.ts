@@ -11,7 +11,7 @@ import {
   ResponseRequest,
   type ResponseResult,
   type ResponseRequest as ResponseRequestInput,
-} from '../../../src/contracts/response.js';
+} from '../../../src/contracts/response-schemas.js';
 import { failure, parseInput } from '../../lib/failures.js';
 import { withHeartbeat } from '../../lib/heartbeat.js';
 import { shortHash } from '../../lib/idempotency.js';

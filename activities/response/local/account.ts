@@ -6,7 +6,7 @@
  * an account that was already locked stays locked.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { AccountTarget } from '../../../src/contracts/response.js';
+import { AccountTarget } from '../../../src/contracts/response-schemas.js';
 import { ErrorType } from '../../../src/errors.js';
 import { failure } from '../../lib/failures.js';
 import { listProcesses, uids } from './procfs.js';

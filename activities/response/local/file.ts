@@ -28,7 +28,7 @@ import {
   type BigIntStats,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { FileTarget } from '../../../src/contracts/response.js';
+import { FileTarget } from '../../../src/contracts/response-schemas.js';
 import { ErrorType } from '../../../src/errors.js';
 import { failure } from '../../lib/failures.js';
 import { shortHash } from '../../lib/idempotency.js';

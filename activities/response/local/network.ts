@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { isIP } from 'node:net';
 import { join, relative } from 'node:path';
 import { z } from 'zod';
-import { HostTarget, ProcessTarget } from '../../../src/contracts/response.js';
+import { HostTarget, ProcessTarget } from '../../../src/contracts/response-schemas.js';
 import { ErrorType } from '../../../src/errors.js';
 import { failure } from '../../lib/failures.js';
 import { shortHash } from '../../lib/idempotency.js';

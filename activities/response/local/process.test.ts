@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { agentEnv, killQuietly, rootGate, tempDir, uniq } from '../../../test/helpers/host-sandbox.js';
-import { ResponseResult } from '../../../src/contracts/response.js';
+import { ResponseResult } from '../../../src/contracts/response-schemas.js';
 import { loadLocalResponderConfig } from './config.js';
 import { descendants, descendantsByScan, executable, readStat, startTimeMs } from './procfs.js';
 import { createLocalResponder, type LocalResponder } from './responder.js';

@@ -8,7 +8,7 @@
  */
 import { basename } from 'node:path';
 import { ErrorType } from '../../../src/errors.js';
-import { ProcessTarget } from '../../../src/contracts/response.js';
+import { ProcessTarget } from '../../../src/contracts/response-schemas.js';
 import { failure } from '../../lib/failures.js';
 import type { LocalResponderConfig } from './config.js';
 import {

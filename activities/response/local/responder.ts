@@ -10,13 +10,12 @@
  */
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { UNDO_NAME, type ContainmentAction } from '../../../src/contracts/response.js';
 import {
   ACTION_PARAMS,
   ResponseRequest,
-  UNDO_NAME,
-  type ContainmentAction,
   type ResponseResult,
-} from '../../../src/contracts/response.js';
+} from '../../../src/contracts/response-schemas.js';
 import { ErrorType } from '../../../src/errors.js';
 import { failure, parseInput } from '../../lib/failures.js';
 import { lockLocalAccount } from './account.js';
