@@ -142,6 +142,8 @@ export interface ResponseSide {
   slackUrl: string;
   slack: FakeSlack;
   pids: { worker: number; intake: number; agent: number; bareAgent: number };
+  /** The playbook worker (its pid changes if it is restarted). */
+  worker: Extra;
   victims: Set<ChildProcess>;
   stop(): Promise<void>;
 }
@@ -192,6 +194,8 @@ export async function startResponseSide(stack: Stack, say: (l: string) => void):
         SLACK_CHANNEL: CHANNEL,
       },
       /polling/,
+      // Restarted if it dies, as `vigil up` and compose do; scenario 9 reports the restarts.
+      { restart: true },
     );
     extras.push(worker);
     const port = await freePort();
@@ -250,6 +254,7 @@ export async function startResponseSide(stack: Stack, say: (l: string) => void):
       slackUrl: `http://127.0.0.1:${slackPort}/slack/events`,
       slack,
       pids: { worker: worker.pid, intake: intake.pid, agent: agent.pid, bareAgent: bareAgent.pid },
+      worker,
       victims,
       stop,
     };
@@ -735,13 +740,14 @@ export async function park(stack: Stack, side: ResponseSide, n: number, say: (l:
   await sleep(2000);
   // The playbook worker's memory with them parked (its workflow cache holds at most
   // VIGIL_WORKER_MAX_CACHED_WORKFLOWS of them; the rest are replayed when they wake).
-  const worker = footprint(side.pids.worker);
+  const worker = footprint(side.worker.pid);
   return {
     requested: n,
     accepted,
     parked: waiting - before,
     workerRssMb: round(worker.rssKb / 1024, 1),
     workerPeakRssMb: round(worker.hwmKb / 1024, 1),
+    workerRestarts: side.worker.restarts(),
     totalWaiting: (await stack.client.workflow.count(waitingQ)).count,
     seconds: round((performance.now() - p0) / 1000, 1),
     complete: waiting >= before + accepted,

@@ -49,13 +49,22 @@ export interface Stack {
    * Start one more child process (stopped with the stack): resolves once it prints `ready` (a RegExp
    * on stdout/stderr) or answers 2xx on `ready` (a URL), with its pid.
    */
-  spawn(name: string, entry: string, env: NodeJS.ProcessEnv, ready: RegExp | string): Promise<Extra>;
+  spawn(
+    name: string,
+    entry: string,
+    env: NodeJS.ProcessEnv,
+    ready: RegExp | string,
+    opts?: { restart?: boolean },
+  ): Promise<Extra>;
   stop(keepDir: boolean): Promise<void>;
 }
 
 export interface Extra {
-  pid: number;
+  /** The current process (a new one after a restart). */
+  readonly pid: number;
   log: string;
+  /** When and why it was restarted (spawned with `restart`). */
+  restarts(): string[];
   /** SIGTERM, then SIGKILL after the grace time. */
   stop(): Promise<void>;
 }
@@ -265,30 +274,52 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       sinkHttpPort: sinkPorts.httpPort,
       workerEnv,
       intakeEnv: (queue, port, dataDir) => ({ ...common, ...intakeEnvFor(queue, port, dataDir) }),
-      async spawn(name, entry, env, ready) {
+      async spawn(name, entry, env, ready, opts = {}) {
         const log = join(dir, `${name.replace(/[^a-z0-9-]+/gi, '-')}.log`);
-        const c = spawnNode(name, entry, env, log);
-        if (!c.pid) throw new Error(`could not start ${name}`);
-        if (typeof ready === 'string') {
-          const exited = new Promise<never>((_, reject) =>
-            c.once('exit', (code) => reject(new Error(`${name} exited (code ${code}) (log: ${log})`))),
-          );
-          const up = waitHttp(ready, 60_000).then((ok) => {
-            if (!ok) throw new Error(`${name} did not become ready (log: ${log})`);
-          });
-          await Promise.race([up, exited]);
-        } else await waitForLine(c, name, ready, 180_000, log);
+        const start = async () => {
+          const c = spawnNode(name, entry, env, log);
+          if (!c.pid) throw new Error(`could not start ${name}`);
+          if (typeof ready === 'string') {
+            const exited = new Promise<never>((_, reject) =>
+              c.once('exit', (code) => reject(new Error(`${name} exited (code ${code}) (log: ${log})`))),
+            );
+            const up = waitHttp(ready, 60_000).then((ok) => {
+              if (!ok) throw new Error(`${name} did not become ready (log: ${log})`);
+            });
+            await Promise.race([up, exited]);
+          } else await waitForLine(c, name, ready, 180_000, log);
+          return c;
+        };
+        let current = await start();
         let stoppingThis = false;
-        c.once('exit', (code, signal) => {
-          if (!stopping && !stoppingThis)
-            o.say(`bench: the ${name} exited unexpectedly (${signal ?? `code ${code}`}); log ${log}`);
-        });
+        const restarts: string[] = [];
+        const watch = (c: ChildProcess) =>
+          c.once('exit', (code, signal) => {
+            if (stopping || stoppingThis) return;
+            const why = signal ?? `code ${code}`;
+            o.say(`bench: the ${name} exited unexpectedly (${why}); log ${log}`);
+            if (!opts.restart) return;
+            // As `vigil up`'s supervisor (and compose's restart policy) would: start it again.
+            restarts.push(`${new Date().toISOString()} ${why}`);
+            o.say(`bench: restarting the ${name} (restart ${restarts.length})`);
+            void start().then(
+              (next) => {
+                current = next;
+                watch(next);
+              },
+              (e: Error) => o.say(`bench: the ${name} did not restart: ${e.message}`),
+            );
+          });
+        watch(current);
         return {
-          pid: c.pid,
+          get pid() {
+            return current.pid as number;
+          },
           log,
+          restarts: () => [...restarts],
           stop: () => {
             stoppingThis = true;
-            return stopChild(c, 'SIGTERM', 15_000);
+            return stopChild(current, 'SIGTERM', 15_000);
           },
         };
       },
