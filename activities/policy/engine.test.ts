@@ -129,6 +129,43 @@ function reference(
   return c === 'observe' || c === 'low' ? true : role === 'lead' || role === 'admin';
 }
 
+describe('request validation', () => {
+  const validating = PolicyEngine.load(join(repoRoot(), 'policies'), { validateRequests: true });
+
+  it('decides alike with and without checking each request against the schema (generated matrix)', () => {
+    let cases = 0;
+    for (const severity of ['info', 'low', 'medium', 'high', 'critical'] as const)
+      for (const verdict of ['benign', 'suspicious', 'malicious'] as const)
+        for (const riskScore of [0, 49.6, 74, 75, 100])
+          for (const hasProcess of [true, false])
+            for (const inContainer of [true, false])
+              for (const techniques of [[], ['T1059.004'], ['T1059', 'T1105', 'T9999']]) {
+                const req = { ...base, severity, verdict, riskScore, hasProcess, inContainer, techniques };
+                expect(engine.decide(req)).toEqual(validating.decide(req));
+                cases++;
+              }
+    for (const role of OPERATOR_ROLES)
+      for (const action of Object.keys(ACTIONS) as ActionName[])
+        for (const isRequester of [true, false]) {
+          const req = {
+            operator: { id: 'op-1', role },
+            action,
+            severity: 'high' as const,
+            host: 'h',
+            isRequester,
+          };
+          expect(engine.mayApprove(req)).toEqual(validating.mayApprove(req));
+          cases++;
+        }
+    expect(cases).toBe(972);
+  });
+
+  it('checks requests against the schema when asked to (vigil policy check)', () => {
+    const bad = { ...base, techniques: ['T1059', 7 as unknown as string] };
+    expect(() => validating.decide(bad)).toThrow(/policy evaluation failed/);
+  });
+});
+
 describe('approval authorization matrix', () => {
   it('agrees with the reference on 12,000 generated (actor, role, action, class, requester) cases: 0 unauthorized approvals', () => {
     let seed = 20261126;

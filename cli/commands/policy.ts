@@ -29,7 +29,8 @@ export function policyCheck(opts: { dir?: string; json: boolean }): number {
   const results: { name: string; ok: boolean; got?: unknown; want?: unknown }[] = [];
   let overridden: ReturnType<PolicyEngine['guardOverrides']> = [];
   if (!problems.length) {
-    const engine = new PolicyEngine(bundle);
+    // Every test request is also checked against the schema here.
+    const engine = new PolicyEngine(bundle, { validateRequests: true });
     overridden = engine.guardOverrides();
     const testDir = join(dir, 'tests');
     for (const f of readdirSync(testDir)
