@@ -60,7 +60,7 @@ interface Options {
 }
 
 /** Seconds the agent runs before its idle footprint is measured. */
-const AGENT_SETTLE_S = 10;
+const AGENT_SETTLE_S = 30;
 
 function parseArgs(argv: string[]): Options {
   const o: Options = { quick: false, keep: false, responseOnly: false, intakeOnly: false };

@@ -14,6 +14,7 @@ import { createSmtpMailer } from '../activities/notify/client.js';
 import { loadChannelsConfig, loadNotifyConfig } from '../activities/notify/config.js';
 import { createNotifyActivities, type EnqueueInput } from '../activities/notify/index.js';
 import { notifierStatusQuery, notifierWorkflowId } from '../src/contracts/notify.js';
+import { controlTaskQueue } from '../src/contracts/queues.js';
 import type { IncidentNotice } from '../src/contracts/playbook.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { testClient, uniqueQueue } from './helpers/temporal.js';
@@ -42,19 +43,24 @@ async function startNotifyWorker(taskQueue: string, smtpPort: number, limits: Re
   const mailCfg = loadNotifyConfig(env);
   const mailer = createSmtpMailer(mailCfg);
   const connection = await NativeConnection.connect({ address: inject('temporalAddress') });
-  const worker = await Worker.create({
-    connection,
-    namespace: inject('temporalNamespace'),
-    taskQueue,
-    workflowBundle: { code: inject('workflowBundle') },
-    activities: createNotifyActivities(mailer, mailCfg, { config: loadChannelsConfig(env) }),
-  });
-  const running = worker.run();
+  // The incidents' queue and its control queue (where the notifier runs), as the playbook worker polls them.
+  const workers = await Promise.all(
+    [taskQueue, controlTaskQueue(taskQueue)].map((q) =>
+      Worker.create({
+        connection,
+        namespace: inject('temporalNamespace'),
+        taskQueue: q,
+        workflowBundle: { code: inject('workflowBundle') },
+        activities: createNotifyActivities(mailer, mailCfg, { config: loadChannelsConfig(env) }),
+      }),
+    ),
+  );
+  const running = Promise.all(workers.map((w) => w.run()));
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    worker.shutdown();
+    for (const w of workers) w.shutdown();
     await running;
     mailer.close();
     await connection.close();

@@ -7,6 +7,7 @@ import {
   NativeConnection,
   Runtime,
   Worker,
+  type WorkerOptions,
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import { z } from 'zod';
@@ -38,6 +39,7 @@ import { createAutomationControl } from '../src/control/automation.js';
 import { createRoutingActivities } from '../activities/response/index.js';
 import { loadResponderRoutes, routeResponder } from '../activities/response/edr/index.js';
 import { EDR_TASK_QUEUE } from '../src/contracts/agent.js';
+import { controlTaskQueue } from '../src/contracts/queues.js';
 import {
   loadOutboundConfig,
   OutboundGuard,
@@ -237,31 +239,60 @@ const quietBundler = {
   error: (m: string) => process.stderr.write(`workflow bundle: ${m}\n`),
 };
 
+/**
+ * The playbook worker: one Worker on the playbook task queue (the incidents) and one on its control queue
+ * (the notifiers and the automation control, see src/contracts/queues.ts), same bundle and activities, in
+ * one process. `run()` runs both until shutdown; `worker` is the incidents' Worker.
+ */
 export async function createPlaybookWorker(
   cfg: WorkerConfig,
   connection: NativeConnection,
   opts: { taskQueue?: string; workflowBundle?: WorkflowBundleOption; workflowsPath?: string } = {},
 ) {
-  const { activities, close } = await createPlaybookActivities(
-    cfg,
-    opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
-  );
-  const worker = await Worker.create({
+  const taskQueue = opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE;
+  const { activities, close } = await createPlaybookActivities(cfg, taskQueue);
+  const workflowBundle =
+    opts.workflowBundle ??
+    (await bundleWorkflowCode({
+      workflowsPath: opts.workflowsPath ?? WORKFLOWS_PATH,
+      logger: quietBundler,
+    }));
+  const common = {
     connection,
     namespace: cfg.temporal.TEMPORAL_NAMESPACE,
-    taskQueue: opts.taskQueue ?? cfg.temporal.VIGIL_TASK_QUEUE,
-    workflowBundle:
-      opts.workflowBundle ??
-      (await bundleWorkflowCode({
-        workflowsPath: opts.workflowsPath ?? WORKFLOWS_PATH,
-        logger: quietBundler,
-      })),
+    workflowBundle,
     activities,
     dataConverter: dataConverterFor(cfg.codec),
-    maxCachedWorkflows: cfg.cache.VIGIL_WORKER_MAX_CACHED_WORKFLOWS,
     shutdownGraceTime: '10s',
+  } satisfies Partial<WorkerOptions>;
+  const worker = await Worker.create({
+    ...common,
+    taskQueue,
+    maxCachedWorkflows: cfg.cache.VIGIL_WORKER_MAX_CACHED_WORKFLOWS,
   });
-  return { worker, close };
+  // A handful of long-lived workflows: a small cache keeps them all.
+  const control = await Worker.create({
+    ...common,
+    taskQueue: controlTaskQueue(taskQueue),
+    maxCachedWorkflows: 100,
+  });
+  return {
+    worker,
+    control,
+    /** Both Workers until they are shut down (SIGINT/SIGTERM, or `shutdown()`). */
+    run: async () => {
+      const both = [worker.run(), control.run()];
+      // One failing stops the other: a process with half a worker would starve incidents or notifiers.
+      await Promise.race(both.map((p) => p.catch(() => undefined))).finally(() => {
+        for (const w of [worker, control]) if (w.getState() === 'RUNNING') w.shutdown();
+      });
+      await Promise.all(both);
+    },
+    shutdown: () => {
+      for (const w of [worker, control]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+    close,
+  };
 }
 
 /**
@@ -277,12 +308,12 @@ export function runWorkerProcess(name: string, workflowsPath = WORKFLOWS_PATH): 
       });
     }
     const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
-    const { worker, close } = await createPlaybookWorker(cfg, connection, { workflowsPath });
+    const w = await createPlaybookWorker(cfg, connection, { workflowsPath });
     process.stderr.write(
-      `${name}: polling ${cfg.temporal.VIGIL_TASK_QUEUE} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`,
+      `${name}: polling ${cfg.temporal.VIGIL_TASK_QUEUE} and ${controlTaskQueue(cfg.temporal.VIGIL_TASK_QUEUE)} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`,
     );
-    await worker.run();
-    close();
+    await w.run();
+    w.close();
     await connection.close();
   });
 }

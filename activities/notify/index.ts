@@ -7,6 +7,7 @@
  * When a chat channel (Slack) is configured, the same notices and every approval step also go there,
  * first: the channel's posts are idempotent, so a retry caused by the mail server repeats nothing there.
  */
+import { controlTaskQueue } from '../../src/contracts/queues.js';
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import {
@@ -254,7 +255,7 @@ export function createNotifyActivities(
       try {
         await ctx.client.workflow.signalWithStart(NOTIFIER_WORKFLOW, {
           workflowId,
-          taskQueue: ctx.info.taskQueue,
+          taskQueue: controlTaskQueue(ctx.info.taskQueue),
           args: [{ channel: req.channel }],
           signal: notifySignal,
           signalArgs: [request],

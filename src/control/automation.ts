@@ -3,6 +3,7 @@
  * budget, one Update deduplicated by its id so a retried reservation is answered the same), read the
  * state, and change it on an operator's behalf.
  */
+import { controlTaskQueue } from '../contracts/queues.js';
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
   budgetUpdate,
@@ -35,7 +36,7 @@ export function createAutomationControl(
   const start = () =>
     new WithStartWorkflowOperation(CONTROL_WORKFLOW, {
       workflowId: controlWorkflowId(opts.taskQueue),
-      taskQueue: opts.taskQueue,
+      taskQueue: controlTaskQueue(opts.taskQueue),
       args: [
         {
           killSwitch: { engaged: false },

@@ -54,16 +54,16 @@ export async function startWorker(
 ): Promise<{ worker: Worker; stop: () => Promise<void> }> {
   const cfg = loadWorkerConfig(env);
   const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
-  const { worker, close } = await createPlaybookWorker(cfg, connection, {
+  const w = await createPlaybookWorker(cfg, connection, {
     workflowBundle: { code: inject('workflowBundle') },
   });
-  const running = worker.run();
+  const running = w.run();
   return {
-    worker,
+    worker: w.worker,
     stop: async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      w.shutdown();
       await running;
-      close();
+      w.close();
       await connection.close();
     },
   };
