@@ -160,6 +160,37 @@ describe('request validation', () => {
     expect(cases).toBe(972);
   });
 
+  it('passes the playbook entity when a policy reads it, and decides the same without it otherwise', () => {
+    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
+    const pinned = {
+      ...b,
+      byId: {
+        ...b.byId,
+        'old-playbooks-never-contain': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource) when { resource.class != "observe" && principal.version == "0.9.0" };`,
+      },
+    };
+    for (const validateRequests of [false, true]) {
+      const e = new PolicyEngine(pinned, { validateRequests });
+      const old = e.decide({ ...base, playbook: { name: 'suspicious-process', version: '0.9.0' } });
+      expect(old.find((d) => d.action === 'suspend-process')?.disposition).toBe('forbidden');
+      expect(e.decide(base).find((d) => d.action === 'suspend-process')?.disposition).toBe('automatic');
+    }
+    // `principal is` and `==` need no entity: the answers match the validating engine, which always passes it.
+    const scoped = {
+      ...b,
+      byId: {
+        ...b.byId,
+        'only-this-playbook': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource) unless { principal == Vigil::Playbook::"suspicious-process" };`,
+      },
+    };
+    const fast = new PolicyEngine(scoped);
+    const checked = new PolicyEngine(scoped, { validateRequests: true });
+    for (const name of ['suspicious-process', 'triage'])
+      expect(fast.decide({ ...base, playbook: { name, version: '1.0.0' } })).toEqual(
+        checked.decide({ ...base, playbook: { name, version: '1.0.0' } }),
+      );
+  });
+
   it('checks requests against the schema when asked to (vigil policy check)', () => {
     const bad = { ...base, techniques: ['T1059', 7 as unknown as string] };
     expect(() => validating.decide(bad)).toThrow(/policy evaluation failed/);

@@ -111,6 +111,18 @@ function entities(extra: cedar.EntityJson[] = []): cedar.EntityJson[] {
   return [...roles, ...responses, ...extra];
 }
 
+/**
+ * Whether any policy's conditions mention the variable (`principal`, `resource`, `context`): read from Cedar's
+ * JSON form of each policy. A policy Cedar cannot convert counts as mentioning it (the safe answer).
+ */
+function conditionsMention(bundle: PolicyBundle, variable: string): boolean {
+  const needle = JSON.stringify({ Var: variable });
+  return Object.values(bundle.byId).some((text) => {
+    const r = cedar.policyToJson(text);
+    return r.type !== 'success' || JSON.stringify(r.json.conditions).includes(needle);
+  });
+}
+
 let engines = 0;
 /** Memoized approver-role answers per engine (cleared when full). */
 const APPROVER_ROLE_CACHE = 4096;
@@ -130,12 +142,19 @@ export class PolicyEngine {
    * turn it on, and a test shows both modes decide alike on a generated matrix.
    */
   private readonly validateRequests: boolean;
+  /**
+   * Whether a decision passes the playbook (the principal) as an entity. A playbook has no parents, so scope
+   * tests (`==`, `in`, `is`) answer the same without it; only a condition that reads it (`principal.version`,
+   * `principal has ...`) needs it, and then it is passed. Each entity passed costs a share of every call.
+   */
+  private readonly playbookEntityNeeded: boolean;
 
   constructor(
     readonly bundle: PolicyBundle,
     opts: { validateRequests?: boolean } = {},
   ) {
     this.validateRequests = opts.validateRequests ?? false;
+    this.playbookEntityNeeded = this.validateRequests || conditionsMention(bundle, 'principal');
     const problems = validateBundle(bundle);
     if (problems.length)
       throw new Error(`policies in ${bundle.dir} do not validate:\n  - ${problems.join('\n  - ')}`);
@@ -206,9 +225,9 @@ export class PolicyEngine {
       inContainer: req.inContainer,
     };
     const principal = { type: 'Vigil::Playbook', id: req.playbook.name };
-    const ents = this.baseEntities.concat([
-      { uid: principal, attrs: { version: req.playbook.version }, parents: [] },
-    ]);
+    const ents = this.playbookEntityNeeded
+      ? this.baseEntities.concat([{ uid: principal, attrs: { version: req.playbook.version }, parents: [] }])
+      : this.baseEntities;
     return [...new Set(req.proposed)].map((action) => {
       const spec = ACTIONS[action];
       const resource = { type: 'Vigil::Response', id: action };
