@@ -191,6 +191,58 @@ describe('request validation', () => {
       );
   });
 
+  it('passes each request only the policies that can apply and the context they read, deciding as the reference', () => {
+    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
+    // Policies that read what the shipped ones do not (techniques, host, severity), scopes of every form,
+    // and a condition that uses the context whole (`context has`), beside the shipped ones.
+    const rich = {
+      ...b,
+      byId: {
+        ...b.byId,
+        'no-automation-for-discovery': `forbid (principal, action == Vigil::Action::"automate", resource) when { context.techniques.contains("T1082") };`,
+        'db-hosts-need-a-human': `forbid (principal, action in [Vigil::Action::"automate"], resource is Vigil::Response) when { context.host like "db-*" };`,
+        'quarantine-on-critical': `permit (principal, action == Vigil::Action::"automate", resource == Vigil::Response::"quarantine-file") when { context has severity && context.severity == "critical" };`,
+        'no-kill-in-containers': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource in Vigil::Response::"kill-process-tree") when { context.inContainer };`,
+      },
+    };
+    const fast = new PolicyEngine(rich);
+    const reference = new PolicyEngine(rich, { validateRequests: true });
+    let differs = 0;
+    let cases = 0;
+    for (const severity of ['low', 'high', 'critical'] as const)
+      for (const verdict of ['suspicious', 'malicious'] as const)
+        for (const host of ['web-01', 'db-7'])
+          for (const inContainer of [true, false])
+            for (const techniques of [[], ['T1082'], ['T1059.004', 'T1082']]) {
+              const req = { ...base, severity, verdict, host, inContainer, techniques, riskScore: 90 };
+              const got = fast.decide(req);
+              expect(got).toEqual(reference.decide(req));
+              cases++;
+              if (JSON.stringify(got) !== JSON.stringify(engine.decide(req))) differs++;
+            }
+    expect(cases).toBe(72);
+    // The added policies did change decisions (so the comparison above exercised them).
+    expect(differs).toBeGreaterThan(20);
+  });
+
+  it('does not narrow `action in` when the schema groups actions', () => {
+    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
+    const grouped = {
+      ...b,
+      schema: b.schema
+        .replace('action propose appliesTo', 'action contain;\n  action propose in [contain] appliesTo')
+        .replace('action automate appliesTo', 'action automate in [contain] appliesTo'),
+      byId: {
+        ...b.byId,
+        'no-containment-of-processes': `forbid (principal, action in Vigil::Action::"contain", resource == Vigil::Response::"suspend-process");`,
+      },
+    };
+    expect(validateBundle(grouped)).toEqual([]);
+    const fast = new PolicyEngine(grouped);
+    expect(fast.decide(base).find((d) => d.action === 'suspend-process')?.disposition).toBe('forbidden');
+    expect(fast.decide(base)).toEqual(new PolicyEngine(grouped, { validateRequests: true }).decide(base));
+  });
+
   it('checks requests against the schema when asked to (vigil policy check)', () => {
     const bad = { ...base, techniques: ['T1059', 7 as unknown as string] };
     expect(() => validating.decide(bad)).toThrow(/policy evaluation failed/);
