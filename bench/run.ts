@@ -19,10 +19,13 @@
  *   4. the storm: many events over few keys with malformed and badly signed ones, bounded concurrency,
  *      429/503 retried after Retry-After; exactly one incident per key; its absorb time against the time
  *      to get the same number of unique events answered alone.                             goal <= 1.2x
+ *  10. (first, before the stack starts: bench/scoring.ts) the scoring model in process: one inference
+ *      p99 (< 0.2 ms), batched inference rows/s on one thread (>= 100,000), TreeSHAP per row, and the
+ *      scoring activity's CPU per event against an incident's CPU from scenario 2 (<= 5%).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { findTemporalBinary, SQLITE_PRAGMAS } from '../cli/stack/temporal.js';
 import { detectionEvent, falcoAlert, malformedAlert } from './events.js';
@@ -43,6 +46,7 @@ import {
   type ContainRun,
   type ResponseSettings,
 } from './response.js';
+import { runScoring, type ScoringBench } from './scoring.js';
 
 const say = (l: string) => process.stderr.write(`${l}\n`);
 const PATH = '/v1/events/falco';
@@ -56,6 +60,7 @@ interface Options {
   parked?: number;
   responseOnly: boolean;
   intakeOnly: boolean;
+  scoringOnly: boolean;
   cpuProf?: string;
 }
 
@@ -63,13 +68,20 @@ interface Options {
 const AGENT_SETTLE_S = 30;
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { quick: false, keep: false, responseOnly: false, intakeOnly: false };
+  const o: Options = {
+    quick: false,
+    keep: false,
+    responseOnly: false,
+    intakeOnly: false,
+    scoringOnly: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') o.quick = true;
     else if (a === '--keep') o.keep = true;
     else if (a === '--response-only') o.responseOnly = true;
     else if (a === '--intake-only') o.intakeOnly = true;
+    else if (a === '--scoring-only') o.scoringOnly = true;
     else if (a === '--cpu-prof') {
       const p = argv[++i];
       if (!p) throw new Error('--cpu-prof needs a directory');
@@ -91,6 +103,7 @@ function parseArgs(argv: string[]): Options {
           '  --parked <n>   incidents parked on approvals in scenario 9 (default 10,000; --quick 300)\n' +
           '  --response-only  only scenarios 5-9 (containment, agent, policy, Slack, parked approvals)\n' +
           '  --intake-only  only scenarios 1-4 (incidents/s, CPU per incident, ack latency, storm)\n' +
+          '  --scoring-only  only scenario 10 (the scoring model in process; no Temporal)\n' +
           '  --cpu-prof <dir>  run the intake under node --cpu-prof; its .cpuprofile is written there at the end\n',
       );
       process.exit(0);
@@ -1141,6 +1154,105 @@ function responseReport(o: ResponseResults) {
   };
 }
 
+/** Scenario 10's text and summary; `incidentCpuMs` is ours from scenario 2 when it ran in this run. */
+function scoringReport(sc: ScoringBench, incidentCpuMs?: number) {
+  const best = Math.max(...sc.batches.map((b) => b.rowsPerSecond));
+  const lines: string[] = [];
+  const m = sc.model;
+  lines.push(
+    `10. scoring, in process before the stack started (model ${m.id} ${m.version}, ${m.algorithm}: ${m.trees} trees, ${m.nodes} nodes, depth up to ${m.maxDepth}; sha256 ${m.sha256.slice(0, 12)}; inputs: parity.json), ms unless stated:`,
+  );
+  lines.push(
+    table([
+      ['', 'n', 'p50', 'p99', 'max', 'goal', ''],
+      [
+        'one inference (onnxruntime, 1 row)',
+        String(sc.inference.n),
+        fmt(sc.inference.p50, 4),
+        fmt(sc.inference.p99, 4),
+        fmt(sc.inference.max, 3),
+        'p99 < 0.2 ms',
+        verdict(sc.inference.p99 < 0.2),
+      ],
+      [
+        'one score (features + inference)',
+        String(sc.featuresAndInference.n),
+        fmt(sc.featuresAndInference.p50, 4),
+        fmt(sc.featuresAndInference.p99, 4),
+        fmt(sc.featuresAndInference.max, 3),
+        '',
+        '',
+      ],
+      [
+        'TreeSHAP attributions, one row',
+        String(sc.attributionsMs.n),
+        fmt(sc.attributionsMs.p50, 2),
+        fmt(sc.attributionsMs.p99, 2),
+        fmt(sc.attributionsMs.max, 2),
+        '',
+        '',
+      ],
+    ]),
+  );
+  lines.push(
+    table([
+      ['batched inference, 1 thread', 'rows/s', 'rows per CPU-s', 'goal', ''],
+      ...sc.batches.map((b) => [
+        `${b.size} rows a batch`,
+        String(b.rowsPerSecond),
+        String(b.rowsPerCpuSecond),
+        '>= 100,000 rows/s',
+        verdict(b.rowsPerSecond >= 100_000),
+      ]),
+      [
+        `traces to scores (features too; ${sc.traces.callsPerTrace} calls a trace, ${sc.traces.size} a batch)`,
+        String(sc.traces.rowsPerSecond),
+        String(sc.traces.rowsPerCpuSecond),
+        '',
+        '',
+      ],
+    ]),
+  );
+  const share = (ms: number) => (incidentCpuMs ? ms / incidentCpuMs : NaN);
+  const e = sc.scoreEventCpuMs;
+  lines.push(
+    `   the scoring activity's CPU per event: ${fmt(e.withoutAttributions, 3)} ms without attributions` +
+      (incidentCpuMs
+        ? ` = ${fmt(100 * share(e.withoutAttributions), 2)}% of an incident's ${fmt(incidentCpuMs)} CPU ms (scenario 2; goal <= 5%: ${verdict(share(e.withoutAttributions) <= 0.05)})`
+        : ' (run the whole bench to compare it with an incident)') +
+      `; ${fmt(e.withAttributions, 1)} ms with top-5 attributions` +
+      (incidentCpuMs ? ` = ${fmt(100 * share(e.withAttributions), 1)}%` : '') +
+      ` (by default only flagged events get them: VIGIL_MODEL_ATTRIBUTIONS=flagged). Medians of ${sc.rounds} rounds for rates.`,
+  );
+  return {
+    text: lines.join('\n'),
+    summary: {
+      scoring: {
+        model: m,
+        inferenceMs: {
+          p50: sc.inference.p50,
+          p99: sc.inference.p99,
+          goal: 'p99 < 0.2',
+          met: sc.inference.p99 < 0.2,
+        },
+        batchRowsPerSecond: { best, goal: '>= 100000', met: best >= 100_000 },
+        attributionsMs: { p50: sc.attributionsMs.p50, p99: sc.attributionsMs.p99 },
+        scoreEventCpuMs: e,
+        ...(incidentCpuMs
+          ? {
+              shareOfIncidentCpu: {
+                withoutAttributions: round(share(e.withoutAttributions), 5),
+                withAttributions: round(share(e.withAttributions), 4),
+                goal: '<= 0.05 (without attributions; flagged events add the attributions)',
+                met: share(e.withoutAttributions) <= 0.05,
+              },
+            }
+          : {}),
+      },
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------
 
 async function main() {
@@ -1165,6 +1277,27 @@ async function main() {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('exit', () => killAllNow());
+
+  // Scenario 10 first: in process, no Temporal, while the machine is still quiet.
+  let scoring: ScoringBench | undefined;
+  if (opts.scoringOnly || (!opts.intakeOnly && !opts.responseOnly)) {
+    scoring = await runScoring({ quick: opts.quick, say });
+    if (opts.scoringOnly) {
+      const sr = scoringReport(scoring);
+      process.stdout.write(
+        `\nVigil bench (${s.mode}, scenario 10 only) ${startedAt}, ${round((performance.now() - t0) / 1000)} s\n` +
+          `machine: ${cpus().length} cores, ${cpus()[0]?.model ?? '?'}, load avg at end ${loadavg()
+            .map((x) => round(x, 2))
+            .join(' ')}\n\n${sr.text}\n`,
+      );
+      if (opts.json)
+        writeFileSync(
+          opts.json,
+          `${JSON.stringify({ startedAt, mode: s.mode, summary: sr.summary, scoring }, null, 2)}\n`,
+        );
+      return;
+    }
+  }
 
   say('bench: finding the Temporal CLI...');
   const bin = await findTemporalBinary((l) => say(l));
@@ -1284,6 +1417,11 @@ async function main() {
       rep.text += `\n\n${resp.text}`;
       Object.assign(rep.summary, resp.summary);
     }
+    if (scoring) {
+      const sr = scoringReport(scoring, rep.summary.cpuMsPerIncident.ours);
+      rep.text += `\n\n${sr.text}`;
+      Object.assign(rep.summary, sr.summary);
+    }
     process.stdout.write(`\n${rep.text}\n`);
     if (opts.json) {
       writeFileSync(
@@ -1304,6 +1442,7 @@ async function main() {
             latency,
             storm,
             response,
+            scoring,
           },
           null,
           2,

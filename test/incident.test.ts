@@ -230,14 +230,16 @@ describe('incident workflow', () => {
       });
 
     it('scores it with the signed model and fuses the score into the risk, with attributions on record', async () => {
-      await withWorker({}, async (start) => {
+      // Every score gets attributions here; by default (flagged) only scores at the threshold or above do.
+      await withWorker({ VIGIL_MODEL_ATTRIBUTIONS: 'always' }, async (start) => {
         const e = windowed();
         await start.start(e.incidentId, e.correlationKey, e.event);
         const r = await result(e.incidentId);
         const score = r.decisions.find((d) => d.kind === 'score');
         expect(score?.by).toBe('syscall-anomaly');
         expect(score?.version).toMatch(/sha256:[0-9a-f]{64}$/);
-        expect(score?.reasons.length).toBeGreaterThan(0);
+        expect(score?.reasons[0]).toMatch(/^score 0\.\d{4} (>=|<) threshold 0\.\d{4}$/);
+        expect(score?.reasons.some((x) => /^(len|distinct|freq|bigram|has):/.test(x))).toBe(true);
         expect(score?.inputs).toMatchObject({ calls: 60 });
         const rules = r.decisions.find((d) => d.kind === 'rules');
         expect(rules?.reasons.some((x) => x.startsWith('model syscall-anomaly@'))).toBe(true);

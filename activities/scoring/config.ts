@@ -31,10 +31,10 @@ export function scoringConfigSchema(root: string) {
       .union([z.enum(['detect90', 'detect99']), z.coerce.number().gt(0).lt(1)])
       .optional(),
     /**
-     * which scored events get TreeSHAP attributions (tens of ms each): always (every scored event, the
-     * default), or flagged (only those at or above the threshold, the ones that move the decision)
+     * which scored events get TreeSHAP attributions (tens of ms each): flagged (the default: only those at
+     * or above the threshold, the ones that move the decision), or always (every scored event)
      */
-    VIGIL_MODEL_ATTRIBUTIONS: z.enum(['always', 'flagged']).default('always'),
+    VIGIL_MODEL_ATTRIBUTIONS: z.enum(['always', 'flagged']).default('flagged'),
     /**
      * intra-op threads for batches of 256 rows or more (`vigil model eval`/`compare`, batch scoring); a
      * second session, created on first use. Single-event scoring always runs on one thread.
