@@ -26,8 +26,8 @@ export function expectedValue(e: TreeEnsemble): number {
  * where O_j says whether x follows the path at every split on j and Z_j is the product of j's cover
  * fractions. A product game's Shapley value is
  *   phi_i(l) = value(l) * (O_i - Z_i) * integral_0^1 prod_{j != i} (Z_j + t (O_j - Z_j)) dt,
- * a polynomial of degree < depth in t, integrated exactly by Gauss-Legendre quadrature with ceil((depth+1)/2)
- * points. One walk carries G(t) = prod_j F_j(t) down at those points, sums H(t) = sum_l value(l) G_l(t) up,
+ * a polynomial of degree < (distinct features on the path) in t, integrated exactly by Gauss-Legendre
+ * quadrature with half as many points. One walk carries G(t) = prod_j F_j(t) down at those points, sums H(t) = sum_l value(l) G_l(t) up,
  * and credits each split edge on feature i with the leaves below it that meet no deeper split on i (their F_i
  * is that edge's): H(child) minus the H of the topmost splits on i below it. O(nodes x points) per tree
  * instead of O(leaves x depth^2).
@@ -82,6 +82,8 @@ interface Scratch {
   level: Int32Array;
   /** 1 / F_i at the points for the split edge into each level (0 where F_i is 0) */
   inv: Float64Array;
+  /** G at each level without the factor of the feature split there */
+  gw: Float64Array;
 }
 
 function scratch(e: TreeEnsemble, nFeatures: number): Scratch {
@@ -97,6 +99,7 @@ function scratch(e: TreeEnsemble, nFeatures: number): Scratch {
     z: new Float64Array(nFeatures).fill(1),
     level: new Int32Array(nFeatures).fill(-1),
     inv: new Float64Array(levels * n),
+    gw: new Float64Array(levels * n),
   };
 }
 
@@ -128,31 +131,52 @@ function walk(
   // 1 / F_feat before this split: that of the enclosing split edge on `feat` (F = 1 when there is none).
   const before = pLevel >= 0 ? pLevel * n : -1;
   const next = at + n;
+  // G without this feature's factor, shared by both children.
+  const { gw } = s;
+  if (before < 0) for (let k = 0; k < n; k++) gw[at + k] = g[at + k]!;
+  else for (let k = 0; k < n; k++) gw[at + k] = g[at + k]! * inv[before + k]!;
   for (let c = 0; c < 2; c++) {
     const child = c === 0 ? t.yes[node]! : t.no[node]!;
     const o = child === hot ? pO : 0;
     const z = pZ * (t.cover[child]! / cover);
     const dz = o - z;
-    for (let k = 0; k < n; k++) {
-      const after = z + qt[k]! * dz;
-      // F = 0 only when O = Z = 0: then G is 0 from here down, and this edge credits nothing.
-      const r = after === 0 ? 0 : 1 / after;
-      g[next + k] = (before < 0 ? g[at + k]! : g[at + k]! * inv[before + k]!) * after;
-      inv[next + k] = r;
-      sub[next + k] = 0;
+    if (t.mode[child] === Mode.Leaf) {
+      // A leaf child: its H is value * G, no walk needed.
+      const v = t.value[child]!;
+      for (let k = 0; k < n; k++) {
+        const after = z + qt[k]! * dz;
+        inv[next + k] = after === 0 ? 0 : 1 / after;
+        h[next + k] = v * gw[at + k]! * after;
+        sub[next + k] = 0;
+      }
+    } else {
+      for (let k = 0; k < n; k++) {
+        const after = z + qt[k]! * dz;
+        // F = 0 only when O = Z = 0: then G is 0 from here down, and this edge credits nothing.
+        inv[next + k] = after === 0 ? 0 : 1 / after;
+        g[next + k] = gw[at + k]! * after;
+        sub[next + k] = 0;
+      }
+      s.o[feat] = o;
+      s.z[feat] = z;
+      s.level[feat] = d + 1;
+      walk(t, x, phi, s, q, child, d + 1);
     }
-    s.o[feat] = o;
-    s.z[feat] = z;
-    s.level[feat] = d + 1;
-    walk(t, x, phi, s, q, child, d + 1);
-    // Credit this edge with the leaves below it whose deepest split on `feat` it is.
-    if (dz !== 0) {
-      let acc = 0;
-      for (let k = 0; k < n; k++) acc += qw[k]! * (h[next + k]! - sub[next + k]!) * inv[next + k]!;
-      phi[feat]! += dz * acc;
-    }
-    if (c === 0) for (let k = 0; k < n; k++) h[at + k] = h[next + k]!;
-    else for (let k = 0; k < n; k++) h[at + k]! += h[next + k]!;
+    // Credit this edge with the leaves below it whose deepest split on `feat` it is; sum H up.
+    let acc = 0;
+    if (c === 0)
+      for (let k = 0; k < n; k++) {
+        const hk = h[next + k]!;
+        acc += qw[k]! * (hk - sub[next + k]!) * inv[next + k]!;
+        h[at + k] = hk;
+      }
+    else
+      for (let k = 0; k < n; k++) {
+        const hk = h[next + k]!;
+        acc += qw[k]! * (hk - sub[next + k]!) * inv[next + k]!;
+        h[at + k]! += hk;
+      }
+    if (dz !== 0) phi[feat]! += dz * acc;
   }
   s.o[feat] = pO;
   s.z[feat] = pZ;
@@ -165,8 +189,38 @@ function walk(
   }
 }
 
+const pointsOfTree = new WeakMap<Tree, number>();
+
+/**
+ * Quadrature points a tree needs: a leaf's integrand has degree (distinct features on its path) - 1, and n
+ * Gauss-Legendre points are exact up to degree 2n - 1.
+ */
+function pointsFor(t: Tree): number {
+  let n = pointsOfTree.get(t);
+  if (n !== undefined) return n;
+  const seen = new Map<number, number>();
+  let most = 0;
+  const visit = (node: number, distinct: number): void => {
+    if (t.mode[node] === Mode.Leaf) {
+      most = Math.max(most, distinct);
+      return;
+    }
+    const f = t.feature[node]!;
+    const times = seen.get(f) ?? 0;
+    seen.set(f, times + 1);
+    const d = times === 0 ? distinct + 1 : distinct;
+    visit(t.yes[node]!, d);
+    visit(t.no[node]!, d);
+    seen.set(f, times);
+  };
+  visit(0, 0);
+  n = Math.max(1, Math.ceil(most / 2));
+  pointsOfTree.set(t, n);
+  return n;
+}
+
 function shapTree(t: Tree, x: ArrayLike<number>, phi: Float64Array, s: Scratch): void {
-  const q = quadrature(Math.ceil((t.maxDepth + 1) / 2));
+  const q = quadrature(pointsFor(t));
   for (let k = 0; k < q.n; k++) s.g[k] = 1;
   walk(t, x, phi, s, q, 0, 0);
 }
