@@ -1160,7 +1160,7 @@ function scoringReport(sc: ScoringBench, incidentCpuMs?: number) {
   const lines: string[] = [];
   const m = sc.model;
   lines.push(
-    `10. scoring, in process before the stack started (model ${m.id} ${m.version}, ${m.algorithm}: ${m.trees} trees, ${m.nodes} nodes, depth up to ${m.maxDepth}; sha256 ${m.sha256.slice(0, 12)}; inputs: parity.json), ms unless stated:`,
+    `10. scoring, in process before the stack started (model ${m.id} ${m.version}, ${m.algorithm}: ${m.trees} trees, ${m.nodes} nodes, depth up to ${m.maxDepth}; sha256 ${m.sha256.slice(0, 12)}; inputs: ${sc.inputs}), ms unless stated:`,
   );
   lines.push(
     table([

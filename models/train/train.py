@@ -67,6 +67,12 @@ CANDIDATES = {
     ),
 }
 
+# The serving budget: batch inference must reach 100,000 rows/s on one thread of a small shared machine, and
+# onnxruntime's time per row grows with the forest's nodes (measured on ADFA-LD traces in Node, one thread:
+# ~88k nodes 85-95k rows/s, ~44k nodes 106-147k, ~29k nodes 206-216k). Candidates whose fold models average
+# more nodes than this are not chosen (the final fit on the whole training split is ~15% larger than a fold's).
+NODE_BUDGET = 30_000
+
 
 def tree_nodes(m) -> int:
     """Total nodes of a fitted forest or boosted ensemble (what a row's walk and TreeSHAP scale with)."""
@@ -323,8 +329,9 @@ def main() -> None:
         cv[name], oof_by[name] = s, oof
         print(f"   {name:16s} AUC {s['rocAuc']:.4f}  FPR@90 {s['fprAt90']:.4f}  FPR@99 {s['fprAt99']:.4f}  "
               f"{s['nodes']} nodes ({s['seconds']} s)")
-    # The serving cost (tree nodes) breaks ties: batch throughput and TreeSHAP time grow with it.
-    chosen = min(cv, key=lambda k: (cv[k]["fprAt90"], -cv[k]["rocAuc"], cv[k]["nodes"]))
+    # Within the serving budget, the lowest out-of-fold FPR at 90% detection (then AUC, then fewer nodes).
+    within = [k for k in cv if cv[k]["nodes"] <= NODE_BUDGET] or [min(cv, key=lambda k: cv[k]["nodes"])]
+    chosen = min(within, key=lambda k: (cv[k]["fprAt90"], -cv[k]["rocAuc"], cv[k]["nodes"]))
     thresholds = {"detect90": cv[chosen]["thresholdAt90"], "detect99": cv[chosen]["thresholdAt99"]}
     print(f"   chosen: {chosen}; thresholds from its out-of-fold scores: {thresholds}")
 
@@ -356,6 +363,10 @@ def main() -> None:
     for f in FAMILIES:
         m = (fam[te] == f) | (fam[te] == "normal")
         per_family[f] = summary(y[te][m], s_te[m])
+    # Held-out attacks no tree votes for: no threshold above 0 catches them.
+    held["attacksAtZero"] = {
+        f: int(((fam[te] == f) & (s_te <= 0)).sum()) for f in FAMILIES if ((fam[te] == f) & (s_te <= 0)).any()
+    }
     rel = reliability(y[te], s_te)
     at_thr = {
         k: {
@@ -366,6 +377,10 @@ def main() -> None:
     }
     print(f"   held-out: AUC {held['rocAuc']:.4f}  FPR@90 {held['fprAt90']:.4f}  FPR@99 {held['fprAt99']:.4f}  "
           f"Brier {held['brier']:.4f}  (ONNX vs sklearn max |diff| {parity_max:.2e})")
+
+    serving = serving_cost(sess, X[te], clf)
+    print(f"   serving (onnxruntime {ort.__version__}, 1 thread): one row p50 {serving['rowP50Ms']:.4f} ms, "
+          f"p99 {serving['rowP99Ms']:.4f} ms; batches {serving['batchRowsPerSecond']} rows/s")
 
     strace = None
     if not args.no_strace:
@@ -474,7 +489,9 @@ def main() -> None:
         "signing": {"algorithm": "ed25519", "keyId": key_id},
     }
 
-    card = model_card(manifest, spec, mapping, cv, chosen, held, per_family, rel, at_thr, strace, len(tr), len(te))
+    card = model_card(
+        manifest, spec, mapping, cv, chosen, held, per_family, rel, at_thr, strace, serving, len(tr), len(te)
+    )
     (out / "MODEL_CARD.md").write_text(card)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     prettier([out / "MODEL_CARD.md", out / "manifest.json"])
@@ -527,11 +544,44 @@ def strace_check(dirpath: Path, mapping, featurize, score, threshold: float):
     }
 
 
+def serving_cost(sess, X: np.ndarray, clf) -> dict:
+    """What serving the model costs on this machine, measured with the engine onnxruntime-node wraps."""
+    est = np.asarray(clf.estimators_).ravel()
+    row = X[:1].astype(np.float32)
+    for _ in range(300):
+        sess.run(["probabilities"], {"X": row})
+    lat = []
+    for i in range(3000):
+        r = X[i % len(X) : i % len(X) + 1].astype(np.float32)
+        t0 = time.perf_counter()
+        sess.run(["probabilities"], {"X": r})
+        lat.append((time.perf_counter() - t0) * 1000)
+    rates = {}
+    for size in (1024, 4096):
+        B = np.resize(X, (size, X.shape[1])).astype(np.float32)
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            for _ in range(max(2, 20000 // size)):
+                sess.run(["probabilities"], {"X": B})
+            runs.append(max(2, 20000 // size) * size / (time.perf_counter() - t0))
+        rates[size] = int(np.median(runs))
+    return {
+        "trees": len(est),
+        "nodes": int(sum(e.tree_.node_count for e in est)),
+        "maxDepth": int(max(e.tree_.max_depth for e in est)),
+        "rowP50Ms": float(np.percentile(lat, 50)),
+        "rowP99Ms": float(np.percentile(lat, 99)),
+        "batchRowsPerSecond": rates,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    }
+
+
 def pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
-def model_card(manifest, spec, mapping, cv, chosen, held, per_family, rel, at_thr, strace, n_tr, n_te) -> str:
+def model_card(manifest, spec, mapping, cv, chosen, held, per_family, rel, at_thr, strace, serving, n_tr, n_te) -> str:
     t = manifest["thresholds"]
     L = []
     w = L.append
@@ -632,8 +682,26 @@ def model_card(manifest, spec, mapping, cv, chosen, held, per_family, rel, at_th
         mark = " (chosen)" if k == chosen else ""
         w(f"| {k}{mark} | {s['rocAuc']:.4f} | {pct(s['fprAt90'])} | {pct(s['fprAt99'])} | {s['nodes']:,} | "
           f"{s['seconds']} |")
-    w("\nThe candidate with the lowest out-of-fold FPR at 90% detection (then the highest AUC, then the fewest "
-      "tree nodes, averaged over the folds: batch throughput and TreeSHAP time grow with them) is chosen.\n")
+    w(f"\nChosen: among the candidates whose fold models average at most {NODE_BUDGET:,} tree nodes (the serving "
+      "budget: batch inference must reach 100,000 rows/s on one thread, and its time per row grows with the "
+      "nodes, as does TreeSHAP's), the one with the lowest out-of-fold FPR at 90% detection (then the highest "
+      "AUC).")
+    better = [k for k in cv if cv[k]["nodes"] > NODE_BUDGET and cv[k]["fprAt90"] < cv[chosen]["fprAt90"]]
+    if better:
+        w("Over the budget, " + ", ".join(f"{k} ({pct(cv[k]['fprAt90'])})" for k in better)
+          + f" score better out of fold at 90% detection than the chosen one ({pct(cv[chosen]['fprAt90'])}).")
+    w("")
+    w("## Serving cost\n")
+    w(
+        f"{serving['trees']} trees, {serving['nodes']:,} nodes, depth up to {serving['maxDepth']}. Measured by the "
+        f"pipeline on the training machine ({serving['machine']}) with Python onnxruntime {ort.__version__}, the "
+        "engine onnxruntime-node wraps, one intra-op thread: one row p50 "
+        f"{serving['rowP50Ms']:.3f} ms, p99 {serving['rowP99Ms']:.3f} ms (goal p99 < 0.2 ms); batches of 1,024 / "
+        f"4,096 rows {serving['batchRowsPerSecond'][1024]:,} / {serving['batchRowsPerSecond'][4096]:,} rows/s "
+        "(goal >= 100,000). The same figures from Node, with feature extraction, exact TreeSHAP per row and the "
+        "scoring activity's share of an incident's CPU: `npm run bench -- --scoring-only` (scenario 10 of "
+        "`npm run bench`, which also measures the incident). Timings vary with the machine's load.\n"
+    )
     w("## strace check (benign x86_64 workloads on the training machine)\n")
     if strace:
         sm = strace["summary"]
@@ -688,6 +756,14 @@ def model_card(manifest, spec, mapping, cv, chosen, held, per_family, rel, at_th
         "windows of comparable length.\n"
         "- Scores are a ranking signal for triage, never an automatic containment trigger.\n"
     )
+    zero = held.get("attacksAtZero") or {}
+    if zero:
+        w(
+            f"- A score is a share of {serving['trees']} trees' votes; held-out attacks no tree "
+            "votes for (score 0) are missed at any threshold, so detection near 100% means flagging everything: "
+            + ", ".join(f"{n} {f}" for f, n in zero.items())
+            + " (see FPR at 99% detection).\n"
+        )
     w("## Reproduce\n")
     w(
         "`npm run model:train` (creates the pinned venv `~/.cache/vigil/venv-train` on first use, then trains, "
