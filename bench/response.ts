@@ -68,7 +68,7 @@ export function responseSettings(quick: boolean, parked?: number): ResponseSetti
         parked: 300,
         slackClicks: 20,
         slackWarmup: 3,
-        policyDecisions: 2000,
+        policyDecisions: 10_000,
       }
     : {
         pairs: 100,

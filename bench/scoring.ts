@@ -84,7 +84,7 @@ export async function runScoring(opts: { quick: boolean; say: (l: string) => voi
   if (!seqs.length) throw new Error(`no inputs: neither ${adfa} nor sequences in ${model.dir}/parity.json`);
   const rows = seqs.map((q) => Float32Array.from(model.featurizer.features(q)));
   const rounds = opts.quick ? 3 : 5;
-  const singles = opts.quick ? 3000 : 10_000;
+  const singles = 10_000;
 
   opts.say(`bench: scoring: ${singles} single inferences...`);
   const inference: number[] = [];
