@@ -47,7 +47,7 @@ import {
   type ContainRun,
   type ResponseSettings,
 } from './response.js';
-import { runScoring, type ScoringBench } from './scoring.js';
+import { runScoring, type ScoringBench, type Spread } from './scoring.js';
 
 const say = (l: string) => process.stderr.write(`${l}\n`);
 const PATH = '/v1/events/falco';
@@ -1166,6 +1166,19 @@ function responseReport(o: ResponseResults) {
   };
 }
 
+/** A table row of n, p50, p99 and max, with a p99 goal in ms when there is one. */
+function spreadRow(label: string, x: Spread, digits: number, p99GoalMs?: number): string[] {
+  return [
+    label,
+    String(x.n),
+    fmt(x.p50, digits),
+    fmt(x.p99, digits),
+    fmt(x.max, 3),
+    p99GoalMs === undefined ? '' : `p99 < ${p99GoalMs} ms`,
+    p99GoalMs === undefined ? '' : verdict(x.p99 < p99GoalMs),
+  ];
+}
+
 /** Scenario 10's text and summary; `incidentCpuMs` is ours from scenario 2 when it ran in this run. */
 function scoringReport(sc: ScoringBench, incidentCpuMs?: number) {
   const best = Math.max(...sc.batches.map((b) => b.rowsPerSecond));
@@ -1177,33 +1190,9 @@ function scoringReport(sc: ScoringBench, incidentCpuMs?: number) {
   lines.push(
     table([
       ['', 'n', 'p50', 'p99', 'max', 'goal', ''],
-      [
-        'one inference (onnxruntime, 1 row)',
-        String(sc.inference.n),
-        fmt(sc.inference.p50, 4),
-        fmt(sc.inference.p99, 4),
-        fmt(sc.inference.max, 3),
-        'p99 < 0.2 ms',
-        verdict(sc.inference.p99 < 0.2),
-      ],
-      [
-        'one score (features + inference)',
-        String(sc.featuresAndInference.n),
-        fmt(sc.featuresAndInference.p50, 4),
-        fmt(sc.featuresAndInference.p99, 4),
-        fmt(sc.featuresAndInference.max, 3),
-        '',
-        '',
-      ],
-      [
-        'TreeSHAP attributions, one row',
-        String(sc.attributionsMs.n),
-        fmt(sc.attributionsMs.p50, 2),
-        fmt(sc.attributionsMs.p99, 2),
-        fmt(sc.attributionsMs.max, 2),
-        '',
-        '',
-      ],
+      spreadRow('one inference (onnxruntime, 1 row)', sc.inference, 4, 0.2),
+      spreadRow('one score (features + inference)', sc.featuresAndInference, 4),
+      spreadRow('TreeSHAP attributions, one row', sc.attributionsMs, 2),
     ]),
   );
   lines.push(
