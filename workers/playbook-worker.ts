@@ -40,13 +40,7 @@ import { createRoutingActivities } from '../activities/response/index.js';
 import { loadResponderRoutes, routeResponder } from '../activities/response/edr/index.js';
 import { EDR_TASK_QUEUE } from '../src/contracts/agent.js';
 import { controlTaskQueue } from '../src/contracts/queues.js';
-import {
-  loadOutboundConfig,
-  OutboundGuard,
-  outboundPolicy,
-  parseIp,
-  type OutboundConfig,
-} from '../activities/lib/ssrf.js';
+import { loadOutboundConfig, outboundPolicy } from '../activities/lib/ssrf.js';
 import { isEntryPoint, runMain } from './lib/main.js';
 import { ConfigError } from '../src/errors.js';
 import type { PlaybookSettings } from '../src/contracts/playbook.js';
@@ -177,10 +171,10 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
     activities: {
       ...createSettingsActivities(cfg.settings),
       ...createEnrichmentActivities(loadAttackTable(cfg.enrichment.VIGIL_ATTACK_TABLE)),
-      // Webhooks: pass the outbound URL guard here ({ guard }) once it exists.
+      // Webhooks: checked and connected under the outbound policy (no DNS rebinding window).
       ...createNotifyActivities(mailer, cfg.notify, {
         config: cfg.channels,
-        webhooks: createWebhookSender(cfg.channels.VIGIL_WEBHOOKS, { guard: urlGuard(cfg.outbound) }),
+        webhooks: createWebhookSender(cfg.channels.VIGIL_WEBHOOKS, { policy: outboundPolicy(cfg.outbound) }),
         chat: slack && createSlackChannel(slack.api, slack.cfg),
       }),
       ...(slack ? createSlackActivities(slack.api, slack.cfg) : {}),
@@ -216,16 +210,6 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
       mailer.close();
       void clientConnection.close();
     },
-  };
-}
-
-/** The SSRF guard for webhooks: internal destinations only when VIGIL_OUTBOUND_ALLOW(_INTERNAL) says so. */
-function urlGuard(c: OutboundConfig) {
-  const guard = new OutboundGuard(outboundPolicy(c));
-  return async (url: string) => {
-    const u = guard.checkUrl(url);
-    const host = u.hostname.replace(/^\[|\]$/g, '');
-    if (!parseIp(host)) await guard.resolve(host);
   };
 }
 

@@ -3,10 +3,11 @@
  * (test/helpers/webhook-receiver.ts), inside a real activity context.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DestinationRefused } from '../lib/ssrf.js';
+import { DestinationRefused, type Resolver } from '../lib/ssrf.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../../test/helpers/webhook-receiver.js';
 import type { DeliveryReceipt, NotificationMessage } from '../../src/contracts/notify.js';
 import type { IncidentNotice } from '../../src/contracts/playbook.js';
@@ -220,6 +221,46 @@ describe('notifyWebhook (generic, signed)', () => {
     expect(rx.log).toHaveLength(1);
     expect([f.type, f.nonRetryable]).toEqual(['Forbidden', true]);
     expect(f.message).not.toContain('secret-token-123');
+  });
+
+  it('connects only to the address the policy checked: a name rebound to an internal address is refused', async () => {
+    rx = await startWebhookReceiver(SECRET);
+    // An internal service on another loopback address, same port: what a rebound name would reach.
+    const internalHits: string[] = [];
+    const internal = createServer((q, r) => {
+      internalHits.push(q.url ?? '');
+      r.end('internal');
+    });
+    await new Promise<void>((ok) => internal.listen(rx!.port, '127.0.0.2', ok));
+    try {
+      const cfg = loadChannelsConfig({
+        VIGIL_WEBHOOKS: JSON.stringify([{ name: 'siem', url: `${rx.url}/hook`, secret: SECRET }]),
+      });
+      // A name (the configuration takes plain http only for a loopback literal; the guard is what is tested).
+      const target = { ...cfg.VIGIL_WEBHOOKS[0]!, url: `http://hooks.rebind.test:${rx.port}/hook` };
+      const send = (resolver: Resolver) =>
+        createWebhookSender([target], { policy: { allow: ['127.0.0.1/32'], resolver } }).send(
+          'siem',
+          'msg_0123456789abcdef0123456789abcdef',
+          message,
+        );
+      // Public-looking for the check, internal for the connection: refused at connect time, finally.
+      let n = 0;
+      const rebinding: Resolver = async () => [
+        { address: n++ % 2 === 0 ? '127.0.0.1' : '127.0.0.2', family: 4 },
+      ];
+      const f = await failureOf(send(rebinding));
+      expect([f.type, f.nonRetryable]).toEqual(['Forbidden', true]);
+      expect(f.message).not.toContain('/hook');
+      expect(n).toBe(2);
+      // A name that stays where the policy allows is delivered.
+      const r = await send(async () => [{ address: '127.0.0.1', family: 4 }]);
+      expect(r.status).toBe(200);
+      expect(internalHits).toEqual([]);
+      expect(rx.processed).toHaveLength(1);
+    } finally {
+      await new Promise((ok) => internal.close(ok));
+    }
   });
 
   it('retries when the guard cannot resolve the name right now (an outage, not a refusal)', async () => {

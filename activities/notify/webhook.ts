@@ -14,13 +14,26 @@
  * mattermost / slack -> {text} (incoming webhooks). Redirects are not followed (a redirect could point
  * anywhere, past the outbound URL guard). The URL is a secret (chat webhook tokens live in it): it never
  * appears in errors, logs or returned values; the webhook's name does.
+ *
+ * Destinations: with an outbound policy (VIGIL_OUTBOUND_ALLOW...), the URL is checked before the request
+ * (a clear Forbidden, or Unavailable when the name does not resolve now) and the connection goes through the
+ * guard's `lookup`, so the socket connects only to an address the guard checked at connect time: a name that
+ * resolves to a public address for the check and to an internal one for the connection (DNS rebinding) is
+ * refused, not reached.
  */
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
+import type { AxiosInstance, AxiosResponse } from 'axios';
 import type { NotificationMessage } from '../../src/contracts/notify.js';
 import { ErrorType } from '../../src/errors.js';
 import { failure, httpFailure } from '../lib/failures.js';
-import { DestinationRefused } from '../lib/ssrf.js';
+import {
+  createOutboundHttp,
+  DestinationRefused,
+  OutboundGuard as Guard,
+  outboundFailure,
+  type OutboundPolicy,
+} from '../lib/ssrf.js';
 import type { WebhookTarget } from './config.js';
 import { chatLines, markdownEscape, slackEscape } from './templates.js';
 
@@ -104,30 +117,51 @@ function redact(text: string, url: string): string {
   return out;
 }
 
-async function readSome(res: Response, max = 512): Promise<string> {
-  try {
-    const t = await res.text();
-    return t.slice(0, max).replace(/[\u0000-\u001f\u007f]+/g, ' ');
-  } catch {
-    return '';
-  }
+const readSome = (res: AxiosResponse<string>, max = 512): string =>
+  String(res.data ?? '')
+    .slice(0, max)
+    .replace(/[\u0000-\u001f\u007f]+/g, ' ');
+
+/** The check before a request under a policy: the scheme, literal addresses, and every address of a name. */
+function policyGuard(policy: OutboundPolicy): OutboundGuard {
+  const guard = new Guard(policy);
+  return async (url) => {
+    const u = guard.checkUrl(url);
+    await guard.resolve(u.hostname);
+  };
 }
 
+/**
+ * `opts.policy`: the outbound policy every request and connection is held to (the worker passes
+ * VIGIL_OUTBOUND_*); without one, any destination (tests, and callers that check URLs themselves through
+ * `opts.guard`, which is asked before every request).
+ */
 export function createWebhookSender(
   targets: readonly WebhookTarget[],
-  opts: { guard?: OutboundGuard; now?: () => number } = {},
+  opts: { guard?: OutboundGuard; policy?: OutboundPolicy; now?: () => number } = {},
 ): WebhookSender {
   const byName = new Map(targets.map((t) => [t.name, t]));
   const now = opts.now ?? (() => Date.now());
+  const check = opts.guard ?? (opts.policy ? policyGuard(opts.policy) : undefined);
+  const connectPolicy: OutboundPolicy = opts.policy ?? { allowInternal: true, allow: ['0.0.0.0/0', '::/0'] };
+  const clients = new Map<string, AxiosInstance>();
+  const clientFor = (t: WebhookTarget) => {
+    let c = clients.get(t.name);
+    if (!c) {
+      c = createOutboundHttp({ policy: connectPolicy, timeoutMs: t.timeout, maxResponseBytes: 64 * 1024 });
+      clients.set(t.name, c);
+    }
+    return c;
+  };
   return {
     has: (name) => byName.has(name),
     async send(name, id, message) {
       const t = byName.get(name);
       if (!t)
         throw failure(ErrorType.InvalidInput, `no webhook named "${name}" is configured (VIGIL_WEBHOOKS)`);
-      if (opts.guard) {
+      if (check) {
         try {
-          await opts.guard(t.url);
+          await check(t.url);
         } catch (e) {
           if (e instanceof ApplicationFailure) throw e;
           // A name that does not resolve right now is an outage, retried; only a refused destination is final.
@@ -154,26 +188,29 @@ export function createWebhookSender(
         'idempotency-key': id,
       };
       if (t.secret) headers['webhook-signature'] = signatureFor(t.secret, id, timestamp, body);
-      let res: Response;
+      let res: AxiosResponse<string>;
       try {
-        res = await fetch(t.url, {
-          method: 'POST',
+        res = await clientFor(t).post<string>(t.url, body, {
           headers,
-          body,
-          redirect: 'manual',
-          signal: AbortSignal.timeout(t.timeout),
+          responseType: 'text',
+          transformResponse: (x: unknown) => x,
+          validateStatus: () => true,
         });
       } catch (e) {
-        const err = e as Error & { cause?: { code?: string } };
-        const why =
-          err.name === 'TimeoutError' ? `no answer within ${t.timeout} ms` : (err.cause?.code ?? err.name);
-        throw failure(ErrorType.Unavailable, `webhook ${name}: ${redact(why, t.url)}`);
+        const f = outboundFailure(e, `webhook ${name}`, undefined, [t.url, new URL(t.url).pathname]);
+        // A refusal at connect time (the name now resolves somewhere the policy forbids) is final.
+        if (f.type === ErrorType.Forbidden) throw f;
+        const err = e as { code?: string };
+        const timedOut =
+          err.code === 'ECONNABORTED' || err.code === 'ERR_CANCELED' || err.code === 'ETIMEDOUT';
+        throw failure(
+          ErrorType.Unavailable,
+          `webhook ${name}: ${timedOut ? `no answer within ${t.timeout} ms` : redact(err.code ?? f.message, t.url)}`,
+        );
       }
-      if (res.status >= 200 && res.status < 300) {
-        await readSome(res, 0);
+      if (res.status >= 200 && res.status < 300)
         return { id, status: res.status, attemptTimestamp: timestamp };
-      }
-      const text = redact(await readSome(res), t.url);
+      const text = redact(readSome(res), t.url);
       if (res.status >= 300 && res.status < 400) {
         throw failure(
           ErrorType.UpstreamRejected,
@@ -181,10 +218,11 @@ export function createWebhookSender(
           { status: res.status },
         );
       }
+      const ra: unknown = res.headers['retry-after'];
       throw httpFailure(
         res.status,
         `webhook ${name}: ${text || res.statusText}`,
-        res.headers.get('retry-after'),
+        typeof ra === 'string' ? ra : null,
       );
     },
   };
