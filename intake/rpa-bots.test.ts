@@ -49,6 +49,25 @@ describe('RPA bot credentials', () => {
     expect(store.authenticate(rotated.token)?.queues).toEqual(['q2']);
   });
 
+  it('refuses a token rotated or a bot disabled by another process at once, though it was remembered', () => {
+    // The intake's store remembers a verified token; the CLI (another process, its own store) rotates it.
+    const { token: old } = store.add('evidence-bot', ['evidence']);
+    expect(store.authenticate(old)?.name).toBe('evidence-bot');
+    expect(store.cached(old)?.name).toBe('evidence-bot');
+    const cli = new RpaBotStore(join(dir, 'intake.db'));
+    try {
+      const { token: fresh } = cli.add('evidence-bot', ['evidence']);
+      expect(store.cached(old)).toBeUndefined();
+      expect(store.authenticate(old)).toBeUndefined();
+      expect(store.authenticate(fresh)?.name).toBe('evidence-bot');
+      cli.disable('evidence-bot');
+      expect(store.cached(fresh)).toBeUndefined();
+      expect(store.authenticate(fresh)).toBeUndefined();
+    } finally {
+      cli.close();
+    }
+  });
+
   it('refuses bad bot and queue names, and a bot without queues', () => {
     expect(() => store.add('Bad Name', ['q'])).toThrow(/bot name/);
     expect(() => store.add('ok', [])).toThrow(/at least one queue/);

@@ -2,7 +2,9 @@
  * RPA bots: machine identities created by an admin (`vigil rpa bot add <name> --queues q1,q2`), never
  * self-declared. A token (`vbot_<name>.<secret>`) is shown once; only a scrypt hash of the secret is
  * stored. A bot may claim and report jobs only of the queues it was given. Bots poll, so a verified token
- * is remembered (by its sha256, in memory, for a minute) instead of paying scrypt on every request.
+ * is remembered (by its sha256, in memory, for a minute) instead of paying scrypt on every request; every
+ * use of a remembered token re-reads the bot's row, so a disabled bot or a rotated token (by `vigil rpa`
+ * in another process, which this cache never hears of) is refused at once.
  */
 import { createHash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -24,7 +26,8 @@ const CACHE_MAX = 1000;
 
 export class RpaBotStore {
   private readonly db: Database.Database;
-  private readonly cache = new Map<string, { name: string; until: number }>();
+  /** sha256(token) -> the bot and the stored hash the token was verified against */
+  private readonly cache = new Map<string, { name: string; hash: Buffer; until: number }>();
 
   constructor(file: string) {
     this.db = openSqlite(file, {
@@ -89,8 +92,14 @@ export class RpaBotStore {
     const key = createHash('sha256').update(token).digest('hex');
     const hit = this.cache.get(key);
     if (!hit || hit.until <= Date.now()) return undefined;
-    const bot = this.get(hit.name);
-    return bot && !bot.disabled ? bot : undefined;
+    const row = this.db.prepare('SELECT hash, disabled FROM rpa_bots WHERE name = ?').get(hit.name) as
+      { hash: Buffer; disabled: number } | undefined;
+    // Rotated (another secret's hash) or disabled since it was verified: not this token any more.
+    if (!row || row.disabled || !row.hash.equals(hit.hash)) {
+      this.cache.delete(key);
+      return undefined;
+    }
+    return this.get(hit.name);
   }
 
   /** The enabled bot a token names, if the token is right. */
@@ -105,7 +114,11 @@ export class RpaBotStore {
     if (!row || row.disabled) return undefined;
     if (!timingSafeEqual(scryptSync(m[2] ?? '', row.salt, 32, SCRYPT), row.hash)) return undefined;
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(createHash('sha256').update(token).digest('hex'), { name, until: Date.now() + CACHE_MS });
+    this.cache.set(createHash('sha256').update(token).digest('hex'), {
+      name,
+      hash: row.hash,
+      until: Date.now() + CACHE_MS,
+    });
     return this.get(name);
   }
 
