@@ -7,9 +7,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AesGcmCodec, newCodecKey, parseCodecKeys } from '../src/codec/aes-gcm.js';
 import type { IncidentStatus } from '../src/contracts/incident.js';
 import { OperatorStore } from './operators.js';
 import { registerVerdictMetrics, registerVerdictRoutes, subjectOf, VerdictStore } from './verdicts.js';
@@ -115,6 +117,47 @@ describe('VerdictStore', () => {
     expect(again.get('i1')).toMatchObject({ verdict: 'tp', operator: 'bob', note: 'actually exfiltration' });
     expect(again.history('i1').map((h) => `${h.verdict}:${h.operator}`)).toEqual(['fp:alice', 'tp:bob']);
     again.close();
+  });
+
+  it('seals the snapshot (syscall window, host, scores) at rest with the payload key, and reads it back', () => {
+    const file = join(tmp, 'sealed.db');
+    const keys = parseCodecKeys(newCodecKey('vk1'));
+    const store = new VerdictStore(file, new AesGcmCodec(keys.active, keys.older));
+    try {
+      // A row written before keys were configured stays readable beside sealed ones.
+      const clear = new VerdictStore(file);
+      clear.record('old', 'fp', 'alice', subjectOf(incident('old', { score: 0.7 })));
+      clear.close();
+      store.record('i1', 'tp', 'bob', subjectOf(incident('i1', { score: 0.7 })));
+      expect(store.get('i1')?.syscalls).toEqual(window);
+      expect(store.get('old')?.verdict).toBe('fp');
+      expect(
+        store
+          .exportLabelled()
+          .traces.map((t) => t.id)
+          .sort(),
+      ).toEqual(['vigil/i1', 'vigil/old']);
+      // On disk: the new row is ciphertext under key vk1, the older one JSON.
+      const db = new Database(file, { readonly: true });
+      const rows = db.prepare('SELECT incident_id, subject, subject_key_id FROM verdicts').all() as {
+        incident_id: string;
+        subject: string | Buffer;
+        subject_key_id: string | null;
+      }[];
+      db.close();
+      const sealed = rows.find((r) => r.incident_id === 'i1')!;
+      expect(sealed.subject_key_id).toBe('vk1');
+      expect(Buffer.isBuffer(sealed.subject) && !sealed.subject.includes(Buffer.from('read'))).toBe(true);
+      expect(rows.find((r) => r.incident_id === 'old')?.subject).toContain('"syscalls":["read"');
+      const sealedRow = new VerdictStore(file);
+      try {
+        expect(() => sealedRow.get('i1')).toThrow(/sealed with key vk1/);
+      } finally {
+        sealedRow.close();
+      }
+    } finally {
+      store.close();
+    }
   });
 
   it('computes false-positive and false-negative rates per model (active and shadow) and per rule', () => {

@@ -18,6 +18,7 @@ import type Database from 'better-sqlite3';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Gauge, type Registry } from 'prom-client';
 import { z } from 'zod';
+import { openBytes, sealBytes, type AesGcmCodec } from '../src/codec/aes-gcm.js';
 import { INCIDENT_WORKFLOW, statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
 import type { Operator, OperatorStore } from './operators.js';
 import { openSqlite } from './sqlite.js';
@@ -137,13 +138,23 @@ interface Row {
   note: string | null;
   operator: string;
   at: string;
-  subject: string;
+  /** JSON, or its AES-256-GCM sealing (a Buffer) when subject_key_id names the key */
+  subject: string | Buffer;
+  subject_key_id: string | null;
 }
 
 export class VerdictStore {
   private readonly db: Database.Database;
 
-  constructor(file: string) {
+  /**
+   * @param sealer when given (the payload codec, VIGIL_PAYLOAD_KEYS), each verdict's snapshot (the syscall
+   * window, host, rule and scores) is encrypted at rest with its active key, as dead letters are; rows
+   * written without one stay readable.
+   */
+  constructor(
+    file: string,
+    private readonly sealer?: AesGcmCodec,
+  ) {
     this.db = openSqlite(file, {
       durable: true,
       schema: `CREATE TABLE IF NOT EXISTS verdicts (
@@ -153,6 +164,9 @@ export class VerdictStore {
         id INTEGER PRIMARY KEY AUTOINCREMENT, incident_id TEXT NOT NULL, verdict TEXT NOT NULL, note TEXT,
         operator TEXT NOT NULL, at TEXT NOT NULL);`,
     });
+    const cols = this.db.prepare('PRAGMA table_info(verdicts)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'subject_key_id'))
+      this.db.exec('ALTER TABLE verdicts ADD COLUMN subject_key_id TEXT');
   }
 
   /**
@@ -169,22 +183,24 @@ export class VerdictStore {
     const tx = this.db.transaction(() => {
       const before = this.row(incidentId);
       if (before && before.verdict === verdict && (note === undefined || note === before.note))
-        return { record: toRecord(before), changed: false };
+        return { record: this.toRecord(before), changed: false };
       const at = new Date().toISOString();
       this.db
         .prepare(
-          `INSERT INTO verdicts (incident_id, verdict, note, operator, at, subject) VALUES (?, ?, ?, ?, ?, ?)
+          `INSERT INTO verdicts (incident_id, verdict, note, operator, at, subject, subject_key_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT(incident_id) DO UPDATE SET verdict = excluded.verdict, note = excluded.note,
-             operator = excluded.operator, at = excluded.at, subject = excluded.subject`,
+             operator = excluded.operator, at = excluded.at, subject = excluded.subject,
+             subject_key_id = excluded.subject_key_id`,
         )
-        .run(incidentId, verdict, note ?? null, operator, at, JSON.stringify(subject));
+        .run(incidentId, verdict, note ?? null, operator, at, ...this.seal(subject));
       this.db
         .prepare(
           'INSERT INTO verdict_history (incident_id, verdict, note, operator, at) VALUES (?, ?, ?, ?, ?)',
         )
         .run(incidentId, verdict, note ?? null, operator, at);
       return {
-        record: toRecord(this.row(incidentId)!),
+        record: this.toRecord(this.row(incidentId)!),
         changed: true,
         ...(before ? { previous: before.verdict } : {}),
       };
@@ -194,7 +210,7 @@ export class VerdictStore {
 
   get(incidentId: string): VerdictRecord | undefined {
     const r = this.row(incidentId);
-    return r ? toRecord(r) : undefined;
+    return r ? this.toRecord(r) : undefined;
   }
 
   history(
@@ -207,7 +223,7 @@ export class VerdictStore {
 
   *all(): Generator<VerdictRecord> {
     for (const r of this.db.prepare('SELECT * FROM verdicts ORDER BY at, incident_id').iterate())
-      yield toRecord(r as Row);
+      yield this.toRecord(r as Row);
   }
 
   stats(): VerdictStats {
@@ -302,17 +318,33 @@ export class VerdictStore {
   private row(incidentId: string): Row | undefined {
     return this.db.prepare('SELECT * FROM verdicts WHERE incident_id = ?').get(incidentId) as Row | undefined;
   }
-}
 
-function toRecord(r: Row): VerdictRecord {
-  return {
-    incidentId: r.incident_id,
-    verdict: r.verdict,
-    note: r.note,
-    operator: r.operator,
-    at: r.at,
-    ...(JSON.parse(r.subject) as VerdictSubject),
-  };
+  private seal(subject: VerdictSubject): [string | Buffer, string | null] {
+    const json = JSON.stringify(subject);
+    if (!this.sealer) return [json, null];
+    const sealed = sealBytes(this.sealer.activeKey, Buffer.from(json));
+    return [sealed.data, sealed.keyId];
+  }
+
+  private toRecord(r: Row): VerdictRecord {
+    let subject = r.subject;
+    if (r.subject_key_id) {
+      const key = this.sealer?.keyFor(r.subject_key_id);
+      if (!key)
+        throw new Error(
+          `the verdict on ${r.incident_id} is sealed with key ${r.subject_key_id}, which is not configured (VIGIL_PAYLOAD_KEYS)`,
+        );
+      subject = openBytes(key, subject as Buffer).toString('utf8');
+    }
+    return {
+      incidentId: r.incident_id,
+      verdict: r.verdict,
+      note: r.note,
+      operator: r.operator,
+      at: r.at,
+      ...(JSON.parse(String(subject)) as VerdictSubject),
+    };
+  }
 }
 
 /**

@@ -28,7 +28,7 @@ if (isEntryPoint(import.meta.url)) {
     const codec = codecFromEnv(process.env);
     if (!codec)
       process.stderr.write(
-        'intake: WARNING: VIGIL_PAYLOAD_KEYS is not set: events travel to Temporal and dead letters are stored in clear\n',
+        'intake: WARNING: VIGIL_PAYLOAD_KEYS is not set: events travel to Temporal, and dead letters and verdict snapshots are stored, in clear\n',
       );
     const deadLetters = new DeadLetterStore(dbFile, codec);
     const nodes = new OsqueryNodeStore(dbFile);
@@ -44,7 +44,7 @@ if (isEntryPoint(import.meta.url)) {
     });
     const metrics = createIntakeMetrics(() => deadLetters.counts().pending);
     // Analyst verdicts (vigil verdict): stored with the other intake data; their rates on /metrics.
-    const verdicts = new VerdictStore(dbFile);
+    const verdicts = new VerdictStore(dbFile, codec);
     registerVerdictMetrics(metrics.registry, verdicts);
     const approvals: ApprovalDeps = {
       operators,
