@@ -120,7 +120,19 @@ export function registerResponseRoutes(app: FastifyInstance, d: ResponseDeps): v
       const agents: unknown[] = [];
       for await (const wf of client.workflow.list({ query: `WorkflowType = '${AGENT_WORKFLOW}'` })) {
         const host = wf.workflowId.replace(/^agent-/, '');
-        const rec = await within(() => agentRecord(client, host)).catch(() => null);
+        let rec: Awaited<ReturnType<typeof agentRecord>>;
+        try {
+          rec = await within(() => agentRecord(client, host));
+        } catch (e) {
+          // Listed, not skipped: an agent whose registration does not answer is one to look at.
+          agents.push({
+            hostId: host,
+            status: 'unknown',
+            error: `its registration did not answer: ${(e as Error).message.slice(0, 200)}`,
+            workflowStatus: wf.status.name,
+          });
+          continue;
+        }
         if (!rec) continue;
         const route = await within(() => agentRoute(client, d.namespace, rec.hostId)).catch(() => undefined);
         agents.push({

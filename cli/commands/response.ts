@@ -7,12 +7,14 @@ import { api } from './approvals.js';
 
 interface AgentRow {
   hostId: string;
-  version: string;
+  /** absent when the agent's registration did not answer (status `unknown`, with `error`) */
+  version?: string;
   status: string;
+  error?: string;
   lastSeen?: string;
-  capabilities: string[];
-  dryRunOnly: string[];
-  startedAt: string;
+  capabilities?: string[];
+  dryRunOnly?: string[];
+  startedAt?: string;
   pid: number;
 }
 
@@ -34,11 +36,13 @@ export async function agents(opts: { json: boolean; as?: string }): Promise<numb
     `${table(
       rows.map((a) => ({
         host: a.hostId,
-        status: a.status,
+        status: a.error ? `${a.status} (${a.error})` : a.status,
         'last poll': a.lastSeen ?? '-',
-        version: a.version,
-        actions: a.capabilities.map((c) => (a.dryRunOnly.includes(c) ? `${c} (dry-run)` : c)).join(', '),
-        started: a.startedAt,
+        version: a.version ?? '-',
+        actions:
+          (a.capabilities ?? []).map((c) => (a.dryRunOnly?.includes(c) ? `${c} (dry-run)` : c)).join(', ') ||
+          '-',
+        started: a.startedAt ?? '-',
       })),
       ['host', 'status', 'last poll', 'version', 'actions', 'started'],
     )}\n`,
