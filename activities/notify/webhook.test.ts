@@ -223,7 +223,7 @@ describe('notifyWebhook (generic, signed)', () => {
     expect(f.message).not.toContain('secret-token-123');
   });
 
-  it('connects only to the address the policy checked: a name rebound to an internal address is refused', async () => {
+  it('connects only to addresses the policy allows, checked at connect time: a name rebound to an internal address is refused', async () => {
     rx = await startWebhookReceiver(SECRET);
     // An internal service on another loopback address, same port: what a rebound name would reach.
     const internalHits: string[] = [];
@@ -238,24 +238,27 @@ describe('notifyWebhook (generic, signed)', () => {
       });
       // A name (the configuration takes plain http only for a loopback literal; the guard is what is tested).
       const target = { ...cfg.VIGIL_WEBHOOKS[0]!, url: `http://hooks.rebind.test:${rx.port}/hook` };
-      const send = (resolver: Resolver) =>
-        createWebhookSender([target], { policy: { allow: ['127.0.0.1/32'], resolver } }).send(
+      // The name answers the allowed address first, then (a zero TTL later) the internal one.
+      const answers: string[] = [];
+      const rebinding: Resolver = async () => {
+        const address = answers.length === 0 ? '127.0.0.1' : '127.0.0.2';
+        answers.push(address);
+        return [{ address, family: 4 }];
+      };
+      // A sender per delivery: each makes a new connection, so each resolves the name again.
+      const send = () =>
+        createWebhookSender([target], { policy: { allow: ['127.0.0.1/32'], resolver: rebinding } }).send(
           'siem',
           'msg_0123456789abcdef0123456789abcdef',
           message,
         );
-      // Public-looking for the check, internal for the connection: refused at connect time, finally.
-      let n = 0;
-      const rebinding: Resolver = async () => [
-        { address: n++ % 2 === 0 ? '127.0.0.1' : '127.0.0.2', family: 4 },
-      ];
-      const f = await failureOf(send(rebinding));
+      expect((await send()).status).toBe(200);
+      const f = await failureOf(send());
       expect([f.type, f.nonRetryable]).toEqual(['Forbidden', true]);
+      expect(f.message).toMatch(/outbound request refused/);
       expect(f.message).not.toContain('/hook');
-      expect(n).toBe(2);
-      // A name that stays where the policy allows is delivered.
-      const r = await send(async () => [{ address: '127.0.0.1', family: 4 }]);
-      expect(r.status).toBe(200);
+      // One lookup per delivery (the check that decides is the one that connects), none reached inside.
+      expect(answers).toEqual(['127.0.0.1', '127.0.0.2']);
       expect(internalHits).toEqual([]);
       expect(rx.processed).toHaveLength(1);
     } finally {

@@ -15,11 +15,10 @@
  * anywhere, past the outbound URL guard). The URL is a secret (chat webhook tokens live in it): it never
  * appears in errors, logs or returned values; the webhook's name does.
  *
- * Destinations: with an outbound policy (VIGIL_OUTBOUND_ALLOW...), the URL is checked before the request
- * (a clear Forbidden, or Unavailable when the name does not resolve now) and the connection goes through the
- * guard's `lookup`, so the socket connects only to an address the guard checked at connect time: a name that
- * resolves to a public address for the check and to an internal one for the connection (DNS rebinding) is
- * refused, not reached.
+ * Destinations: with an outbound policy (VIGIL_OUTBOUND_ALLOW...), the connection goes through the outbound
+ * guard's `lookup` (activities/lib/ssrf.ts), so the socket connects only to an address the guard checked at
+ * connect time: a refused destination is a final Forbidden, a name that does not resolve now an Unavailable
+ * (retried), and there is no window between a check and a second lookup for DNS rebinding.
  */
 import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
@@ -27,13 +26,7 @@ import type { AxiosInstance, AxiosResponse } from 'axios';
 import type { NotificationMessage } from '../../src/contracts/notify.js';
 import { ErrorType } from '../../src/errors.js';
 import { failure, httpFailure } from '../lib/failures.js';
-import {
-  createOutboundHttp,
-  DestinationRefused,
-  OutboundGuard as Guard,
-  outboundFailure,
-  type OutboundPolicy,
-} from '../lib/ssrf.js';
+import { createOutboundHttp, DestinationRefused, outboundFailure, type OutboundPolicy } from '../lib/ssrf.js';
 import type { WebhookTarget } from './config.js';
 import { chatLines, markdownEscape, slackEscape } from './templates.js';
 
@@ -122,19 +115,11 @@ const readSome = (res: AxiosResponse<string>, max = 512): string =>
     .slice(0, max)
     .replace(/[\u0000-\u001f\u007f]+/g, ' ');
 
-/** The check before a request under a policy: the scheme, literal addresses, and every address of a name. */
-function policyGuard(policy: OutboundPolicy): OutboundGuard {
-  const guard = new Guard(policy);
-  return async (url) => {
-    const u = guard.checkUrl(url);
-    await guard.resolve(u.hostname);
-  };
-}
-
 /**
- * `opts.policy`: the outbound policy every request and connection is held to (the worker passes
- * VIGIL_OUTBOUND_*); without one, any destination (tests, and callers that check URLs themselves through
- * `opts.guard`, which is asked before every request).
+ * `opts.policy`: the outbound policy every connection is held to (the worker passes VIGIL_OUTBOUND_*): the
+ * URL is checked when the request is made and each address when the socket connects, so the name is resolved
+ * once, by the check that decides. Without one, any destination (tests). `opts.guard`, when given, is asked
+ * before every request as well.
  */
 export function createWebhookSender(
   targets: readonly WebhookTarget[],
@@ -142,7 +127,6 @@ export function createWebhookSender(
 ): WebhookSender {
   const byName = new Map(targets.map((t) => [t.name, t]));
   const now = opts.now ?? (() => Date.now());
-  const check = opts.guard ?? (opts.policy ? policyGuard(opts.policy) : undefined);
   const connectPolicy: OutboundPolicy = opts.policy ?? { allowInternal: true, allow: ['0.0.0.0/0', '::/0'] };
   const clients = new Map<string, AxiosInstance>();
   const clientFor = (t: WebhookTarget) => {
@@ -159,9 +143,9 @@ export function createWebhookSender(
       const t = byName.get(name);
       if (!t)
         throw failure(ErrorType.InvalidInput, `no webhook named "${name}" is configured (VIGIL_WEBHOOKS)`);
-      if (check) {
+      if (opts.guard) {
         try {
-          await check(t.url);
+          await opts.guard(t.url);
         } catch (e) {
           if (e instanceof ApplicationFailure) throw e;
           // A name that does not resolve right now is an outage, retried; only a refused destination is final.
