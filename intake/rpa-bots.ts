@@ -24,6 +24,22 @@ const TOKEN = /^vbot_([a-z0-9][a-z0-9._-]{0,63})\.([A-Za-z0-9_-]{20,100})$/;
 const CACHE_MS = 60_000;
 const CACHE_MAX = 1000;
 
+interface Row {
+  name: string;
+  queues: string;
+  created_at: string;
+  disabled: number;
+  salt: Buffer;
+  hash: Buffer;
+}
+
+const toBot = (r: Row): RpaBot => ({
+  name: r.name,
+  queues: JSON.parse(r.queues) as string[],
+  createdAt: r.created_at,
+  disabled: r.disabled === 1,
+});
+
 export class RpaBotStore {
   private readonly db: Database.Database;
   /** sha256(token) -> the bot and the stored hash the token was verified against */
@@ -63,17 +79,14 @@ export class RpaBotStore {
   }
 
   get(name: string): RpaBot | undefined {
-    const r = this.db
-      .prepare('SELECT name, queues, created_at, disabled FROM rpa_bots WHERE name = ?')
-      .get(name) as { name: string; queues: string; created_at: string; disabled: number } | undefined;
-    return r
-      ? {
-          name: r.name,
-          queues: JSON.parse(r.queues) as string[],
-          createdAt: r.created_at,
-          disabled: r.disabled === 1,
-        }
-      : undefined;
+    const r = this.row(name);
+    return r ? toBot(r) : undefined;
+  }
+
+  private row(name: string): Row | undefined {
+    return this.db
+      .prepare('SELECT name, queues, created_at, disabled, salt, hash FROM rpa_bots WHERE name = ?')
+      .get(name) as Row | undefined;
   }
 
   list(): RpaBot[] {
@@ -92,14 +105,13 @@ export class RpaBotStore {
     const key = createHash('sha256').update(token).digest('hex');
     const hit = this.cache.get(key);
     if (!hit || hit.until <= Date.now()) return undefined;
-    const row = this.db.prepare('SELECT hash, disabled FROM rpa_bots WHERE name = ?').get(hit.name) as
-      { hash: Buffer; disabled: number } | undefined;
+    const row = this.row(hit.name);
     // Rotated (another secret's hash) or disabled since it was verified: not this token any more.
     if (!row || row.disabled || !row.hash.equals(hit.hash)) {
       this.cache.delete(key);
       return undefined;
     }
-    return this.get(hit.name);
+    return toBot(row);
   }
 
   /** The enabled bot a token names, if the token is right. */
@@ -109,8 +121,7 @@ export class RpaBotStore {
     const m = TOKEN.exec(token);
     if (!m) return undefined;
     const name = m[1] ?? '';
-    const row = this.db.prepare('SELECT salt, hash, disabled FROM rpa_bots WHERE name = ?').get(name) as
-      { salt: Buffer; hash: Buffer; disabled: number } | undefined;
+    const row = this.row(name);
     if (!row || row.disabled) return undefined;
     if (!timingSafeEqual(scryptSync(m[2] ?? '', row.salt, 32, SCRYPT), row.hash)) return undefined;
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
@@ -119,7 +130,7 @@ export class RpaBotStore {
       hash: row.hash,
       until: Date.now() + CACHE_MS,
     });
-    return this.get(name);
+    return toBot(row);
   }
 
   private forget(name: string): void {
