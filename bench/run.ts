@@ -20,9 +20,9 @@
  *      429/503 retried after Retry-After; exactly one incident per key; its absorb time against the time
  *      to get the same number of unique events answered alone.                             goal <= 1.2x
  *  10. (first, before the stack starts, with scenario 7's policy decisions: bench/scoring.ts) the scoring
- *      model in process: one inference
- *      p99 (< 0.2 ms), batched inference rows/s on one thread (>= 100,000), TreeSHAP per row, and the
- *      scoring activity's CPU per event against an incident's CPU from scenario 2 (<= 5%).
+ *      model in process: one inference p99 (< 0.2 ms), batched inference rows/s on one thread
+ *      (>= 100,000), TreeSHAP per row, and the scoring activity's CPU per event against an incident's CPU
+ *      from scenario 2 (<= 5%).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -1288,8 +1288,7 @@ async function main() {
       const n = responseSettings(opts.quick, opts.parked).policyDecisions;
       say(`bench: ${n} policy decisions in process (scenario 7, before the stack starts)...`);
       policyEarly = runPolicy(n);
-    }
-    if (opts.scoringOnly) {
+    } else {
       const sr = scoringReport(scoring);
       process.stdout.write(
         `\nVigil bench (${s.mode}, scenario 10 only) ${startedAt}, ${round((performance.now() - t0) / 1000)} s\n` +

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createScoringActivities } from '../activities/scoring/index.js';
 import { loadScoringConfig } from '../activities/scoring/config.js';
-import { readLabelledTraces } from '../activities/scoring/evaluate.js';
+import { readLabelledTraces, syscallNames } from '../activities/scoring/evaluate.js';
 import { openScoringModel } from '../activities/scoring/model.js';
 import { treeShap } from '../activities/scoring/treeshap.js';
 import { repoRoot } from '../src/paths.js';
@@ -70,10 +70,7 @@ export async function runScoring(opts: { quick: boolean; say: (l: string) => voi
   let seqs: string[][] = [];
   let inputs = 'the synthetic sequences of parity.json';
   if (existsSync(adfa)) {
-    for await (const t of readLabelledTraces(adfa))
-      seqs.push(
-        t.syscalls.map((c) => (typeof c === 'string' ? c : (model.featurizer.i386Name(c) ?? `syscall_${c}`))),
-      );
+    for await (const t of readLabelledTraces(adfa)) seqs.push(syscallNames(model, t));
     inputs = `ADFA-LD's ${seqs.length} traces (${adfa})`;
   } else {
     const parity = JSON.parse(readFileSync(join(model.dir, 'parity.json'), 'utf8')) as {

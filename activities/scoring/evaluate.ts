@@ -93,6 +93,20 @@ export async function* readLabelledTraces(path: string): AsyncGenerator<Labelled
   }
 }
 
+/** A labelled trace's calls as names (ADFA-LD's i386 numbers named; an unknown number as `syscall_<n>`). */
+export function syscallNames(
+  model: ScoringModel,
+  t: LabelledTrace,
+  onUnknown: (n: number) => void = () => undefined,
+): string[] {
+  return t.syscalls.map((c) => {
+    if (typeof c === 'string') return c;
+    const name = model.featurizer.i386Name(c);
+    if (name === undefined) onUnknown(c);
+    return name ?? `syscall_${c}`;
+  });
+}
+
 export interface Evaluation extends Metrics {
   perFamily: Record<string, Metrics>;
   unknownNumbers: number;
@@ -119,13 +133,7 @@ export async function evaluate(
   };
   for await (const t of traces) {
     if (!keep(t)) continue;
-    const names = t.syscalls.map((c) => {
-      if (typeof c === 'string') return c;
-      const name = model.featurizer.i386Name(c);
-      if (name === undefined) unknownNumbers++;
-      return name ?? `syscall_${c}`;
-    });
-    batch.push(names);
+    batch.push(syscallNames(model, t, () => unknownNumbers++));
     y.push(t.label === 'attack' ? 1 : 0);
     fam.push(t.label === 'attack' ? (t.attack_type ?? 'attack') : 'normal');
     if (batch.length === 2048) await flush();
