@@ -3,7 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { ACTIONS, OPERATOR_ROLES, type ActionName, type OperatorRole } from '../../src/policy/actions.js';
 import { checkApproval, paramsHashOf, type ApprovalRequestRecord } from '../../src/policy/approval.js';
 import { repoRoot } from '../../src/paths.js';
-import { PolicyEngine, validateBundle, loadPolicyBundle, type DecisionRequest } from './engine.js';
+import {
+  PolicyEngine,
+  validateBundle,
+  loadPolicyBundle,
+  type DecisionRequest,
+  type PolicyBundle,
+} from './engine.js';
 
 const engine = PolicyEngine.load(join(repoRoot(), 'policies'));
 const base: DecisionRequest = {
@@ -16,6 +22,14 @@ const base: DecisionRequest = {
   hasProcess: true,
   inContainer: false,
   proposed: Object.keys(ACTIONS) as ActionName[],
+};
+/** The shipped policy bundle with extra policies beside the shipped ones (and the schema changed, if asked). */
+const withPolicies = (
+  extra: Record<string, string>,
+  schema: (s: string) => string = (s) => s,
+): PolicyBundle => {
+  const b = loadPolicyBundle(join(repoRoot(), 'policies'));
+  return { ...b, schema: schema(b.schema), byId: { ...b.byId, ...extra } };
 };
 const disposition = (req: Partial<DecisionRequest>) =>
   Object.fromEntries(engine.decide({ ...base, ...req }).map((d) => [d.action, d.disposition]));
@@ -67,11 +81,9 @@ describe('policy engine (Cedar)', () => {
   });
 
   it('never makes a high or critical action automatic, even under a policy that permits it', () => {
-    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
-    const permissive = new PolicyEngine({
-      ...b,
-      byId: { ...b.byId, 'permit-everything': 'permit (principal, action, resource);' },
-    });
+    const permissive = new PolicyEngine(
+      withPolicies({ 'permit-everything': 'permit (principal, action, resource);' }),
+    );
     for (const d of permissive.decide(base)) {
       if (d.class === 'high' || d.class === 'critical') {
         expect(d.disposition).toBe('approval');
@@ -81,15 +93,12 @@ describe('policy engine (Cedar)', () => {
   });
 
   it('names a policy that would automate a high or critical action (reported by vigil policy check)', () => {
-    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
-    expect(new PolicyEngine(b).guardOverrides()).toEqual([]);
-    const sloppy = new PolicyEngine({
-      ...b,
-      byId: {
-        ...b.byId,
+    expect(new PolicyEngine(withPolicies({})).guardOverrides()).toEqual([]);
+    const sloppy = new PolicyEngine(
+      withPolicies({
         'automate-isolation': `permit (principal, action == Vigil::Action::"automate", resource == Vigil::Response::"isolate-host") when { context.riskScore > 90 };`,
-      },
-    });
+      }),
+    );
     expect(sloppy.guardOverrides()).toEqual([{ action: 'isolate-host', policies: ['automate-isolation'] }]);
   });
 
@@ -106,13 +115,11 @@ describe('policy engine (Cedar)', () => {
   });
 
   it('refuses to load a policy that does not validate against the schema', () => {
-    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
     expect(
       () =>
-        new PolicyEngine({
-          ...b,
-          byId: { ...b.byId, broken: 'permit (principal, action, resource) when { context.noSuchField };' },
-        }),
+        new PolicyEngine(
+          withPolicies({ broken: 'permit (principal, action, resource) when { context.noSuchField };' }),
+        ),
     ).toThrow(/do not validate/);
   });
 });
@@ -161,14 +168,9 @@ describe('request validation', () => {
   });
 
   it('passes the playbook entity when a policy reads it, and decides the same without it otherwise', () => {
-    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
-    const pinned = {
-      ...b,
-      byId: {
-        ...b.byId,
-        'old-playbooks-never-contain': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource) when { resource.class != "observe" && principal.version == "0.9.0" };`,
-      },
-    };
+    const pinned = withPolicies({
+      'old-playbooks-never-contain': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource) when { resource.class != "observe" && principal.version == "0.9.0" };`,
+    });
     for (const validateRequests of [false, true]) {
       const e = new PolicyEngine(pinned, { validateRequests });
       const old = e.decide({ ...base, playbook: { name: 'suspicious-process', version: '0.9.0' } });
@@ -176,13 +178,9 @@ describe('request validation', () => {
       expect(e.decide(base).find((d) => d.action === 'suspend-process')?.disposition).toBe('automatic');
     }
     // `principal is` and `==` need no entity: the answers match the validating engine, which always passes it.
-    const scoped = {
-      ...b,
-      byId: {
-        ...b.byId,
-        'only-this-playbook': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource) unless { principal == Vigil::Playbook::"suspicious-process" };`,
-      },
-    };
+    const scoped = withPolicies({
+      'only-this-playbook': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource) unless { principal == Vigil::Playbook::"suspicious-process" };`,
+    });
     const fast = new PolicyEngine(scoped);
     const checked = new PolicyEngine(scoped, { validateRequests: true });
     for (const name of ['suspicious-process', 'triage'])
@@ -192,19 +190,14 @@ describe('request validation', () => {
   });
 
   it('passes each request only the policies that can apply and the context they read, deciding as the reference', () => {
-    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
     // Policies that read what the shipped ones do not (techniques, host, severity), scopes of every form,
     // and a condition that uses the context whole (`context has`), beside the shipped ones.
-    const rich = {
-      ...b,
-      byId: {
-        ...b.byId,
-        'no-automation-for-discovery': `forbid (principal, action == Vigil::Action::"automate", resource) when { context.techniques.contains("T1082") };`,
-        'db-hosts-need-a-human': `forbid (principal, action in [Vigil::Action::"automate"], resource is Vigil::Response) when { context.host like "db-*" };`,
-        'quarantine-on-critical': `permit (principal, action == Vigil::Action::"automate", resource == Vigil::Response::"quarantine-file") when { context has severity && context.severity == "critical" };`,
-        'no-kill-in-containers': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource in Vigil::Response::"kill-process-tree") when { context.inContainer };`,
-      },
-    };
+    const rich = withPolicies({
+      'no-automation-for-discovery': `forbid (principal, action == Vigil::Action::"automate", resource) when { context.techniques.contains("T1082") };`,
+      'db-hosts-need-a-human': `forbid (principal, action in [Vigil::Action::"automate"], resource is Vigil::Response) when { context.host like "db-*" };`,
+      'quarantine-on-critical': `permit (principal, action == Vigil::Action::"automate", resource == Vigil::Response::"quarantine-file") when { context has severity && context.severity == "critical" };`,
+      'no-kill-in-containers': `forbid (principal, action in [Vigil::Action::"propose", Vigil::Action::"automate"], resource in Vigil::Response::"kill-process-tree") when { context.inContainer };`,
+    });
     const fast = new PolicyEngine(rich);
     const reference = new PolicyEngine(rich, { validateRequests: true });
     let differs = 0;
@@ -226,17 +219,15 @@ describe('request validation', () => {
   });
 
   it('does not narrow `action in` when the schema groups actions', () => {
-    const b = loadPolicyBundle(join(repoRoot(), 'policies'));
-    const grouped = {
-      ...b,
-      schema: b.schema
-        .replace('action propose appliesTo', 'action contain;\n  action propose in [contain] appliesTo')
-        .replace('action automate appliesTo', 'action automate in [contain] appliesTo'),
-      byId: {
-        ...b.byId,
+    const grouped = withPolicies(
+      {
         'no-containment-of-processes': `forbid (principal, action in Vigil::Action::"contain", resource == Vigil::Response::"suspend-process");`,
       },
-    };
+      (schema) =>
+        schema
+          .replace('action propose appliesTo', 'action contain;\n  action propose in [contain] appliesTo')
+          .replace('action automate appliesTo', 'action automate in [contain] appliesTo'),
+    );
     expect(validateBundle(grouped)).toEqual([]);
     const fast = new PolicyEngine(grouped);
     expect(fast.decide(base).find((d) => d.action === 'suspend-process')?.disposition).toBe('forbidden');
