@@ -24,8 +24,8 @@ export interface StackOptions {
   rateLimit: number;
   rateBurst: number;
   say: (line: string) => void;
-  /** Run the intake with `node --cpu-prof`, profiles written to this directory when it stops. */
-  intakeCpuProfDir?: string;
+  /** Run the intake and both workers with `node --cpu-prof`, profiles written under this directory. */
+  cpuProfDir?: string;
 }
 
 export interface Stack {
@@ -202,12 +202,16 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       VIGIL_WORKER_METRICS: `127.0.0.1:${metricsPort}`,
       VIGIL_QUIET_PERIOD: o.quietPeriod,
     });
+    // --cpu-prof: each process's profiles (one per thread) in a directory of its own.
+    const cpuProf = (name: string) =>
+      o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, name)}`] : [];
     const workerLog = join(dir, 'worker.log');
     const worker = spawnNode(
       'worker',
       distEntry('workers/playbook-worker'),
       workerEnv(queues.ours, await freePort()),
       workerLog,
+      cpuProf('worker'),
     );
     pids.worker = worker.pid;
     const bareLog = join(dir, 'bare-worker.log');
@@ -216,6 +220,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       distEntry('bench/bare-worker'),
       workerEnv(queues.bare, await freePort()),
       bareLog,
+      cpuProf('bare-worker'),
     );
     pids.bareWorker = bare.pid;
     const intakeEnvFor = (queue: string, port: number, dataDir: string): Record<string, string> => ({
@@ -237,7 +242,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       distEntry('workers/intake'),
       { ...common, ...intakeEnv },
       intakeLog,
-      o.intakeCpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.intakeCpuProfDir}`] : [],
+      cpuProf('intake'),
     );
     pids.intake = intake.pid;
 
