@@ -6,8 +6,9 @@
  *      playbook (enrich, rules, email, Cedar policy, responder lookup, automation slot) -> the real
  *      endpoint agent (its own process) SIGSTOPs it; latency = the agent's ResponseResult.at minus the time
  *      the POST was sent (cross-checked by watching /proc/<pid>/stat for state T).
- *      bare = client.workflow.start of bench/bare-workflow.ts `bareContain`: one activity on a per-host
- *      task queue (bench/bare-agent.ts, its own process) that SIGSTOPs the pid.
+ *      bare = client.workflow.start of bench/bare-workflow.ts `bareContain`: the same enrichment and Cedar
+ *      decision as local activities, then one activity on a per-host task queue (bench/bare-agent.ts, its
+ *      own process) that SIGSTOPs the pid; `bareContainMinimal` (that activity alone) is printed beside it.
  *                                                  goal p50 <= 1.3x, p99 <= 1.5x, p99 < 500 ms absolute
  *   6. the endpoint agent's own footprint, idle: VmRSS and utime+stime from /proc.  goal < 120 MB, < 1% core
  *   7. one policy decision (the Cedar engine, in process), p99.                                 goal < 1 ms
@@ -507,7 +508,7 @@ export async function runContainment(
       throw new Error(
         `containment warm-up failed: ${JSON.stringify(samples.slice(-3).filter((x) => !x.ok))}`,
       );
-    if ((p + 1) % 10 === 0) say(`bench: ${o.label}: ${p + 1}/${total} pairs`);
+    if ((p + 1) % 10 === 0) say(`bench: ${o.label}: ${p + 1}/${total} triples`);
   }
   const measured = (s: ContainSide) => samples.filter((x) => x.side === s && !x.warmup && x.ok);
   const bare = pct(measured('bare').map((x) => x.ms as number));

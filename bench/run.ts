@@ -627,7 +627,8 @@ async function runStorm(stack: Stack, intake: IntakeClient, s: Settings) {
     kind: 'valid',
     body: falcoAlert(`uniq-${tag}-${k}`),
   }));
-  const unique = (await sendBurst(stack, intake, s, uniqueItems, 'terminate')).burst;
+  // Waited for until every incident is handled too, so the time to handle the storm has a comparison.
+  const unique = (await sendBurst(stack, intake, s, uniqueItems, 'wait')).burst;
 
   const items = stormItems(s, tag);
   const expected = {
@@ -678,6 +679,7 @@ async function runStorm(stack: Stack, intake: IntakeClient, s: Settings) {
     mails,
     checks,
     ackRatio: round(storm.ackMs / unique.ackMs, 2),
+    handledRatio: round((storm.completionMs ?? NaN) / (unique.completionMs ?? NaN), 2),
   };
 }
 
@@ -845,14 +847,21 @@ function report(o: {
         verdict(storm.ackRatio <= 1.2),
       ],
       ['events per second', fmt(un.eventsPerSecond), fmt(st.eventsPerSecond), '', '', ''],
-      ['all incidents handled, s', '(terminated)', fmt((st.completionMs ?? NaN) / 1000, 2), '', '', ''],
+      [
+        'all incidents handled, s',
+        fmt((un.completionMs ?? NaN) / 1000, 2),
+        fmt((st.completionMs ?? NaN) / 1000, 2),
+        `${fmt(storm.handledRatio, 2)}x`,
+        '',
+        '',
+      ],
     ]),
   );
   lines.push(
     `   answers ${JSON.stringify(st.statuses)}, retried ${JSON.stringify(st.retries)}, intake counted ${JSON.stringify(st.outcomes)}`,
   );
   lines.push(
-    `   the unique-only run's incidents were terminated once its answers were in (only acknowledgements are compared), so the storm starts on an idle stack`,
+    `   the goal compares acknowledgements (absorbed = every event answered, so durably in Temporal); handled = from the first send until every incident completed or waits for a human with no work pending (the unique run's incidents wait parked during the storm, at no cost)`,
   );
   for (const [what, ok] of Object.entries(storm.checks)) lines.push(`   [${ok ? 'ok' : 'FAIL'}] ${what}`);
   return {
@@ -890,6 +899,7 @@ function report(o: {
       })),
       storm: {
         ratio: storm.ackRatio,
+        handledRatio: storm.handledRatio,
         goal: '<= 1.2',
         met: storm.ackRatio <= 1.2,
         checksPassed: Object.values(storm.checks).every(Boolean),
