@@ -40,6 +40,12 @@ afterAll(async () => {
 async function recordScenarios(): Promise<Map<string, string>> {
   const queue = uniqueQueue('replay');
   const worker = await startWorker(workerEnv(smtp.port, queue, { VIGIL_QUIET_PERIOD: '1s' }));
+  // The production default for incident emails: through the rate-limited email channel's notifier.
+  const channelQueue = uniqueQueue('replay-channel');
+  const channelWorker = await startWorker(
+    workerEnv(smtp.port, channelQueue, { VIGIL_QUIET_PERIOD: '1s', VIGIL_NOTIFY_EMAIL_VIA: 'notifier' }),
+  );
+  const channelStart = temporalStarter(client.connection, client.options.namespace, channelQueue, 5000);
   const start = temporalStarter(client.connection, client.options.namespace, queue, 5000);
   const out = new Map<string, string>();
   let agent: Awaited<ReturnType<typeof startTestAgent>> | undefined;
@@ -64,6 +70,18 @@ async function recordScenarios(): Promise<Map<string, string>> {
       await client.workflow.getHandle(id).result();
       out.set(name, historyToJSON(await client.workflow.getHandle(id).fetchHistory()));
     }
+    // The incident email through the email channel's notifier (queued, then delivered by the notifier).
+    const viaChannel = reverseShell(`replay-ch-${randomUUID().slice(0, 6)}`);
+    await channelStart.start(viaChannel.incidentId, viaChannel.correlationKey, viaChannel.event);
+    await decide(client, await waitForApproval(client, viaChannel.incidentId), {
+      id: 'lead-1',
+      role: 'lead',
+    });
+    await client.workflow.getHandle(viaChannel.incidentId).result();
+    out.set(
+      'suspicious-process-email-channel',
+      historyToJSON(await client.workflow.getHandle(viaChannel.incidentId).fetchHistory()),
+    );
     // The containment path: the host's agent suspends a real process at once, then (approved) isolates
     // the host in dry-run; the suspension's hold is released by an operator.
     const host = `replay-agent-${randomUUID().slice(0, 6)}`;
@@ -96,6 +114,7 @@ async function recordScenarios(): Promise<Map<string, string>> {
     await agent?.stop();
     victim?.kill('SIGKILL');
     await worker.stop();
+    await channelWorker.stop();
   }
   return out;
 }
@@ -103,7 +122,7 @@ async function recordScenarios(): Promise<Map<string, string>> {
 describe('replay', () => {
   it('replays fresh histories of every playbook path against the current code', async () => {
     const recorded = await recordScenarios();
-    expect(recorded.size).toBeGreaterThanOrEqual(4);
+    expect(recorded.size).toBeGreaterThanOrEqual(5);
     for (const [name, json] of recorded) {
       await Worker.runReplayHistory({ workflowBundle: bundle() }, historyFromJSON(JSON.parse(json)), name);
       // New paths only: a committed history is the record of an older version and must stay as it is.
