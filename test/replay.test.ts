@@ -79,7 +79,9 @@ async function recordScenarios(): Promise<Map<string, string>> {
     });
     await client.workflow.getHandle(viaChannel.incidentId).result();
     out.set(
-      'suspicious-process-email-channel',
+      // Since local-enqueue-v1 (the hand-off to the notifier a local activity, under the second up-front
+      // marker); the history recorded before it is suspicious-process-email-channel.json.
+      'suspicious-process-email-channel-local-enqueue',
       historyToJSON(await client.workflow.getHandle(viaChannel.incidentId).fetchHistory()),
     );
     // The containment path: the host's agent suspends a real process at once, then (approved) isolates

@@ -5,7 +5,7 @@
  */
 import { ActivityFailure } from '@temporalio/workflow';
 import type { IncidentNotice } from '../../src/contracts/playbook.js';
-import { enqueueActivities } from './presets.js';
+import { enqueueLookups } from './presets.js';
 import { describeFailure } from './failures.js';
 
 export type NotifyChannelResult =
@@ -22,7 +22,7 @@ export async function notifyChannel(
   key?: string,
 ): Promise<NotifyChannelResult> {
   try {
-    const r = await enqueueActivities.enqueueNotification({
+    const r = await enqueueLookups().enqueueNotification({
       channel,
       ...(key ? { key } : {}),
       message: { kind: 'incident', notice },

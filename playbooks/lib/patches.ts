@@ -14,12 +14,16 @@
  * call answers false without deciding (the SDK does not memoize a replayed miss), and `since(id)` asks for
  * `id` itself at the old place, as it always did.
  *
- * A patch added later is NOT implied by this marker (runs started on this build do not have its code): use
- * `patched()` for it, or a new up-front marker (`patches-upfront-v2`) decided at the start beside this one.
+ * A patch added later is NOT implied by this marker (runs started on this build do not have its code): it is
+ * listed under the second marker, `patches-upfront-v2`, which stands for every patch of both lists. A run
+ * started on this build records only the second marker; replaying a run that recorded the first, the second
+ * answers false (no marker there) and the first is asked at the same place as before, so its history replays
+ * unchanged. `sinceV2(id)` is the check for a patch of the second list.
  */
 import { patched } from '@temporalio/workflow';
 
 const UPFRONT = 'patches-upfront-v1';
+const UPFRONT_V2 = 'patches-upfront-v2';
 
 export const LOCAL_LOOKUPS = 'local-lookups-v1';
 
@@ -38,12 +42,26 @@ export const UPFRONT_PATCHES = [
 ] as const;
 export type UpfrontPatch = (typeof UPFRONT_PATCHES)[number];
 
+/**
+ * Every patch the second up-front marker adds:
+ * - `local-enqueue-v1`: handing a notice to its channel's notifier is a local activity (one signal-with-start
+ *   from the playbook worker inside the workflow task), not an activity task: no server round trip, and
+ *   the approval request it precedes is scheduled in the same workflow task.
+ */
+export const UPFRONT_V2_PATCHES = ['local-enqueue-v1'] as const;
+export type UpfrontV2Patch = (typeof UPFRONT_V2_PATCHES)[number];
+
 /** At the start of the run, before anything else that could yield (playbooks/incident.ts). */
 export function decidePatchesUpFront(): void {
-  patched(UPFRONT);
+  if (!patched(UPFRONT_V2)) patched(UPFRONT);
 }
 
-/** `patched(id)` for a listed patch: true for a run started with the up-front marker, else as `id` says. */
+/** `patched(id)` for a listed patch: true for a run started with an up-front marker, else as `id` says. */
 export function since(id: UpfrontPatch): boolean {
-  return patched(UPFRONT) || patched(id);
+  return patched(UPFRONT_V2) || patched(UPFRONT) || patched(id);
+}
+
+/** A patch of the second list: true for a run started with the second marker (or, as patched(), past replay). */
+export function sinceV2(_id: UpfrontV2Patch): boolean {
+  return patched(UPFRONT_V2);
 }

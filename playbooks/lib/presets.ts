@@ -4,7 +4,7 @@
  * are final whatever the budget.
  */
 import { proxyActivities, proxyLocalActivities, type ActivityOptions } from '@temporalio/workflow';
-import { LOCAL_LOOKUPS, since } from './patches.js';
+import { LOCAL_LOOKUPS, since, sinceV2 } from './patches.js';
 import type { EnrichmentActivities } from '../../activities/enrichment/index.js';
 import type { NotifyActivities } from '../../activities/notify/index.js';
 import type { ExecutorActivities, RoutingActivities } from '../../activities/response/index.js';
@@ -130,11 +130,16 @@ export const notifierLocalActivities = proxyLocalActivities<NotifyActivities>({
 });
 
 /** Handing a notification to its channel's notifier: one signal-with-start, quick; a short budget. */
-export const enqueueActivities = proxyActivities<NotifyActivities>({
+const enqueueOptions: ActivityOptions = {
   startToCloseTimeout: '15s',
   scheduleToCloseTimeout: '2m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 6 },
-});
+};
+const enqueueActivities = proxyActivities<NotifyActivities>(enqueueOptions);
+const localEnqueue = proxyLocalActivities<NotifyActivities>(enqueueOptions);
+/** The hand-off as a local activity (same budget); incidents recorded before it replay the activity task. */
+export const enqueueLookups = (): Pick<NotifyActivities, 'enqueueNotification'> =>
+  sinceV2('local-enqueue-v1') ? localEnqueue : enqueueActivities;
 
 /**
  * RPA jobs (asynchronous completion: the activity hands the job to its queue workflow and returns; the
