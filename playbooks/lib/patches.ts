@@ -43,7 +43,10 @@ export const UPFRONT_PATCHES = [
 export type UpfrontPatch = (typeof UPFRONT_PATCHES)[number];
 
 /**
- * Every patch the second up-front marker adds:
+ * Every patch the second up-front marker adds. Frozen like the first list: runs started with the second
+ * marker have exactly this code, so a patch added later needs a third marker, asked first at the start
+ * (`if (!patched(V3) && !patched(V2)) patched(V1)`) and first in every check.
+ * The second marker adds:
  * - `local-enqueue-v1`: handing a notice to its channel's notifier is a local activity (one signal-with-start
  *   from the playbook worker inside the workflow task), not an activity task: no server round trip, and
  *   the approval request it precedes is scheduled in the same workflow task.
