@@ -16,7 +16,7 @@ import type { Playbook, PlaybookOutcome } from './lib/playbook.js';
 import { assess, decideResponses, notifyByEmail } from './lib/steps.js';
 import { Responders } from './lib/respond.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
-import { since } from './lib/patches.js';
+import { since, sinceV2 } from './lib/patches.js';
 
 export const suspiciousProcess: Playbook = {
   name: 'suspicious-process',
@@ -26,6 +26,10 @@ export const suspiciousProcess: Playbook = {
   async run(ctx) {
     // One responder lookup per run: the agent's syscall capture (before the rule set) and containment.
     const responders = new Responders(ctx);
+    // The route does not depend on the enrichment: asked at once, the two lookups run side by side in the
+    // worker (the capture and containment below share this one lookup; it answers "none" on failure).
+    if (ctx.event.process?.pid !== undefined && sinceV2('prefetch-route-v1'))
+      void responders.routeFor().catch(() => undefined);
     const { enrichment, decision } = await assess(ctx, { responders });
     if (since('contain-first-v1')) {
       // Containment first: automatic actions run before the email; approvals are asked after it.

@@ -98,8 +98,9 @@ async function recordScenarios(): Promise<Map<string, string>> {
     await decide(client, await waitForApproval(client, ev.incidentId), { id: 'lead-1', role: 'lead' });
     await client.workflow.getHandle(ev.incidentId).result();
     out.set(
-      // Since local-lookups-v1 (lookups as local activities, patches decided up front): a fixture of its own.
-      'suspicious-process-contained-local-lookups',
+      // Since patches-upfront-v2 (the route asked beside the enrichment); the histories recorded before it are
+      // suspicious-process-contained-local-lookups.json and suspicious-process-contained-by-agent.json.
+      'suspicious-process-contained-upfront-v2',
       historyToJSON(await client.workflow.getHandle(ev.incidentId).fetchHistory()),
     );
     for await (const wf of client.workflow.list({

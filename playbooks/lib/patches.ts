@@ -50,8 +50,11 @@ export type UpfrontPatch = (typeof UPFRONT_PATCHES)[number];
  * - `local-enqueue-v1`: handing a notice to its channel's notifier is a local activity (one signal-with-start
  *   from the playbook worker inside the workflow task), not an activity task: no server round trip, and
  *   the approval request it precedes is scheduled in the same workflow task.
+ * - `prefetch-route-v1`: for an event that names a pid, the suspicious-process playbook asks for the host's
+ *   responder route as it starts, beside the enrichment (two local activities at once, not one after the
+ *   other).
  */
-export const UPFRONT_V2_PATCHES = ['local-enqueue-v1'] as const;
+export const UPFRONT_V2_PATCHES = ['local-enqueue-v1', 'prefetch-route-v1'] as const;
 export type UpfrontV2Patch = (typeof UPFRONT_V2_PATCHES)[number];
 
 /** At the start of the run, before anything else that could yield (playbooks/incident.ts). */
