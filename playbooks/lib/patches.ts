@@ -18,7 +18,11 @@
  * listed under the second marker, `patches-upfront-v2`, which stands for every patch of both lists. A run
  * started on this build records only the second marker; replaying a run that recorded the first, the second
  * answers false (no marker there) and the first is asked at the same place as before, so its history replays
- * unchanged. `sinceV2(id)` is the check for a patch of the second list.
+ * unchanged. Which marker a run started with is decided at the start and remembered for the run (module
+ * state is per workflow in the SDK's sandbox), so the checks afterwards never call `patched()` on a marker
+ * again: a run started with the first marker that goes on running on this build (an approval arrives after
+ * a deploy) keeps the first list's code and never records the second marker in the middle of its history.
+ * `sinceV2(id)` is the check for a patch of the second list.
  */
 import { patched } from '@temporalio/workflow';
 
@@ -57,17 +61,24 @@ export type UpfrontPatch = (typeof UPFRONT_PATCHES)[number];
 export const UPFRONT_V2_PATCHES = ['local-enqueue-v1', 'prefetch-route-v1'] as const;
 export type UpfrontV2Patch = (typeof UPFRONT_V2_PATCHES)[number];
 
+/** The marker this run started with, decided by decidePatchesUpFront (undefined before it is called). */
+let startedWith: 'v2' | 'v1' | 'none' | undefined;
+
 /** At the start of the run, before anything else that could yield (playbooks/incident.ts). */
 export function decidePatchesUpFront(): void {
-  if (!patched(UPFRONT_V2)) patched(UPFRONT);
+  startedWith = patched(UPFRONT_V2) ? 'v2' : patched(UPFRONT) ? 'v1' : 'none';
 }
 
-/** `patched(id)` for a listed patch: true for a run started with an up-front marker, else as `id` says. */
+/**
+ * `patched(id)` for a listed patch: true for a run started with an up-front marker; for a run recorded before
+ * them, as it always was (the first marker, then `id` itself, at the old place).
+ */
 export function since(id: UpfrontPatch): boolean {
-  return patched(UPFRONT_V2) || patched(UPFRONT) || patched(id);
+  if (startedWith === 'v2' || startedWith === 'v1') return true;
+  return patched(UPFRONT) || patched(id);
 }
 
-/** A patch of the second list: true for a run started with the second marker (or, as patched(), past replay). */
+/** A patch of the second list: true only for a run started with the second marker. */
 export function sinceV2(_id: UpfrontV2Patch): boolean {
-  return patched(UPFRONT_V2);
+  return startedWith === 'v2';
 }
