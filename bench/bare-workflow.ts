@@ -9,14 +9,11 @@
 import { ApplicationFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { IncidentNotice } from '../src/contracts/playbook.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
-import type { ActionName } from '../src/policy/actions.js';
 import { enrichmentLookups, notifyActivities, policyLookups } from '../playbooks/lib/presets.js';
+import { BARE_RULES } from './bare-request.js';
 
-/**
- * What Vigil's rule set proposes for the bench's event (a web server's shell, a known pid): suspend the
- * process, isolate the host. The rule set itself is Vigil's, so the baseline takes its answer as given.
- */
-const PROPOSED: ActionName[] = ['suspend-process', 'isolate-host'];
+/** The rule set is Vigil's, so the baseline takes its answer for the bench's event as given (checked by the bench). */
+const { riskScore, verdict, proposed: PROPOSED } = BARE_RULES;
 
 /** enrichEvent and decideActions (local, as Vigil's), then the same request Vigil sends to Cedar. */
 async function enrichAndDecide(event: DetectionEvent) {
@@ -25,8 +22,8 @@ async function enrichAndDecide(event: DetectionEvent) {
     playbook: { name: 'suspicious-process', version: '1.0.0' },
     host: event.host.id,
     severity: event.detection.severity,
-    riskScore: 75,
-    verdict: 'malicious',
+    riskScore,
+    verdict,
     techniques: enrichment.techniques.map((t) => t.id),
     hasProcess: event.process !== undefined,
     inContainer: event.container?.id !== undefined,
@@ -49,8 +46,8 @@ export async function bareIncident(event: DetectionEvent): Promise<string> {
     host,
     rule: event.detection.ruleName,
     severity: event.detection.severity,
-    verdict: 'malicious',
-    riskScore: 75,
+    verdict,
+    riskScore,
     techniques: enrichment.techniques,
     lineage: enrichment.lineage,
     reasons: ['bench baseline'],
@@ -83,8 +80,8 @@ export async function bareIncident(event: DetectionEvent): Promise<string> {
       },
       host: event.host.id,
       rule: event.detection.ruleName,
-      verdict: 'malicious',
-      riskScore: 75,
+      verdict,
+      riskScore,
       reasons: d.reasons,
     });
   }

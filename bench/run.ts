@@ -48,6 +48,8 @@ import {
   type ResponseSettings,
 } from './response.js';
 import { runScoring, type ScoringBench, type Spread } from './scoring.js';
+import { BARE_RULES } from './bare-request.js';
+import { statusQuery } from '../src/contracts/incident.js';
 
 const say = (l: string) => process.stderr.write(`${l}\n`);
 const PATH = '/v1/events/falco';
@@ -358,6 +360,26 @@ async function runRound(
   };
 }
 
+/**
+ * The bare baseline writes in the rule set's answer (bench/bare-request.ts); a Vigil incident of the rounds
+ * shows what the rule set actually answered. When they differ (the rules, the model or the fixture changed),
+ * the two sides no longer ask Cedar the same thing, and the comparison stops here.
+ */
+async function checkBareAsksAsVigil(client: Client, incidentId: string | undefined): Promise<void> {
+  if (!incidentId) throw new Error('bench: no Vigil incident to check the bare baseline against');
+  const st = await client.workflow.getHandle(incidentId).query(statusQuery);
+  const asked = st.decisions.find((d) => d.kind === 'policy')?.inputs as
+    { riskScore?: number; verdict?: string; proposed?: string[] } | undefined;
+  const same =
+    asked?.riskScore === BARE_RULES.riskScore &&
+    asked.verdict === BARE_RULES.verdict &&
+    JSON.stringify(asked.proposed) === JSON.stringify(BARE_RULES.proposed);
+  if (!same)
+    throw new Error(
+      `bench: the bare baseline asks Cedar ${JSON.stringify(BARE_RULES)}, Vigil's incident ${incidentId} asked ${JSON.stringify(asked ?? null)}: update bench/bare-request.ts`,
+    );
+}
+
 /** What one workflow cost Temporal: history events by kind and the payload bytes they carry. */
 async function historyShape(client: Client, workflowId: string) {
   const h = await client.workflow.getHandle(workflowId).fetchHistory();
@@ -541,7 +563,7 @@ interface Burst {
   otherFiveXX: number;
   incidentIds: number;
   outcomes: Record<string, number>;
-  completionMs?: number;
+  completionMs: number;
   completed: boolean;
 }
 
@@ -550,7 +572,6 @@ async function sendBurst(
   intake: IntakeClient,
   s: Settings,
   items: Item[],
-  afterAck: 'wait' | 'terminate',
 ): Promise<{ burst: Burst; sent: Sent[] }> {
   const wrong = randomBytes(24).toString('hex');
   const queue = stack.queues.ours;
@@ -576,25 +597,12 @@ async function sendBurst(
     if (x.status === 202 && typeof x.body.incidentId === 'string') ids.add(x.body.incidentId);
   }
   const started = outcomes.started ?? 0;
-  let completionMs: number | undefined;
-  let completed = false;
-  if (afterAck === 'wait') {
-    let wait = await waitCount(stack.client, doneQuery, doneBefore + started, s.burstTimeoutMs);
-    if (wait.ok && (await countWf(stack.client, waitingQuery(queue))) > 0)
-      wait = { ...wait, ok: await settle(stack.client, ids, s.burstTimeoutMs) };
-    completionMs = performance.now() - p0;
-    completed = wait.ok;
-  } else {
-    // Only the acknowledgements were to be measured: end the backlog (much cheaper than letting it run)
-    // so the next phase starts on an idle stack.
-    await pool([...ids], 16, (id) =>
-      stack.client.workflow
-        .getHandle(id)
-        .terminate('bench: only the acknowledgements of this phase are measured')
-        .catch(() => undefined),
-    );
-    await waitNone(stack.client, busyQuery(queue), s.drainTimeoutMs);
-  }
+  // Every incident handled (completed, or waiting for a human with no work pending).
+  let wait = await waitCount(stack.client, doneQuery, doneBefore + started, s.burstTimeoutMs);
+  if (wait.ok && (await countWf(stack.client, waitingQuery(queue))) > 0)
+    wait = { ...wait, ok: await settle(stack.client, ids, s.burstTimeoutMs) };
+  const completionMs = performance.now() - p0;
+  const completed = wait.ok;
   return {
     sent,
     burst: {
@@ -606,7 +614,7 @@ async function sendBurst(
       otherFiveXX,
       incidentIds: ids.size,
       outcomes,
-      ...(completionMs === undefined ? {} : { completionMs: round(completionMs) }),
+      completionMs: round(completionMs),
       completed,
     },
   };
@@ -628,7 +636,7 @@ async function runStorm(stack: Stack, intake: IntakeClient, s: Settings) {
     body: falcoAlert(`uniq-${tag}-${k}`),
   }));
   // Waited for until every incident is handled too, so the time to handle the storm has a comparison.
-  const unique = (await sendBurst(stack, intake, s, uniqueItems, 'wait')).burst;
+  const unique = (await sendBurst(stack, intake, s, uniqueItems)).burst;
 
   const items = stormItems(s, tag);
   const expected = {
@@ -640,7 +648,7 @@ async function runStorm(stack: Stack, intake: IntakeClient, s: Settings) {
   const dlq0 = await dlqPending(stack, intake);
   const mails0 = await sinkCount(stack);
   const stormStart = Date.now();
-  const { burst: storm, sent } = await sendBurst(stack, intake, s, items, 'wait');
+  const { burst: storm, sent } = await sendBurst(stack, intake, s, items);
   const dlq1 = await dlqPending(stack, intake);
   const mails = (await sinkCount(stack)) - mails0;
   const runsStarted = await countWf(
@@ -679,7 +687,7 @@ async function runStorm(stack: Stack, intake: IntakeClient, s: Settings) {
     mails,
     checks,
     ackRatio: round(storm.ackMs / unique.ackMs, 2),
-    handledRatio: round((storm.completionMs ?? NaN) / (unique.completionMs ?? NaN), 2),
+    handledRatio: round(storm.completionMs / unique.completionMs, 2),
   };
 }
 
@@ -849,8 +857,8 @@ function report(o: {
       ['events per second', fmt(un.eventsPerSecond), fmt(st.eventsPerSecond), '', '', ''],
       [
         'all incidents handled, s',
-        fmt((un.completionMs ?? NaN) / 1000, 2),
-        fmt((st.completionMs ?? NaN) / 1000, 2),
+        fmt(un.completionMs / 1000, 2),
+        fmt(st.completionMs / 1000, 2),
         `${fmt(storm.handledRatio, 2)}x`,
         '',
         '',
@@ -1402,6 +1410,7 @@ async function main() {
       const id = last(side)?.sampleId;
       if (id) histories[side] = await historyShape(stack.client, id).catch(() => undefined);
     }
+    await checkBareAsksAsVigil(stack.client, last('ours')?.sampleId);
 
     // The storm (and its unique-only baseline) before the latency runs: the last phase can leave a
     // backlog behind that nobody waits for.
