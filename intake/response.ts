@@ -19,7 +19,7 @@ import type { ContainmentState } from '../src/contracts/response.js';
 import { Duration } from '../src/config.js';
 import type { OperatorRole } from '../src/policy/actions.js';
 import { createAutomationControl } from '../src/control/automation.js';
-import { agentRoute, agentRecord } from '../src/control/agents.js';
+import { agentRecord, lastPoll, pollIsLive } from '../src/control/agents.js';
 import type { Operator, OperatorStore } from './operators.js';
 
 export interface ResponseDeps {
@@ -119,6 +119,7 @@ export function registerResponseRoutes(app: FastifyInstance, d: ResponseDeps): v
     r.get('/v1/agents', async () => {
       const agents: unknown[] = [];
       for await (const wf of client.workflow.list({ query: `WorkflowType = '${AGENT_WORKFLOW}'` })) {
+        if (agents.length >= 1000) break;
         const host = wf.workflowId.replace(/^agent-/, '');
         let rec: Awaited<ReturnType<typeof agentRecord>>;
         try {
@@ -134,14 +135,15 @@ export function registerResponseRoutes(app: FastifyInstance, d: ResponseDeps): v
           continue;
         }
         if (!rec) continue;
-        const route = await within(() => agentRoute(client, d.namespace, rec.hostId)).catch(() => undefined);
+        // The record is in hand: only the task queue's last poll is still needed (not agentRoute, which
+        // would query the registration again).
+        const seen = await within(() => lastPoll(client, d.namespace, rec.hostId)).catch(() => undefined);
         agents.push({
           ...rec,
-          status: rec.retired ? 'retired' : route?.kind === 'agent' && route.live ? 'live' : 'offline',
-          lastSeen: route?.kind === 'agent' ? route.lastSeen : undefined,
+          status: rec.retired ? 'retired' : pollIsLive(seen) ? 'live' : 'offline',
+          lastSeen: seen?.toISOString(),
           workflowStatus: wf.status.name,
         });
-        if (agents.length >= 1000) break;
       }
       return { agents };
     });

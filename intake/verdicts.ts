@@ -116,6 +116,11 @@ export interface RuleRates {
 }
 export interface VerdictStats {
   verdicts: number;
+  /**
+   * Rows that could not be read (sealed with a payload key that is no longer configured, or failing their
+   * authentication): left out of the rates, counted here, so one bad row does not take the metrics down.
+   */
+  unreadable: number;
   tp: number;
   fp: number;
   byModel: ModelRates[];
@@ -255,7 +260,15 @@ export class VerdictStore {
       else r.tn++;
       models.set(key, r);
     };
-    for (const v of this.all()) {
+    let unreadable = 0;
+    for (const row of this.db.prepare('SELECT * FROM verdicts ORDER BY at, incident_id').iterate()) {
+      let v: VerdictRecord;
+      try {
+        v = this.toRecord(row as Row);
+      } catch {
+        unreadable++;
+        continue;
+      }
       if (v.verdict === 'tp') tp++;
       else fp++;
       if (v.model) judge(v.model, 'active', v.verdict);
@@ -283,6 +296,7 @@ export class VerdictStore {
     for (const r of rules.values()) r.fpShare = ratio(r.fp, r.tp + r.fp);
     return {
       verdicts: tp + fp,
+      unreadable,
       tp,
       fp,
       byModel: [...models.values()].sort(

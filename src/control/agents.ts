@@ -18,6 +18,11 @@ import {
 /** Pollers seen within this window count as live (the server keeps ~5 minutes of poller history). */
 const LIVE_WITHIN_MS = 90_000;
 
+/** Whether a last poll at `seen` counts as live now. */
+export function pollIsLive(seen: Date | undefined): boolean {
+  return seen !== undefined && Date.now() - seen.getTime() < LIVE_WITHIN_MS;
+}
+
 export async function agentRecord(client: Client, host: string): Promise<AgentRecord | null> {
   try {
     return await client.workflow.getHandle(agentWorkflowId(host)).query(agentQuery);
@@ -60,7 +65,7 @@ export async function agentRoute(client: Client, namespace: string, host: string
   return {
     kind: 'agent',
     taskQueue: agentTaskQueue(host),
-    live: seen !== undefined && Date.now() - seen.getTime() < LIVE_WITHIN_MS,
+    live: pollIsLive(seen),
     lastSeen: seen?.toISOString(),
     agent: registration,
   };
