@@ -106,6 +106,10 @@ describe.skipIf(!process.env.VIGIL_BENCH)('scoring breakdown', () => {
         `features+Float32Array ${perRow(med(parts.features))}, featuresInto ${perRow(med(parts.featuresInto))}, input copy ${perRow(med(parts.copy))}, score() (copy + onnx) ${perRow(med(parts.run))}`;
       out['traces -> scores (features + onnx) rows per CPU-s'] =
         `per-row arrays ${(size / (med(old) / 1000)).toFixed(0)}, scoreTraces ${(size / (med(fused) / 1000)).toFixed(0)}`;
+      // The two paths timed above score the same: the fused one is a faster route, not another answer.
+      const some = traces.slice(0, 256);
+      const viaRows = await model.score(some.map((tr) => Float32Array.from(model.featurizer.features(tr))));
+      expect(Array.from(await model.scoreTraces(some))).toEqual(viaRows.map((x) => Math.fround(x)));
     }
 
     const trees = model.ensemble.trees;
@@ -116,6 +120,5 @@ describe.skipIf(!process.env.VIGIL_BENCH)('scoring breakdown', () => {
         .map(([k, v]) => `${k.padEnd(44)} ${v}`)
         .join('\n')}\n`,
     );
-    expect(Object.keys(out).length).toBeGreaterThan(0);
   });
 });

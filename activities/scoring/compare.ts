@@ -4,7 +4,7 @@
  * threshold), how often their decisions agree, and the decisions that would change if the candidate
  * replaced the active model: newly flagged and no longer flagged traces, split by label.
  */
-import { metrics, type LabelledTrace, type Metrics } from './evaluate.js';
+import { metrics, syscallNames, type LabelledTrace, type Metrics } from './evaluate.js';
 import type { ScoringModel } from './model.js';
 
 export interface CompareSide {
@@ -43,14 +43,6 @@ export interface Comparison {
   decisions: ChangedDecision[];
   unknownNumbers: number;
 }
-
-const namesOf = (model: ScoringModel, t: LabelledTrace, unknown: () => void) =>
-  t.syscalls.map((c) => {
-    if (typeof c === 'string') return c;
-    const name = model.featurizer.i386Name(c);
-    if (name === undefined) unknown();
-    return name ?? `syscall_${c}`;
-  });
 
 function side(
   model: ScoringModel,
@@ -97,10 +89,10 @@ export async function compareModels(
     bc = [];
   };
   for await (const t of traces) {
-    const names = namesOf(active.model, t, () => unknownNumbers++);
+    const names = syscallNames(active.model, t, () => unknownNumbers++);
     const xa = active.model.featurizer.features(names);
     ba.push(xa);
-    bc.push(sameFeatures ? xa : candidate.model.featurizer.features(namesOf(candidate.model, t, () => {})));
+    bc.push(sameFeatures ? xa : candidate.model.featurizer.features(syscallNames(candidate.model, t)));
     y.push(t.label === 'attack' ? 1 : 0);
     meta.push({
       id: t.id ?? `line ${y.length}`,

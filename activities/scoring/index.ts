@@ -59,7 +59,7 @@ export interface ScoringOptions {
   threshold?: string | number;
   /** VIGIL_MODEL_TOP_K */
   topK?: number;
-  /** VIGIL_MODEL_ATTRIBUTIONS: 'flagged' computes them only for scores at or above the threshold */
+  /** VIGIL_MODEL_ATTRIBUTIONS (default 'flagged': only for scores at or above the threshold; 'always') */
   attributions?: 'always' | 'flagged';
   /** Prometheus metrics (latency, score distribution, shadow agreement, refusals) */
   metrics?: ScoringMetrics;
@@ -163,7 +163,7 @@ export function createScoringActivities(
         m.score.observe({ model: label, sha256: model.sha256, role: 'active' }, score);
         if (aboveThreshold) m.flagged.inc({ model: label, role: 'active' });
       }
-      const k = opts.attributions === 'flagged' && !aboveThreshold ? 0 : (topK ?? opts.topK ?? 5);
+      const k = opts.attributions !== 'always' && !aboveThreshold ? 0 : (topK ?? opts.topK ?? 5);
       t0 = performance.now();
       const phi = k > 0 ? await treeShapAsync(model.ensemble, x, f.count) : new Float64Array(0);
       if (k > 0) m?.latency.observe({ model: label, stage: 'attributions' }, seconds(t0));

@@ -176,7 +176,7 @@ describe('scoreEvent', () => {
   });
 
   it('returns the score, the threshold and top-k attributions that add up', async () => {
-    const { scoreEvent } = createScoringActivities(model, { topK: 233 });
+    const { scoreEvent } = createScoringActivities(model, { topK: 233, attributions: 'always' });
     const shell = ['socket', 'connect', 'dup2', 'dup2', 'dup2', 'execve', 'brk', 'openat', 'read', 'write'];
     const r = await scoreEvent({ syscalls: [...shell, ...shell, 'clock_gettime'] });
     expect(r).toMatchObject({
@@ -191,7 +191,10 @@ describe('scoreEvent', () => {
     expect(Math.abs(r.baseValue + sum - r.score)).toBeLessThan(1e-6);
     const mags = r.attributions.map((a) => Math.abs(a.contribution));
     expect(mags).toEqual([...mags].sort((a, b) => b - a));
-    const top3 = await createScoringActivities(model).scoreEvent({ syscalls: shell, topK: 3 });
+    const top3 = await createScoringActivities(model, { attributions: 'always' }).scoreEvent({
+      syscalls: shell,
+      topK: 3,
+    });
     expect(top3.attributions).toHaveLength(3);
     expect(top3.attributions[0]?.feature).toMatch(/^(len|distinct|freq|bigram|has):/);
   });

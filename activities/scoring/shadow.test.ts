@@ -145,7 +145,7 @@ describe('scoring metrics', () => {
   it('observes inference latency per stage and the score distribution per model version', async () => {
     const metrics = createScoringMetrics();
     const model = await openScoringModel(cfg());
-    const { scoreEvent } = createScoringActivities(model, { metrics, topK: 3 });
+    const { scoreEvent } = createScoringActivities(model, { metrics, topK: 3, attributions: 'always' });
     const seqs = windows(model, 12);
     const scores: number[] = [];
     for (const [i, syscalls] of seqs.entries())
@@ -175,10 +175,11 @@ describe('scoring metrics', () => {
     );
   });
 
-  it('computes attributions only for flagged events when told to (VIGIL_MODEL_ATTRIBUTIONS=flagged)', async () => {
+  it('computes attributions only for flagged events by default (VIGIL_MODEL_ATTRIBUTIONS=flagged)', async () => {
     const metrics = createScoringMetrics();
     const model = await openScoringModel(cfg());
-    const { scoreEvent } = createScoringActivities(model, { metrics, topK: 3, attributions: 'flagged' });
+    // No `attributions` option: the library's default is the configuration's, flagged.
+    const { scoreEvent } = createScoringActivities(model, { metrics, topK: 3 });
     let flagged = 0;
     for (const syscalls of windows(model, 30)) {
       const r = await scoreEvent({ syscalls });

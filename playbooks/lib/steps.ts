@@ -95,7 +95,7 @@ async function scoreTelemetry(
               `window captured by the agent of ${src.host}: pid ${src.pid} (${src.comm}), ${src.seconds.toFixed(2)} s, ${src.calls} calls`,
             ]
           : []),
-        `score ${s.score.toFixed(4)} ${s.aboveThreshold ? '>=' : '<'} threshold ${s.threshold.toFixed(4)}${s.attributions.length ? '' : ' (no attributions: they are computed for flagged scores)'}`,
+        `score ${s.score.toFixed(4)} ${s.aboveThreshold ? '>=' : '<'} threshold ${s.threshold.toFixed(4)}${s.attributions.length || s.aboveThreshold ? '' : ' (no attributions: they are computed for flagged scores)'}`,
         ...s.attributions.map(
           (a) =>
             `${a.feature} = ${a.value.toFixed(4)} (${a.contribution >= 0 ? '+' : ''}${a.contribution.toFixed(4)})`,
