@@ -122,11 +122,20 @@ export function createRoutingActivities(deps: {
   return {
     async findResponder(host: string): Promise<ResponderRoute> {
       const vendor = deps.edrVendorFor?.(host);
-      if (vendor && deps.edrTaskQueue) return { kind: 'edr', vendor, taskQueue: deps.edrTaskQueue };
+      // A host with a responder may be contained next: the kill switch is asked now, beside the rest of
+      // the playbook's lookups, so the reservation that may follow finds a fresh answer.
+      if (vendor && deps.edrTaskQueue) {
+        deps.control.warm();
+        return { kind: 'edr', vendor, taskQueue: deps.edrTaskQueue };
+      }
       const hit = routes.get(host);
-      if (hit && Date.now() - hit.at < ROUTE_CACHE_MS) return hit.route;
+      if (hit && Date.now() - hit.at < ROUTE_CACHE_MS) {
+        deps.control.warm();
+        return hit.route;
+      }
       const route = await agentRoute(deps.client, deps.namespace, host);
       if (route.kind === 'agent' && route.live) {
+        deps.control.warm();
         if (routes.size >= 10_000) routes.clear();
         routes.set(host, { at: Date.now(), route });
       } else routes.delete(host);

@@ -1,7 +1,8 @@
 /**
  * Workflow `automationControl`, id `vigil-automation-control-<playbook task queue>`: the kill switch and the automation budget.
  * Trigger: update-with-start from the first reservation or operator command. Flow: answer `reserve`
- * (granted, refused by the kill switch, or over budget), `setKillSwitch`, `setBudget`; continue-as-new
+ * (granted, refused by the kill switch, or over budget), `lease` (a playbook worker's block of slots) and
+ * `release` (its unused slots given back), `setKillSwitch`, `setBudget`; continue-as-new
  * after many updates. Side effects: none (it only answers; the callers act on the answer).
  */
 import { allHandlersFinished, condition, continueAsNew, setHandler } from '@temporalio/workflow';
@@ -9,9 +10,12 @@ import {
   budgetUpdate,
   controlQuery,
   killSwitchUpdate,
+  leaseUpdate,
+  releaseUpdate,
   reserveUpdate,
   type BudgetSettings,
   type ControlCarry,
+  type LeaseRequest,
   type ReserveRequest,
 } from '../../src/contracts/automation.js';
 
@@ -56,6 +60,54 @@ export async function automationControl(carry: ControlCarry): Promise<void> {
       validator: (req: ReserveRequest) => {
         if (!req.key || !req.incidentId || !req.action)
           throw new Error('reserve: key, incidentId and action are required');
+      },
+    },
+  );
+  // A worker's lease of up to `want` slots: granted from what is left of the budget, each slot a grant of
+  // its own (so it counts until the window passes it, or until it is given back unused).
+  const MAX_LEASE = 64;
+  setHandler(
+    leaseUpdate,
+    (req) => {
+      updates++;
+      const now = Date.parse(req.at) || Date.now();
+      prune(now);
+      if (state.killSwitch.engaged)
+        return { granted: false, reason: 'kill-switch', killSwitch: state.killSwitch };
+      const prefix = `lease:${req.leaseId}:`;
+      let keys = state.grants.filter((g) => g.key.startsWith(prefix)).map((g) => g.key);
+      if (!keys.length) {
+        const n = Math.max(0, Math.min(req.want, MAX_LEASE, state.budget.limit - state.grants.length));
+        keys = Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+        for (const key of keys) state.grants.push({ at: now, key });
+      }
+      return {
+        granted: true,
+        keys,
+        used: state.grants.length,
+        limit: state.budget.limit,
+        windowSeconds: state.budget.windowSeconds,
+      };
+    },
+    {
+      validator: (req: LeaseRequest) => {
+        if (!req.leaseId || !Number.isInteger(req.want) || req.want < 1)
+          throw new Error('lease: leaseId and a whole want >= 1 are required');
+      },
+    },
+  );
+  setHandler(
+    releaseUpdate,
+    (req) => {
+      updates++;
+      const given = new Set(req.keys.filter((k) => k.startsWith('lease:')));
+      const before = state.grants.length;
+      state.grants = state.grants.filter((g) => !given.has(g.key));
+      return before - state.grants.length;
+    },
+    {
+      validator: (req: { keys: string[] }) => {
+        if (!Array.isArray(req.keys)) throw new Error('release: keys are required');
       },
     },
   );

@@ -125,6 +125,10 @@ export class Responders {
       host: this.ctx.event.host.id,
       at: new Date().toISOString(),
     });
+    // A slot handed out from the worker's lease carries when the switch was last seen released, which can
+    // be before this reservation: the older of the two is what the executor measures the check's age from.
+    if (answer.granted && answer.checkedAt && answer.checkedAt < this.slotCheckedAt)
+      this.slotCheckedAt = answer.checkedAt;
     this.ctx.decision({
       at: new Date().toISOString(),
       kind: 'automation',

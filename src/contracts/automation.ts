@@ -35,7 +35,16 @@ export interface ReserveRequest {
 }
 
 export type ReserveAnswer =
-  | { granted: true; used: number; limit: number }
+  | {
+      granted: true;
+      used: number;
+      limit: number;
+      /**
+       * When the kill switch was last seen released before this grant (ISO): a slot taken from a lease
+       * (below) was checked then, not at the grant. Absent: checked by the grant itself.
+       */
+      checkedAt?: string;
+    }
   | { granted: false; reason: 'kill-switch'; killSwitch: KillSwitchState }
   | { granted: false; reason: 'budget'; used: number; limit: number; windowSeconds: number };
 
@@ -56,7 +65,33 @@ export interface ControlCarry {
   history: ControlState['history'];
 }
 
+/**
+ * A playbook worker leases a few slots at once and hands them out to its reservations without a round trip
+ * (src/control/automation.ts). Leased slots count against the budget from the lease on; unused ones are
+ * given back (`release`) when the lease expires.
+ */
+export interface LeaseRequest {
+  /** Unique per lease (the worker's id and a sequence number): a retried lease is answered the same. */
+  leaseId: string;
+  want: number;
+  at: string;
+}
+
+export type LeaseAnswer =
+  | {
+      granted: true;
+      /** One grant key per slot (fewer than wanted, or none, when the budget is nearly spent). */
+      keys: string[];
+      used: number;
+      limit: number;
+      windowSeconds: number;
+    }
+  | { granted: false; reason: 'kill-switch'; killSwitch: KillSwitchState };
+
 export const reserveUpdate = defineUpdate<ReserveAnswer, [ReserveRequest]>('reserve');
+export const leaseUpdate = defineUpdate<LeaseAnswer, [LeaseRequest]>('lease');
+/** Give back leased slots that were not used: they stop counting against the budget. */
+export const releaseUpdate = defineUpdate<number, [{ keys: string[]; at: string }]>('release');
 export const killSwitchUpdate = defineUpdate<
   KillSwitchState,
   [{ engaged: boolean; by: string; reason: string; at: string }]

@@ -1,9 +1,19 @@
 /**
  * The automation control seen from activities: reserve a slot for an automatic action (kill switch and
- * budget, one Update deduplicated by its id so a retried reservation is answered the same), read the
- * state, and change it on an operator's behalf.
+ * budget), read the state, and change it on an operator's behalf.
+ *
+ * Reservations do not cost a round trip each. The playbook worker leases a few slots at once (one `lease`
+ * Update; they count against the budget from then on) and hands them out from memory; it leases the next
+ * block in the background before the last slot is gone, and gives back what it did not use when a lease
+ * expires (LEASE_TTL_MS, at most half the budget's window, so a slot is never used after the window
+ * stopped counting it). The kill switch is not leased: every grant carries the time the switch was last
+ * seen released (`checkedAt`), and that sighting is at most KILL_SWITCH_REUSE_MS old or the reservation
+ * asks the control first. `warm()` refreshes the sighting ahead of need (the route lookup calls it, so on
+ * the automated path the question is asked beside the enrichment). The executor checks the switch again
+ * unless the sighting is within KILL_SWITCH_FRESH_MS, as before.
  */
 import { controlTaskQueue } from '../contracts/queues.js';
+import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
   budgetUpdate,
@@ -11,18 +21,34 @@ import {
   controlWorkflowId,
   controlQuery,
   killSwitchUpdate,
-  reserveUpdate,
+  leaseUpdate,
+  releaseUpdate,
   type BudgetSettings,
   type ControlCarry,
   type ControlState,
   type KillSwitchState,
+  type LeaseAnswer,
   type ReserveAnswer,
   type ReserveRequest,
 } from '../contracts/automation.js';
-import { createHash } from 'node:crypto';
+
+/** Each call the lease makes to the control (lease, release, the kill-switch query) gives up after this. */
+const CALL_DEADLINE_MS = 8_000;
+/** A sighting of the kill switch reused by a reservation when no older than this. */
+export const KILL_SWITCH_REUSE_MS = 250;
+/** How long a leased slot may be handed out (capped at half the budget's window). */
+export const LEASE_TTL_MS = 30_000;
+/** Slots per lease: a tenth of the budget, 1 to 16 (the default 20 per hour leases 2 at a time). */
+export function leaseSize(limit: number): number {
+  return Math.max(1, Math.min(16, Math.floor(limit / 10)));
+}
 
 export interface AutomationControl {
   reserve(req: ReserveRequest): Promise<ReserveAnswer>;
+  /** Refresh the kill-switch sighting if it is getting old (never waits, never throws). */
+  warm(): void;
+  /** Give back the slots leased and not used (worker shutdown). */
+  close(): Promise<void>;
   state(): Promise<ControlState>;
   killSwitch(): Promise<KillSwitchState>;
   setKillSwitch(s: { engaged: boolean; by: string; reason: string }): Promise<KillSwitchState>;
@@ -63,13 +89,159 @@ export function createAutomationControl(
       throw e;
     }
   };
+  const holder = randomUUID();
+  let leaseSeq = 0;
+  // The slots leased and not yet handed out, with the time they may be handed out until.
+  let pool: { keys: string[]; until: number; limit: number; used: number } = {
+    keys: [],
+    until: 0,
+    limit: 0,
+    used: 0,
+  };
+  let leasing: Promise<LeaseAnswer> | undefined;
+  const answered = new Map<string, ReserveAnswer>();
+  let sighting: { at: number; state: ControlState } | undefined;
+  let sighting$: Promise<{ at: number; state: ControlState }> | undefined;
+  let expiry: NodeJS.Timeout | undefined;
+
+  const giveBack = async (keys: string[]) => {
+    if (!keys.length) return;
+    try {
+      await client.withDeadline(Date.now() + CALL_DEADLINE_MS, () =>
+        handle().executeUpdate(releaseUpdate, { args: [{ keys, at: new Date().toISOString() }] }),
+      );
+    } catch {
+      // Not given back: they count until the window passes them (the budget errs on the safe side).
+    }
+  };
+  const dropPool = () => {
+    const keys = pool.keys;
+    pool = { ...pool, keys: [] };
+    void giveBack(keys);
+  };
+  const observe = (): Promise<{ at: number; state: ControlState }> => {
+    sighting$ ??= (async () => {
+      const at = Date.now();
+      try {
+        const st = await client.withDeadline(Date.now() + CALL_DEADLINE_MS, state);
+        sighting = { at, state: st };
+        // The budget changed (an admin lowered it): the leased slots go back, the next lease obeys it.
+        if (pool.keys.length && st.budget.limit !== pool.limit) dropPool();
+        return sighting;
+      } finally {
+        sighting$ = undefined;
+      }
+    })();
+    return sighting$;
+  };
+  const lease = (): Promise<LeaseAnswer> => {
+    leasing ??= (async () => {
+      try {
+        const at = Date.now();
+        const answer = await client.withDeadline(Date.now() + CALL_DEADLINE_MS, () =>
+          client.workflow.executeUpdateWithStart(leaseUpdate, {
+            args: [
+              {
+                leaseId: `${holder}:${leaseSeq++}`,
+                want: leaseSize(opts.budget.limit),
+                at: new Date(at).toISOString(),
+              },
+            ],
+            startWorkflowOperation: start(),
+          }),
+        );
+        if (!answer.granted) {
+          sighting = {
+            at,
+            state: { killSwitch: answer.killSwitch, budget: opts.budget, used: 0, history: [] },
+          };
+          return answer;
+        }
+        const ttl = Math.min(LEASE_TTL_MS, (answer.windowSeconds * 1000) / 2);
+        if (Date.now() >= pool.until) dropPool();
+        pool = {
+          keys: [...pool.keys, ...answer.keys],
+          until: at + ttl,
+          limit: answer.limit,
+          used: answer.used,
+        };
+        if (expiry) clearTimeout(expiry);
+        expiry = setTimeout(dropPool, Math.max(0, pool.until - Date.now()));
+        expiry.unref();
+        return answer;
+      } finally {
+        leasing = undefined;
+      }
+    })();
+    return leasing;
+  };
+  const takeSlot = async (): Promise<
+    { key: string; used: number; limit: number } | Exclude<LeaseAnswer, { granted: true }> | undefined
+  > => {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (Date.now() >= pool.until) dropPool();
+      const key = pool.keys.shift();
+      if (key) {
+        // Lease the next block before this one runs out, off the automated path.
+        if (pool.keys.length <= leaseSize(opts.budget.limit) / 4 && !leasing)
+          void lease().catch(() => undefined);
+        return { key, used: pool.used - pool.keys.length, limit: pool.limit };
+      }
+      const answer = await lease();
+      if (!answer.granted) return answer;
+      if (!answer.keys.length && !pool.keys.length) return undefined;
+    }
+    return undefined;
+  };
+  const reserve = async (req: ReserveRequest): Promise<ReserveAnswer> => {
+    const earlier = answered.get(req.key);
+    if (earlier) return earlier;
+    let seen = sighting;
+    if (!seen || Date.now() - seen.at > KILL_SWITCH_REUSE_MS) seen = await observe();
+    if (seen.state.killSwitch.engaged)
+      return { granted: false, reason: 'kill-switch', killSwitch: seen.state.killSwitch };
+    const slot = await takeSlot();
+    if (slot && 'reason' in slot) return slot;
+    let answer: ReserveAnswer;
+    if (!slot) {
+      const st = (await observe()).state;
+      answer = {
+        granted: false,
+        reason: 'budget',
+        used: st.used,
+        limit: st.budget.limit,
+        windowSeconds: st.budget.windowSeconds,
+      };
+    } else {
+      // A newer sighting (a concurrent warm() or lease) saw the switch engaged: the slot goes back unused.
+      if (sighting?.state.killSwitch.engaged) {
+        pool.keys.unshift(slot.key);
+        return { granted: false, reason: 'kill-switch', killSwitch: sighting.state.killSwitch };
+      }
+      // checkedAt: when the question was sent, so the age the executor computes is never too short.
+      answer = {
+        granted: true,
+        used: slot.used,
+        limit: slot.limit,
+        checkedAt: new Date(seen.at).toISOString(),
+      };
+    }
+    if (answered.size >= 10_000) answered.clear();
+    answered.set(req.key, answer);
+    return answer;
+  };
   return {
-    reserve: (req) =>
-      client.workflow.executeUpdateWithStart(reserveUpdate, {
-        args: [req],
-        updateId: `reserve-${createHash('sha256').update(req.key).digest('hex').slice(0, 32)}`,
-        startWorkflowOperation: start(),
-      }),
+    reserve,
+    warm: () => {
+      if ((!sighting || Date.now() - sighting.at > KILL_SWITCH_REUSE_MS / 2) && !sighting$)
+        void observe().catch(() => undefined);
+    },
+    close: async () => {
+      if (expiry) clearTimeout(expiry);
+      const keys = pool.keys;
+      pool = { ...pool, keys: [] };
+      await giveBack(keys);
+    },
     state,
     killSwitch: async () => (await state()).killSwitch,
     setKillSwitch: (s) =>

@@ -1,0 +1,142 @@
+/**
+ * The automation control's leases, against a real Temporal server and the real playbook worker (which runs
+ * the control workflow): reservations are handed out from a block of leased slots that counts against the
+ * budget, a retried reservation gets the same answer, the budget still refuses once spent, unused slots go
+ * back when the lease ends, an engaged kill switch refuses reservations although slots are still leased,
+ * and a grant says when the switch was last seen released.
+ */
+import type { Client } from '@temporalio/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAutomationControl, KILL_SWITCH_REUSE_MS, leaseSize } from '../src/control/automation.js';
+import type { ReserveRequest } from '../src/contracts/automation.js';
+import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
+import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+
+let client: Client;
+let closeClient: () => Promise<void>;
+let smtp: TestSmtp;
+
+beforeAll(async () => {
+  ({ client, close: closeClient } = await testClient());
+  smtp = await startTestSmtp();
+});
+afterAll(async () => {
+  await smtp.close();
+  await closeClient();
+});
+
+const req = (n: number): ReserveRequest => ({
+  key: `inc-${n}:suspend-process:abc`,
+  incidentId: `inc-${n}`,
+  action: 'suspend-process',
+  host: 'h1',
+  at: new Date().toISOString(),
+});
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('automation leases', () => {
+  it('sizes leases from the budget', () => {
+    expect(leaseSize(0)).toBe(1);
+    expect(leaseSize(20)).toBe(2);
+    expect(leaseSize(40)).toBe(4);
+    expect(leaseSize(100_000)).toBe(16);
+  });
+
+  it('hands out leased slots, answers a retry the same, and refuses once the budget is spent', async () => {
+    const queue = uniqueQueue('lease');
+    const worker = await startWorker(workerEnv(smtp.port, queue));
+    const budget = { limit: 6, windowSeconds: 3600 };
+    const ours = createAutomationControl(client, { taskQueue: queue, budget });
+    const operator = createAutomationControl(client, { taskQueue: queue, budget });
+    try {
+      const first = await ours.reserve(req(1));
+      expect(first).toMatchObject({ granted: true, limit: 6 });
+      // Leases of leaseSize(6) = 1 slot, the next one leased ahead of need.
+      expect(await ours.reserve(req(1))).toEqual(first);
+      const answers = [];
+      for (let n = 2; n <= 7; n++) answers.push(await ours.reserve(req(n)));
+      expect(answers.slice(0, 5).every((a) => a.granted)).toBe(true);
+      expect(answers[5]).toMatchObject({ granted: false, reason: 'budget', used: 6, limit: 6 });
+      expect((await operator.state()).used).toBe(6);
+    } finally {
+      await ours.close();
+      await worker.stop();
+    }
+  });
+
+  it('gives unused leased slots back on close and when the lease expires', async () => {
+    const queue = uniqueQueue('lease-back');
+    const worker = await startWorker(workerEnv(smtp.port, queue));
+    // A 10 s window: a lease may be handed out for 5 s at most.
+    const budget = { limit: 40, windowSeconds: 10 };
+    const ours = createAutomationControl(client, { taskQueue: queue, budget });
+    const operator = createAutomationControl(client, { taskQueue: queue, budget });
+    try {
+      expect(await ours.reserve(req(1))).toMatchObject({ granted: true });
+      // 4 slots leased, 1 used, the next block leased ahead (pool at or under a quarter of a lease).
+      const leased = (await operator.state()).used;
+      expect(leased).toBeGreaterThanOrEqual(leaseSize(40));
+      await sleep(5500);
+      // Expired: the unused slots went back; only the one used still counts, inside its window.
+      expect((await operator.state()).used).toBe(1);
+      expect(await ours.reserve(req(2))).toMatchObject({ granted: true });
+      await ours.close();
+      expect((await operator.state()).used).toBe(2);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it('refuses while the kill switch is engaged although slots are still leased, and dates each grant by the switch', async () => {
+    const queue = uniqueQueue('lease-ks');
+    const worker = await startWorker(workerEnv(smtp.port, queue));
+    const budget = { limit: 100, windowSeconds: 3600 };
+    const ours = createAutomationControl(client, { taskQueue: queue, budget });
+    const operator = createAutomationControl(client, { taskQueue: queue, budget });
+    try {
+      const before = Date.now();
+      const granted = await ours.reserve(req(1));
+      expect(granted).toMatchObject({ granted: true });
+      const checkedAt = granted.granted ? Date.parse(granted.checkedAt ?? '') : NaN;
+      expect(checkedAt).toBeGreaterThanOrEqual(before);
+      expect(checkedAt).toBeLessThanOrEqual(Date.now());
+      await operator.setKillSwitch({ engaged: true, by: 'lead-1', reason: 'test' });
+      await sleep(KILL_SWITCH_REUSE_MS + 50);
+      expect(await ours.reserve(req(2))).toMatchObject({ granted: false, reason: 'kill-switch' });
+      await operator.setKillSwitch({ engaged: false, by: 'lead-1', reason: 'test over' });
+      // warm() asks ahead: the next reservation uses that sighting, so its grant is dated before it.
+      await sleep(KILL_SWITCH_REUSE_MS + 50);
+      ours.warm();
+      await sleep(100);
+      const t = Date.now();
+      const again = await ours.reserve(req(3));
+      expect(again).toMatchObject({ granted: true });
+      expect(again.granted && Date.parse(again.checkedAt ?? '')).toBeLessThan(t);
+    } finally {
+      await operator
+        .setKillSwitch({ engaged: false, by: 'lead-1', reason: 'test over' })
+        .catch(() => undefined);
+      await ours.close();
+      await worker.stop();
+    }
+  });
+
+  it('drops its leased slots when an admin changes the budget', async () => {
+    const queue = uniqueQueue('lease-budget');
+    const worker = await startWorker(workerEnv(smtp.port, queue));
+    const budget = { limit: 100, windowSeconds: 3600 };
+    const ours = createAutomationControl(client, { taskQueue: queue, budget });
+    const operator = createAutomationControl(client, { taskQueue: queue, budget });
+    try {
+      expect(await ours.reserve(req(1))).toMatchObject({ granted: true });
+      await operator.setBudget({ limit: 1, windowSeconds: 3600, by: 'admin-1' });
+      await sleep(KILL_SWITCH_REUSE_MS + 50);
+      // The sighting shows the new budget: the leased slots go back and the next lease gets none.
+      expect(await ours.reserve(req(2))).toMatchObject({ granted: false, reason: 'budget', limit: 1 });
+      expect((await operator.state()).used).toBe(1);
+    } finally {
+      await ours.close();
+      await worker.stop();
+    }
+  });
+});
