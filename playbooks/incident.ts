@@ -7,7 +7,7 @@
  * re-runs the playbook -> close with the result. Continue-as-new bounds the history of a noisy incident.
  * Side effects: only through the playbook's activities. Queries: `status`.
  */
-import { decidePatchesUpFront, since } from './lib/patches.js';
+import { decidePatchesUpFront, since, sinceV3 } from './lib/patches.js';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -134,6 +134,12 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
 
   // Before the first local activity (./lib/patches.ts).
   decidePatchesUpFront();
+  if (!state && sinceV3('lookups-ahead-v1')) {
+    // The first detection comes with the start; its playbook's first lookups start beside the settings.
+    await condition(() => inbox.length > 0);
+    const first = inbox[0] as DetectionEvent;
+    route(first).lookupsAhead?.(first);
+  }
   const cfg = await settingsActivities.playbookSettings();
   let trigger: DetectionEvent | undefined;
   if (!state) {

@@ -9,12 +9,14 @@ import type { Playbook } from './lib/playbook.js';
 import { assess, notifyByEmail } from './lib/steps.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
 import { since } from './lib/patches.js';
+import { enrichAhead } from './lib/prefetch.js';
 
 export const triage: Playbook = {
   name: 'triage',
   version: '1.0.0',
   description: 'Fallback: enrich, decide by severity and context, notify analysts',
   matches: () => true,
+  lookupsAhead: (ev) => enrichAhead(ev),
   async run(ctx) {
     const { enrichment, decision } = await assess(ctx);
     const notified = await notifyByEmail(ctx, enrichment, decision, `${this.name}@${this.version}`);

@@ -179,7 +179,9 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
       }),
       ...(slack ? createSlackActivities(slack.api, slack.cfg) : {}),
       // A policy set that does not validate against its schema stops the worker at start.
-      ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR)),
+      ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR), {
+        reserve: (r) => control.reserve(r),
+      }),
       ...createScoringActivities(scoring.models, {
         threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,

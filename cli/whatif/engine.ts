@@ -144,6 +144,14 @@ export async function readRecording(
       const [result] = await decode(d.result, codecs);
       const type = meta?.activity_type ?? '';
       if (type === 'playbookSettings') rec.settings = result as PlaybookSettings;
+      else if (type === 'decideAndReserve' && result && typeof result === 'object') {
+        // One local activity for the decision and its slots: recorded as the two steps it stands for, so a
+        // version that asks them apart (or together, see runWhatIf) is answered the same.
+        const { slots, ...decision } = result as { slots?: Record<string, unknown> };
+        calls.push({ type: 'decideActions', subject: BY_ORDER, input: undefined, result: decision });
+        for (const slot of Object.values(slots ?? {}))
+          calls.push({ type: 'reserveAutomation', subject: BY_ORDER, input: undefined, result: slot });
+      }
       // A local activity's marker keeps its result but not its input: answered by type, in order.
       else calls.push({ type, subject: BY_ORDER, input: undefined, result });
     } else if (e.workflowExecutionUpdateAcceptedEventAttributes) {
@@ -240,6 +248,7 @@ const KNOWN_ACTIVITIES = [
   'notifyEmail',
   'notifyApproval',
   'decideActions',
+  'decideAndReserve',
   'findResponder',
   'reserveAutomation',
   'executeContainment',
@@ -283,50 +292,68 @@ export async function runWhatIf(o: WhatIfOptions): Promise<WhatIfRun> {
   }
   const unknown: UnknownStep[] = [];
   const recomputed: string[] = [];
-  const answer = (type: string) => async (input: unknown) => {
-    if (type === 'playbookSettings') {
-      if (!rec.settings)
-        throw ApplicationFailure.nonRetryable('what-if: the record has no settings', UNKNOWN);
-      // Decisions do not depend on these timers; shorten them so the run takes seconds.
-      return {
-        ...rec.settings,
-        quietPeriodMs: Math.min(rec.settings.quietPeriodMs, 500),
-        approval: { remindAfterMs: 1000, escalateAfterMs: 1500, deadlineMs: 2500 },
-      } satisfies PlaybookSettings;
-    }
-    const subject = subjectOf(type, input);
-    // A policy decision recorded without its input is recomputed when a live engine is given (the other
-    // version's request may differ); the other lookups recorded so are answered in order.
-    const byOrder = type === 'decideActions' && o.live?.decideActions ? undefined : `${type}\0${BY_ORDER}`;
-    const next =
-      pending.get(`${type}\0${subject}`)?.shift() ?? (byOrder ? pending.get(byOrder)?.shift() : undefined);
-    if (next) {
-      if (next.failure !== undefined)
-        throw ApplicationFailure.nonRetryable(
-          `what-if: recorded failure: ${next.failure}`,
-          'WhatIfRecordedFailure',
-        );
-      // The executor served the old run on its own queue; here the what-if worker answers for it.
-      if (
-        type === 'findResponder' &&
-        next.result &&
-        typeof next.result === 'object' &&
-        'taskQueue' in next.result
-      )
-        return { ...next.result, taskQueue: queue };
-      return next.result;
-    }
-    const live = type === 'decideActions' ? o.live?.decideActions : undefined;
-    if (live) {
-      recomputed.push(`${type} ${subject}`);
-      return live(input as never);
-    }
-    unknown.push({ type, subject, why: 'the old run never reached this step' });
-    throw ApplicationFailure.nonRetryable(
-      `what-if: unknown: the old run never reached this step (${type})`,
-      UNKNOWN,
-    );
-  };
+  const answer =
+    (type: string) =>
+    async (input: unknown): Promise<unknown> => {
+      if (type === 'playbookSettings') {
+        if (!rec.settings)
+          throw ApplicationFailure.nonRetryable('what-if: the record has no settings', UNKNOWN);
+        // Decisions do not depend on these timers; shorten them so the run takes seconds.
+        return {
+          ...rec.settings,
+          quietPeriodMs: Math.min(rec.settings.quietPeriodMs, 500),
+          approval: { remindAfterMs: 1000, escalateAfterMs: 1500, deadlineMs: 2500 },
+        } satisfies PlaybookSettings;
+      }
+      if (type === 'decideAndReserve') {
+        // The decision and a slot for each listed action it made automatic, from the two recorded steps.
+        const { request, reserve } = input as {
+          request: unknown;
+          reserve: { action: string }[];
+        };
+        const decision = (await answer('decideActions')(request)) as {
+          decisions: { action: string; disposition: string }[];
+        };
+        const slots: Record<string, unknown> = {};
+        for (const r of reserve) {
+          const d = decision.decisions.find((x) => x.action === r.action);
+          if (d?.disposition === 'automatic') slots[r.action] = await answer('reserveAutomation')(r);
+        }
+        return { ...decision, slots };
+      }
+      const subject = subjectOf(type, input);
+      // A policy decision recorded without its input is recomputed when a live engine is given (the other
+      // version's request may differ); the other lookups recorded so are answered in order.
+      const byOrder = type === 'decideActions' && o.live?.decideActions ? undefined : `${type}\0${BY_ORDER}`;
+      const next =
+        pending.get(`${type}\0${subject}`)?.shift() ?? (byOrder ? pending.get(byOrder)?.shift() : undefined);
+      if (next) {
+        if (next.failure !== undefined)
+          throw ApplicationFailure.nonRetryable(
+            `what-if: recorded failure: ${next.failure}`,
+            'WhatIfRecordedFailure',
+          );
+        // The executor served the old run on its own queue; here the what-if worker answers for it.
+        if (
+          type === 'findResponder' &&
+          next.result &&
+          typeof next.result === 'object' &&
+          'taskQueue' in next.result
+        )
+          return { ...next.result, taskQueue: queue };
+        return next.result;
+      }
+      const live = type === 'decideActions' ? o.live?.decideActions : undefined;
+      if (live) {
+        recomputed.push(`${type} ${subject}`);
+        return live(input as never);
+      }
+      unknown.push({ type, subject, why: 'the old run never reached this step' });
+      throw ApplicationFailure.nonRetryable(
+        `what-if: unknown: the old run never reached this step (${type})`,
+        UNKNOWN,
+      );
+    };
   const types = new Set([...KNOWN_ACTIVITIES, ...rec.calls.map((c) => c.type)]);
   const worker = await Worker.create({
     connection: o.connection,

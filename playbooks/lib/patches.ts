@@ -22,12 +22,15 @@
  * state is per workflow in the SDK's sandbox), so the checks afterwards never call `patched()` on a marker
  * again: a run started with the first marker that goes on running on this build (an approval arrives after
  * a deploy) keeps the first list's code and never records the second marker in the middle of its history.
- * `sinceV2(id)` is the check for a patch of the second list.
+ * `sinceV2(id)` is the check for a patch of the second list. The third marker, `patches-upfront-v3`, works
+ * the same way over the first two: it stands for every patch of the three lists, is asked first, and
+ * `sinceV3(id)` checks a patch of its own list.
  */
 import { patched } from '@temporalio/workflow';
 
 const UPFRONT = 'patches-upfront-v1';
 const UPFRONT_V2 = 'patches-upfront-v2';
+const UPFRONT_V3 = 'patches-upfront-v3';
 
 export const LOCAL_LOOKUPS = 'local-lookups-v1';
 
@@ -61,12 +64,23 @@ export type UpfrontPatch = (typeof UPFRONT_PATCHES)[number];
 export const UPFRONT_V2_PATCHES = ['local-enqueue-v1', 'prefetch-route-v1'] as const;
 export type UpfrontV2Patch = (typeof UPFRONT_V2_PATCHES)[number];
 
+/**
+ * Every patch the third up-front marker adds (frozen like the others):
+ * - `lookups-ahead-v1`: the incident starts its playbook's first lookups (the enrichment, and the responder
+ *   route for an event that names a pid) together with the settings, so the three local activities run side
+ *   by side instead of the settings first (`Playbook.lookupsAhead`, ./prefetch.ts).
+ * - `decide-and-reserve-v1`: the policy decision and the automation slots for the low-blast-radius actions
+ *   it makes automatic are one local activity (`decideAndReserve`), not two in a row.
+ */
+export const UPFRONT_V3_PATCHES = ['lookups-ahead-v1', 'decide-and-reserve-v1'] as const;
+export type UpfrontV3Patch = (typeof UPFRONT_V3_PATCHES)[number];
+
 /** The marker this run started with, decided by decidePatchesUpFront (undefined before it is called). */
-let startedWith: 'v2' | 'v1' | 'none' | undefined;
+let startedWith: 'v3' | 'v2' | 'v1' | 'none' | undefined;
 
 /** At the start of the run, before anything else that could yield (playbooks/incident.ts). */
 export function decidePatchesUpFront(): void {
-  startedWith = patched(UPFRONT_V2) ? 'v2' : patched(UPFRONT) ? 'v1' : 'none';
+  startedWith = patched(UPFRONT_V3) ? 'v3' : patched(UPFRONT_V2) ? 'v2' : patched(UPFRONT) ? 'v1' : 'none';
 }
 
 /**
@@ -74,11 +88,16 @@ export function decidePatchesUpFront(): void {
  * them, as it always was (the first marker, then `id` itself, at the old place).
  */
 export function since(id: UpfrontPatch): boolean {
-  if (startedWith === 'v2' || startedWith === 'v1') return true;
+  if (startedWith === 'v3' || startedWith === 'v2' || startedWith === 'v1') return true;
   return patched(UPFRONT) || patched(id);
 }
 
-/** A patch of the second list: true only for a run started with the second marker. */
+/** A patch of the second list: true for a run started with the second or third marker. */
 export function sinceV2(_id: UpfrontV2Patch): boolean {
-  return startedWith === 'v2';
+  return startedWith === 'v3' || startedWith === 'v2';
+}
+
+/** A patch of the third list: true only for a run started with the third marker. */
+export function sinceV3(_id: UpfrontV3Patch): boolean {
+  return startedWith === 'v3';
 }

@@ -46,5 +46,10 @@ export interface Playbook {
   readonly version: string;
   readonly description: string;
   matches(event: DetectionEvent): boolean;
+  /**
+   * Start the lookups `run` will make first for this event (./prefetch.ts), before the incident has read its
+   * settings: they run side by side with that lookup. Only what `run` is sure to take.
+   */
+  lookupsAhead?(event: DetectionEvent): void;
   run(ctx: PlaybookContext): Promise<PlaybookOutcome>;
 }

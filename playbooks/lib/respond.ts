@@ -9,6 +9,7 @@
 import { ActivityFailure, ParentClosePolicy, startChild, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { ResponderRoute } from '../../src/contracts/agent.js';
+import type { ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
 import { containmentWorkflowId } from '../../src/contracts/containment.js';
 import {
   UNDO_NAME,
@@ -24,6 +25,7 @@ import { describeFailure, failureType, isUnreachable } from './failures.js';
 import type { PlaybookContext } from './playbook.js';
 import { executorActivities, routingLookups } from './presets.js';
 import { since } from './patches.js';
+import { routedAhead } from './prefetch.js';
 
 export const RESPONSE_DEFAULTS: NonNullable<PlaybookSettings['response']> = {
   scheduleToStartMs: 30_000,
@@ -99,11 +101,24 @@ export class Responders {
 
   private async lookupRoute(): Promise<ResponderRoute> {
     try {
-      return await routingLookups().findResponder(this.ctx.event.host.id);
+      const host = this.ctx.event.host.id;
+      return await (routedAhead(host) ?? routingLookups().findResponder(host));
     } catch (e) {
       if (!(e instanceof ActivityFailure)) throw e;
       return { kind: 'none', why: `the responder lookup failed (${describeFailure(e)})` };
     }
+  }
+
+  /** The reservation for one action on its bound parameters (stable: a retry asks the same). */
+  reservation(action: string, bound: Record<string, string | number | boolean>): ReserveRequest {
+    const incidentId = this.ctx.incident.incidentId;
+    return {
+      key: `${incidentId}:${action}:${paramsDigest(bound)}`,
+      incidentId,
+      action,
+      host: this.ctx.event.host.id,
+      at: new Date().toISOString(),
+    };
   }
 
   /**
@@ -115,16 +130,24 @@ export class Responders {
     bound: Record<string, string | number | boolean>,
     rules: { verdict: Verdict; riskScore: number },
   ) {
-    const incidentId = this.ctx.incident.incidentId;
     // Workflow time before the grant, so at or before its kill-switch check (see killSwitchCheckedAt).
-    this.slotCheckedAt = new Date().toISOString();
-    const answer = await routingLookups().reserveAutomation({
-      key: `${incidentId}:${d.action}:${paramsDigest(bound)}`,
-      incidentId,
-      action: d.action,
-      host: this.ctx.event.host.id,
-      at: new Date().toISOString(),
-    });
+    const askedAt = new Date().toISOString();
+    const answer = await routingLookups().reserveAutomation(this.reservation(d.action, bound));
+    return this.recordSlot(d, bound, rules, answer, askedAt);
+  }
+
+  /**
+   * Record the automation control's answer for an automatic action (asked by `reserve`, or together with the
+   * policy decision by decideAndReserve); `askedAt` is the workflow time before it was asked.
+   */
+  recordSlot(
+    d: ActionDecision,
+    bound: Record<string, string | number | boolean>,
+    rules: { verdict: Verdict; riskScore: number },
+    answer: ReserveAnswer,
+    askedAt: string,
+  ): ReserveAnswer {
+    this.slotCheckedAt = askedAt;
     // A slot handed out from the worker's lease carries when the switch was last seen released, which can
     // be before this reservation: the older of the two is what the executor measures the check's age from.
     if (answer.granted && answer.checkedAt && answer.checkedAt < this.slotCheckedAt)

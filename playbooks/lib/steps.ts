@@ -20,7 +20,10 @@ import type { ApprovalStage } from './approval-gate.js';
 import { ACTIONS, isActionName, type ActionName } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
 import type { DetectionEvent } from '../../src/events/detection-event.js';
-import { since } from './patches.js';
+import { since, sinceV3 } from './patches.js';
+import { enrichedAhead } from './prefetch.js';
+import type { ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
+import type { PolicyDecision } from '../../activities/policy/index.js';
 
 export async function assess(
   ctx: PlaybookContext,
@@ -34,7 +37,7 @@ export async function assess(
   } = {},
 ): Promise<{ enrichment: Enrichment; decision: DecisionRecord }> {
   ctx.stage('enriching');
-  const enrichment = await enrichmentLookups().enrichEvent(ctx.event);
+  const enrichment = await (enrichedAhead(ctx.event) ?? enrichmentLookups().enrichEvent(ctx.event));
   ctx.note(`lineage ${enrichment.lineage.join(' <- ') || 'unknown'}`, {
     flags: enrichment.flags,
     techniques: enrichment.techniques,
@@ -249,7 +252,30 @@ export async function decideResponses(
     inContainer: ev.container?.id !== undefined,
     proposed,
   };
-  const policy = await policyLookups().decideActions(request);
+  // Runs before the third up-front marker ask for the containment patch after the decision, where their
+  // histories recorded it (./patches.ts); for the others it is decided already.
+  const together = sinceV3('decide-and-reserve-v1');
+  const early = together ? (opts.responders ?? new Responders(ctx)) : undefined;
+  // The proposed low-blast-radius actions this run could execute at once: an executor serves them, and a
+  // process action names its process by more than a bare pid (see barePid below).
+  const slotsToAsk = async (): Promise<ReserveRequest[]> => {
+    if (!early) return [];
+    const candidates = proposed.filter((a) => {
+      if (!isContainmentAction(a) || ACTIONS[a].class !== 'low') return false;
+      const p = paramsFor(a, ev);
+      return ACTIONS[a].scope !== 'process' || p.startTime !== undefined || p.executable !== undefined;
+    });
+    if (!candidates.length) return [];
+    const route = await early.routeFor();
+    return candidates.filter((a) => serves(route, a)).map((a) => early.reservation(a, paramsFor(a, ev)));
+  };
+  // The slots for the low-blast-radius actions this run could execute at once are reserved together with
+  // the decision (one local activity, not two in a row); the answers are recorded below, where each is used.
+  const reserve = together && !ctx.shadow ? await slotsToAsk() : [];
+  const askedAt = new Date().toISOString();
+  const { slots, ...policy }: PolicyDecision & { slots?: Record<string, ReserveAnswer> } = reserve.length
+    ? await policyLookups().decideAndReserve({ request, reserve })
+    : await policyLookups().decideActions(request);
   ctx.decision({
     at: new Date().toISOString(),
     kind: 'policy',
@@ -265,9 +291,13 @@ export async function decideResponses(
     })),
     inputs: request,
   });
+  const responders = together
+    ? early
+    : since('containment-v1')
+      ? (opts.responders ?? new Responders(ctx))
+      : undefined;
   let needsHuman = false;
   const summary: string[] = [];
-  const responders = since('containment-v1') ? (opts.responders ?? new Responders(ctx)) : undefined;
   const shadowRoute: { lookup?: Promise<string> } = {};
   const order = opts.beforeApprovals
     ? [
@@ -318,7 +348,10 @@ export async function decideResponses(
           reasons: [...d.reasons, 'the event names the process by pid only: a person confirms it'],
         };
       } else {
-        const slot = await responders.reserve(d, params, rules);
+        const reserved = slots?.[d.action];
+        const slot = reserved
+          ? responders.recordSlot(d, params, rules, reserved, askedAt)
+          : await responders.reserve(d, params, rules);
         if (slot.granted) {
           const done = await responders.execute(route, d.action as ContainmentAction, params, 'automatic');
           summary.push(done.line);
