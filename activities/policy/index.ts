@@ -73,7 +73,7 @@ export function createPolicyActivities(
       );
       if (!opts.reserve)
         throw failure(ErrorType.Misconfigured, 'decideAndReserve: this worker has no automation control');
-      const decisions = engine.decide(request as DecisionRequest);
+      const decisions = engine.decide(request);
       const slots: Record<string, ReserveAnswer> = {};
       for (const r of reserve) {
         const d = decisions.find((x) => x.action === r.action);
