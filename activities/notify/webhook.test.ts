@@ -42,6 +42,9 @@ const noMail: Mailer = {
   close: () => undefined,
 };
 
+/** The receivers of these tests listen on loopback. */
+const LOOPBACK = { allow: ['127.0.0.1/32'] };
+
 let rx: WebhookReceiver | undefined;
 afterEach(async () => rx?.close());
 
@@ -50,7 +53,7 @@ function activities(hooks: object[], guard?: OutboundGuard) {
   return createNotifyActivities(
     noMail,
     { VIGIL_MAIL_FROM: 'vigil@corp.test', VIGIL_MAIL_TO: ['soc@corp.test'] },
-    { config: cfg, webhooks: createWebhookSender(cfg.VIGIL_WEBHOOKS, { guard }) },
+    { config: cfg, webhooks: createWebhookSender(cfg.VIGIL_WEBHOOKS, { policy: LOOPBACK, guard }) },
   );
 }
 
@@ -136,6 +139,7 @@ describe('notifyWebhook (generic, signed)', () => {
     const stale = createWebhookSender(
       [{ name: 'siem', url: rx.url, secret: SECRET, format: 'generic', timeout: 2000 }],
       {
+        policy: LOOPBACK,
         now: () => Date.now() - 6 * 60_000,
       },
     );

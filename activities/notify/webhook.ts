@@ -116,18 +116,18 @@ const readSome = (res: AxiosResponse<string>, max = 512): string =>
     .replace(/[\u0000-\u001f\u007f]+/g, ' ');
 
 /**
- * `opts.policy`: the outbound policy every connection is held to (the worker passes VIGIL_OUTBOUND_*): the
- * URL is checked when the request is made and each address when the socket connects, so the name is resolved
- * once, by the check that decides. Without one, any destination (tests). `opts.guard`, when given, is asked
- * before every request as well.
+ * `opts.policy`: the outbound policy every connection is held to (the worker passes VIGIL_OUTBOUND_*),
+ * required, so no caller gets a sender without SSRF protection by forgetting it: the URL is checked when the
+ * request is made and each address when the socket connects, so the name is resolved once, by the check that
+ * decides. `opts.guard`, when given, is asked before every request as well.
  */
 export function createWebhookSender(
   targets: readonly WebhookTarget[],
-  opts: { guard?: OutboundGuard; policy?: OutboundPolicy; now?: () => number } = {},
+  opts: { policy: OutboundPolicy; guard?: OutboundGuard; now?: () => number },
 ): WebhookSender {
   const byName = new Map(targets.map((t) => [t.name, t]));
   const now = opts.now ?? (() => Date.now());
-  const connectPolicy: OutboundPolicy = opts.policy ?? { allowInternal: true, allow: ['0.0.0.0/0', '::/0'] };
+  const connectPolicy: OutboundPolicy = opts.policy;
   const clients = new Map<string, AxiosInstance>();
   const clientFor = (t: WebhookTarget) => {
     let c = clients.get(t.name);
