@@ -34,6 +34,30 @@ const req = (n: number): ReserveRequest => ({
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A playbook worker (it runs the control workflow) on its own queue; ours leases, the operator changes. */
+async function withControl(
+  name: string,
+  budget: { limit: number; windowSeconds: number },
+  fn: (c: {
+    ours: ReturnType<typeof createAutomationControl>;
+    operator: ReturnType<typeof createAutomationControl>;
+  }) => Promise<void>,
+) {
+  const queue = uniqueQueue(name);
+  const worker = await startWorker(workerEnv(smtp.port, queue));
+  const ours = createAutomationControl(client, { taskQueue: queue, budget });
+  const operator = createAutomationControl(client, { taskQueue: queue, budget });
+  try {
+    await fn({ ours, operator });
+  } finally {
+    await operator
+      .setKillSwitch({ engaged: false, by: 'lead-1', reason: 'test over' })
+      .catch(() => undefined);
+    await ours.close();
+    await worker.stop();
+  }
+}
+
 describe('automation leases', () => {
   it('sizes leases from the budget', () => {
     expect(leaseSize(0)).toBe(1);
@@ -42,13 +66,8 @@ describe('automation leases', () => {
     expect(leaseSize(100_000)).toBe(16);
   });
 
-  it('hands out leased slots, answers a retry the same, and refuses once the budget is spent', async () => {
-    const queue = uniqueQueue('lease');
-    const worker = await startWorker(workerEnv(smtp.port, queue));
-    const budget = { limit: 6, windowSeconds: 3600 };
-    const ours = createAutomationControl(client, { taskQueue: queue, budget });
-    const operator = createAutomationControl(client, { taskQueue: queue, budget });
-    try {
+  it('hands out leased slots, answers a retry the same, and refuses once the budget is spent', () =>
+    withControl('lease', { limit: 6, windowSeconds: 3600 }, async ({ ours, operator }) => {
       const first = await ours.reserve(req(1));
       expect(first).toMatchObject({ granted: true, limit: 6 });
       // Leases of leaseSize(6) = 1 slot, the next one leased ahead of need.
@@ -58,42 +77,24 @@ describe('automation leases', () => {
       expect(answers.slice(0, 5).every((a) => a.granted)).toBe(true);
       expect(answers[5]).toMatchObject({ granted: false, reason: 'budget', used: 6, limit: 6 });
       expect((await operator.state()).used).toBe(6);
-    } finally {
-      await ours.close();
-      await worker.stop();
-    }
-  });
+    }));
 
-  it('gives unused leased slots back on close and when the lease expires', async () => {
-    const queue = uniqueQueue('lease-back');
-    const worker = await startWorker(workerEnv(smtp.port, queue));
-    // A 10 s window: a lease may be handed out for 5 s at most.
-    const budget = { limit: 40, windowSeconds: 10 };
-    const ours = createAutomationControl(client, { taskQueue: queue, budget });
-    const operator = createAutomationControl(client, { taskQueue: queue, budget });
-    try {
+  // A 10 s window: a lease may be handed out for 5 s at most.
+  it('gives unused leased slots back on close and when the lease expires', () =>
+    withControl('lease-back', { limit: 40, windowSeconds: 10 }, async ({ ours, operator }) => {
       expect(await ours.reserve(req(1))).toMatchObject({ granted: true });
-      // 4 slots leased, 1 used, the next block leased ahead (pool at or under a quarter of a lease).
-      const leased = (await operator.state()).used;
-      expect(leased).toBeGreaterThanOrEqual(leaseSize(40));
+      // leaseSize(40) = 4 slots leased, 1 handed out.
+      expect((await operator.state()).used).toBeGreaterThanOrEqual(leaseSize(40));
       await sleep(5500);
       // Expired: the unused slots went back; only the one used still counts, inside its window.
       expect((await operator.state()).used).toBe(1);
       expect(await ours.reserve(req(2))).toMatchObject({ granted: true });
       await ours.close();
       expect((await operator.state()).used).toBe(2);
-    } finally {
-      await worker.stop();
-    }
-  });
+    }));
 
-  it('refuses while the kill switch is engaged although slots are still leased, and dates each grant by the switch', async () => {
-    const queue = uniqueQueue('lease-ks');
-    const worker = await startWorker(workerEnv(smtp.port, queue));
-    const budget = { limit: 100, windowSeconds: 3600 };
-    const ours = createAutomationControl(client, { taskQueue: queue, budget });
-    const operator = createAutomationControl(client, { taskQueue: queue, budget });
-    try {
+  it('refuses while the kill switch is engaged although slots are still leased, and dates each grant by the switch', () =>
+    withControl('lease-ks', { limit: 100, windowSeconds: 3600 }, async ({ ours, operator }) => {
       const before = Date.now();
       const granted = await ours.reserve(req(1));
       expect(granted).toMatchObject({ granted: true });
@@ -112,31 +113,15 @@ describe('automation leases', () => {
       const again = await ours.reserve(req(3));
       expect(again).toMatchObject({ granted: true });
       expect(again.granted && Date.parse(again.checkedAt ?? '')).toBeLessThan(t);
-    } finally {
-      await operator
-        .setKillSwitch({ engaged: false, by: 'lead-1', reason: 'test over' })
-        .catch(() => undefined);
-      await ours.close();
-      await worker.stop();
-    }
-  });
+    }));
 
-  it('drops its leased slots when an admin changes the budget', async () => {
-    const queue = uniqueQueue('lease-budget');
-    const worker = await startWorker(workerEnv(smtp.port, queue));
-    const budget = { limit: 100, windowSeconds: 3600 };
-    const ours = createAutomationControl(client, { taskQueue: queue, budget });
-    const operator = createAutomationControl(client, { taskQueue: queue, budget });
-    try {
+  it('drops its leased slots when an admin changes the budget', () =>
+    withControl('lease-budget', { limit: 100, windowSeconds: 3600 }, async ({ ours, operator }) => {
       expect(await ours.reserve(req(1))).toMatchObject({ granted: true });
       await operator.setBudget({ limit: 1, windowSeconds: 3600, by: 'admin-1' });
       await sleep(KILL_SWITCH_REUSE_MS + 50);
       // The sighting shows the new budget: the leased slots go back and the next lease gets none.
       expect(await ours.reserve(req(2))).toMatchObject({ granted: false, reason: 'budget', limit: 1 });
       expect((await operator.state()).used).toBe(1);
-    } finally {
-      await ours.close();
-      await worker.stop();
-    }
-  });
+    }));
 });

@@ -7,7 +7,7 @@ import { ACTIONS, isActionName, type ActionDecision } from '../../src/policy/act
 import { failure, parseInput } from '../lib/failures.js';
 import { ErrorType } from '../../src/errors.js';
 import type { ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
-import { CONTAINMENT_ACTIONS } from '../../src/contracts/response.js';
+import { ReserveInput } from '../../src/contracts/response-schemas.js';
 import type { DecisionRequest, PolicyEngine } from './engine.js';
 
 const Request = z.object({
@@ -29,13 +29,6 @@ export interface PolicyDecision {
   decisions: ActionDecision[];
 }
 
-const Reservation = z.strictObject({
-  key: z.string().min(1),
-  incidentId: z.string().min(1),
-  action: z.enum(CONTAINMENT_ACTIONS),
-  host: z.string().min(1),
-  at: z.string(),
-});
 
 export interface DecideAndReserveInput {
   request: DecisionRequest;
@@ -67,7 +60,7 @@ export function createPolicyActivities(
      */
     async decideAndReserve(input: DecideAndReserveInput): Promise<DecidedAndReserved> {
       const { request, reserve } = parseInput(
-        z.strictObject({ request: Request, reserve: z.array(Reservation).max(16) }),
+        z.strictObject({ request: Request, reserve: z.array(ReserveInput).max(16) }),
         input,
         'decideAndReserve',
       );

@@ -10,14 +10,13 @@ import { z } from 'zod';
 import type { ResponderRoute } from '../../src/contracts/agent.js';
 import type { KillSwitchState, ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
 import {
-  CONTAINMENT_ACTIONS,
   CONTAINMENT_MODES,
   KILL_SWITCH_FRESH_MS,
   type ContainmentInput,
   type Responder,
   type ResponseResult,
 } from '../../src/contracts/response.js';
-import { ResponseRequest } from '../../src/contracts/response-schemas.js';
+import { ReserveInput, ResponseRequest } from '../../src/contracts/response-schemas.js';
 import { ErrorType } from '../../src/errors.js';
 import { failure, parseInput } from '../lib/failures.js';
 import { withHeartbeat } from '../lib/heartbeat.js';
@@ -96,13 +95,6 @@ export function createExecutorActivities(deps: {
 }
 export type ExecutorActivities = ReturnType<typeof createExecutorActivities>;
 
-const ReserveInput = z.strictObject({
-  key: z.string().min(1),
-  incidentId: z.string().min(1),
-  action: z.enum(CONTAINMENT_ACTIONS),
-  host: z.string().min(1),
-  at: z.string(),
-});
 
 /** How long a live agent's route is reused in the playbook worker. */
 const ROUTE_CACHE_MS = 10_000;

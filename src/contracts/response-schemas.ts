@@ -96,3 +96,12 @@ export const ResponseResult = z.strictObject({
   decisionToEffectMs: z.number().optional(),
 });
 export type ResponseResult = z.infer<typeof ResponseResult>;
+
+/** A reservation of an automation slot for one automatic action (src/contracts/automation.ts). */
+export const ReserveInput = z.strictObject({
+  key: z.string().min(1),
+  incidentId: z.string().min(1),
+  action: z.enum(CONTAINMENT_ACTIONS),
+  host: z.string().min(1),
+  at: z.string(),
+});
