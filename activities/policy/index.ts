@@ -29,7 +29,6 @@ export interface PolicyDecision {
   decisions: ActionDecision[];
 }
 
-
 export interface DecideAndReserveInput {
   request: DecisionRequest;
   /** One per low-blast-radius action the caller could run at once (it has an executor for it). */

@@ -95,7 +95,6 @@ export function createExecutorActivities(deps: {
 }
 export type ExecutorActivities = ReturnType<typeof createExecutorActivities>;
 
-
 /** How long a live agent's route is reused in the playbook worker. */
 const ROUTE_CACHE_MS = 10_000;
 
