@@ -5,25 +5,12 @@
  * back when the lease ends, an engaged kill switch refuses reservations although slots are still leased,
  * and a grant says when the switch was last seen released.
  */
-import type { Client } from '@temporalio/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAutomationControl, KILL_SWITCH_REUSE_MS, leaseSize } from '../src/control/automation.js';
 import type { ReserveRequest } from '../src/contracts/automation.js';
-import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
-import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { clientAndSmtp, startWorker, uniqueQueue, workerEnv } from './helpers/temporal.js';
 
-let client: Client;
-let closeClient: () => Promise<void>;
-let smtp: TestSmtp;
-
-beforeAll(async () => {
-  ({ client, close: closeClient } = await testClient());
-  smtp = await startTestSmtp();
-});
-afterAll(async () => {
-  await smtp.close();
-  await closeClient();
-});
+const env = clientAndSmtp();
 
 const req = (n: number): ReserveRequest => ({
   key: `inc-${n}:suspend-process:abc`,
@@ -44,9 +31,9 @@ async function withControl(
   }) => Promise<void>,
 ) {
   const queue = uniqueQueue(name);
-  const worker = await startWorker(workerEnv(smtp.port, queue));
-  const ours = createAutomationControl(client, { taskQueue: queue, budget });
-  const operator = createAutomationControl(client, { taskQueue: queue, budget });
+  const worker = await startWorker(workerEnv(env.smtp.port, queue));
+  const ours = createAutomationControl(env.client, { taskQueue: queue, budget });
+  const operator = createAutomationControl(env.client, { taskQueue: queue, budget });
   try {
     await fn({ ours, operator });
   } finally {

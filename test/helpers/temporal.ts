@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, inject } from 'vitest';
+import { startTestSmtp, type TestSmtp } from './smtp.js';
 import { createPlaybookWorker, loadWorkerConfig } from '../../workers/playbook-worker.js';
 
 export function temporalAddress(): string {
@@ -15,6 +16,24 @@ export async function testClient(): Promise<{ client: Client; close: () => Promi
     client: new Client({ connection, namespace: inject('temporalNamespace') }),
     close: () => connection.close(),
   };
+}
+
+/**
+ * A client and a real SMTP server for the whole test file, opened in beforeAll and closed in afterAll: read
+ * `env.client` and `env.smtp` inside the tests.
+ */
+export function clientAndSmtp(): { client: Client; smtp: TestSmtp } {
+  const env = {} as { client: Client; smtp: TestSmtp };
+  let close: () => Promise<void> = () => Promise.resolve();
+  beforeAll(async () => {
+    ({ client: env.client, close } = await testClient());
+    env.smtp = await startTestSmtp();
+  });
+  afterAll(async () => {
+    await env.smtp.close();
+    await close();
+  });
+  return env;
 }
 
 export function uniqueQueue(name: string): string {
