@@ -32,6 +32,7 @@ export async function automationControl(carry: ControlCarry): Promise<void> {
     state.history.push({ at, by, change });
     if (state.history.length > 100) state.history.shift();
   };
+  // One slot per Update: what playbook workers of builds before the lease still send (a rolling deploy).
   setHandler(
     reserveUpdate,
     (req) => {

@@ -206,6 +206,13 @@ export function paramsFor(action: ActionName, ev: DetectionEvent): Record<string
   return p;
 }
 
+/** A process action whose target is a bare pid: no start time or executable to confirm it is the event's. */
+function onBarePid(action: ActionName, params: Record<string, string | number | boolean>): boolean {
+  return (
+    ACTIONS[action].scope === 'process' && params.startTime === undefined && params.executable === undefined
+  );
+}
+
 /**
  * Ask the policy which of the rule set's proposed responses may run, and act on the answer: forbidden
  * ones are recorded; automatic ones run (no containment responder is deployed yet, so they are recorded
@@ -260,11 +267,9 @@ export async function decideResponses(
   // process action names its process by more than a bare pid (see barePid below).
   const slotsToAsk = async (): Promise<ReserveRequest[]> => {
     if (!early) return [];
-    const candidates = proposed.filter((a) => {
-      if (!isContainmentAction(a) || ACTIONS[a].class !== 'low') return false;
-      const p = paramsFor(a, ev);
-      return ACTIONS[a].scope !== 'process' || p.startTime !== undefined || p.executable !== undefined;
-    });
+    const candidates = proposed.filter(
+      (a) => isContainmentAction(a) && ACTIONS[a].class === 'low' && !onBarePid(a, paramsFor(a, ev)),
+    );
     if (!candidates.length) return [];
     const route = await early.routeFor();
     return candidates.filter((a) => serves(route, a)).map((a) => early.reservation(a, paramsFor(a, ev)));
@@ -321,11 +326,7 @@ export async function decideResponses(
     let decision = d;
     // A process action on a bare pid (no start time, no executable to confirm it is still the event's
     // process) is never automatic: a reused pid would be hit. A person confirms it instead.
-    const barePid =
-      canExecute &&
-      ACTIONS[d.action].scope === 'process' &&
-      params.startTime === undefined &&
-      params.executable === undefined;
+    const barePid = canExecute && onBarePid(d.action, params);
     if (d.disposition === 'automatic') {
       const route = canExecute ? await responders.routeFor() : undefined;
       if (!canExecute || !route || route.kind === 'none' || !serves(route, d.action)) {

@@ -100,8 +100,11 @@ export function createAutomationControl(
   };
   let leasing: Promise<LeaseAnswer> | undefined;
   const answered = new Map<string, ReserveAnswer>();
-  let sighting: { at: number; state: ControlState } | undefined;
-  let sighting$: Promise<{ at: number; state: ControlState }> | undefined;
+  // The kill switch as last seen, and when the question was sent.
+  let sighting: { at: number; killSwitch: KillSwitchState } | undefined;
+  let sighting$: Promise<{ at: number; killSwitch: KillSwitchState }> | undefined;
+  // Slots per lease: from the budget the control answered with last (an admin may have changed it).
+  const want = () => leaseSize(pool.limit || opts.budget.limit);
   let expiry: NodeJS.Timeout | undefined;
 
   const giveBack = async (keys: string[]) => {
@@ -114,19 +117,20 @@ export function createAutomationControl(
       // Not given back: they count until the window passes them (the budget errs on the safe side).
     }
   };
-  const dropPool = () => {
+  const dropPool = (): Promise<void> => {
     const keys = pool.keys;
     pool = { ...pool, keys: [] };
-    void giveBack(keys);
+    return giveBack(keys);
   };
-  const observe = (): Promise<{ at: number; state: ControlState }> => {
+  const observe = (): Promise<{ at: number; killSwitch: KillSwitchState }> => {
     sighting$ ??= (async () => {
       const at = Date.now();
       try {
         const st = await client.withDeadline(Date.now() + CALL_DEADLINE_MS, state);
-        sighting = { at, state: st };
+        sighting = { at, killSwitch: st.killSwitch };
         // The budget changed (an admin lowered it): the leased slots go back, the next lease obeys it.
-        if (pool.keys.length && st.budget.limit !== pool.limit) dropPool();
+        // Given back before the answer, so a lease that follows is counted against the new budget alone.
+        if (pool.keys.length && st.budget.limit !== pool.limit) await dropPool();
         return sighting;
       } finally {
         sighting$ = undefined;
@@ -143,7 +147,7 @@ export function createAutomationControl(
             args: [
               {
                 leaseId: `${holder}:${leaseSeq++}`,
-                want: leaseSize(opts.budget.limit),
+                want: want(),
                 at: new Date(at).toISOString(),
               },
             ],
@@ -151,14 +155,11 @@ export function createAutomationControl(
           }),
         );
         if (!answer.granted) {
-          sighting = {
-            at,
-            state: { killSwitch: answer.killSwitch, budget: opts.budget, used: 0, history: [] },
-          };
+          sighting = { at, killSwitch: answer.killSwitch };
           return answer;
         }
         const ttl = Math.min(LEASE_TTL_MS, (answer.windowSeconds * 1000) / 2);
-        if (Date.now() >= pool.until) dropPool();
+        if (Date.now() >= pool.until) void dropPool();
         pool = {
           keys: [...pool.keys, ...answer.keys],
           until: at + ttl,
@@ -166,7 +167,7 @@ export function createAutomationControl(
           used: answer.used,
         };
         if (expiry) clearTimeout(expiry);
-        expiry = setTimeout(dropPool, Math.max(0, pool.until - Date.now()));
+        expiry = setTimeout(() => void dropPool(), Math.max(0, pool.until - Date.now()));
         expiry.unref();
         return answer;
       } finally {
@@ -175,48 +176,45 @@ export function createAutomationControl(
     })();
     return leasing;
   };
+  /** A slot; or the lease's refusal (kill switch); or, when the budget is spent, the lease's count. */
   const takeSlot = async (): Promise<
-    { key: string; used: number; limit: number } | Exclude<LeaseAnswer, { granted: true }> | undefined
+    | { key: string; used: number; limit: number }
+    | Exclude<LeaseAnswer, { granted: true }>
+    | { spent: Extract<LeaseAnswer, { granted: true }> }
   > => {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      if (Date.now() >= pool.until) dropPool();
+    // Bounded: a slot leased here can be taken by a concurrent reservation before this one looks again;
+    // after three such losses the answer is "budget" (a person decides), the safe side.
+    for (let attempt = 0; ; attempt++) {
+      if (Date.now() >= pool.until) void dropPool();
       const key = pool.keys.shift();
       if (key) {
         // Lease the next block before this one runs out, off the automated path.
-        if (pool.keys.length <= leaseSize(opts.budget.limit) / 4 && !leasing)
-          void lease().catch(() => undefined);
+        if (pool.keys.length <= want() / 4 && !leasing) void lease().catch(() => undefined);
         return { key, used: pool.used - pool.keys.length, limit: pool.limit };
       }
       const answer = await lease();
       if (!answer.granted) return answer;
-      if (!answer.keys.length && !pool.keys.length) return undefined;
+      if ((!answer.keys.length && !pool.keys.length) || attempt >= 2) return { spent: answer };
     }
-    return undefined;
   };
   const reserve = async (req: ReserveRequest): Promise<ReserveAnswer> => {
     const earlier = answered.get(req.key);
     if (earlier) return earlier;
     let seen = sighting;
     if (!seen || Date.now() - seen.at > KILL_SWITCH_REUSE_MS) seen = await observe();
-    if (seen.state.killSwitch.engaged)
-      return { granted: false, reason: 'kill-switch', killSwitch: seen.state.killSwitch };
+    if (seen.killSwitch.engaged)
+      return { granted: false, reason: 'kill-switch', killSwitch: seen.killSwitch };
     const slot = await takeSlot();
-    if (slot && 'reason' in slot) return slot;
+    if ('reason' in slot) return slot;
     let answer: ReserveAnswer;
-    if (!slot) {
-      const st = (await observe()).state;
-      answer = {
-        granted: false,
-        reason: 'budget',
-        used: st.used,
-        limit: st.budget.limit,
-        windowSeconds: st.budget.windowSeconds,
-      };
+    if ('spent' in slot) {
+      const { used, limit, windowSeconds } = slot.spent;
+      answer = { granted: false, reason: 'budget', used, limit, windowSeconds };
     } else {
       // A newer sighting (a concurrent warm() or lease) saw the switch engaged: the slot goes back unused.
-      if (sighting?.state.killSwitch.engaged) {
+      if (sighting?.killSwitch.engaged) {
         pool.keys.unshift(slot.key);
-        return { granted: false, reason: 'kill-switch', killSwitch: sighting.state.killSwitch };
+        return { granted: false, reason: 'kill-switch', killSwitch: sighting.killSwitch };
       }
       // checkedAt: when the question was sent, so the age the executor computes is never too short.
       answer = {
@@ -238,9 +236,7 @@ export function createAutomationControl(
     },
     close: async () => {
       if (expiry) clearTimeout(expiry);
-      const keys = pool.keys;
-      pool = { ...pool, keys: [] };
-      await giveBack(keys);
+      await dropPool();
     },
     state,
     killSwitch: async () => (await state()).killSwitch,
