@@ -107,7 +107,7 @@ function parseArgs(argv: string[]): Options {
           '  --response-only  only scenarios 5-9 (containment, agent, policy, Slack, parked approvals)\n' +
           '  --intake-only  only scenarios 1-4 (incidents/s, CPU per incident, ack latency, storm)\n' +
           '  --scoring-only  only scenario 10 (the scoring model in process; no Temporal)\n' +
-          '  --cpu-prof <dir>  run the intake and both workers under node --cpu-prof (<dir>/intake, worker, bare-worker)\n',
+          '  --cpu-prof <dir>  run every Node process of the stack under node --cpu-prof (<dir>/intake, worker, bare-worker, response-worker, agent, ...)\n',
       );
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);

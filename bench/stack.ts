@@ -24,7 +24,10 @@ export interface StackOptions {
   rateLimit: number;
   rateBurst: number;
   say: (line: string) => void;
-  /** Run the intake and both workers with `node --cpu-prof`, profiles written under this directory. */
+  /**
+   * Run the intake, both workers and the processes of `spawn` (the response side) with `node --cpu-prof`,
+   * each process's profiles written in a directory of its own under this one.
+   */
   cpuProfDir?: string;
 }
 
@@ -282,7 +285,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
       async spawn(name, entry, env, ready, opts = {}) {
         const log = join(dir, `${name.replace(/[^a-z0-9-]+/gi, '-')}.log`);
         const start = async () => {
-          const c = spawnNode(name, entry, env, log);
+          const c = spawnNode(name, entry, env, log, cpuProf(name));
           if (!c.pid) throw new Error(`could not start ${name}`);
           if (typeof ready === 'string') {
             const exited = new Promise<never>((_, reject) =>

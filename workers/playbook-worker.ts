@@ -52,6 +52,7 @@ import {
   loadSlackConfig,
 } from '../activities/slack/index.js';
 import { createRpaActivities, loadRpaConfig, temporalRpaQueueClient } from '../activities/rpa/index.js';
+import { WorkflowThreadConfig, withWorkflowThreads } from './lib/workflow-threads.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
@@ -94,6 +95,7 @@ export function loadWorkerConfig(env: Env) {
     policy: loadPolicyConfig(env, repoRoot()),
     metrics: parseEnv(z.object({ VIGIL_WORKER_METRICS: HostPort.optional() }), env, 'worker metrics'),
     cache: parseEnv(WorkflowCacheConfig, env, 'workflow cache'),
+    threads: parseEnv(WorkflowThreadConfig, env, 'workflow threads'),
     codec: codecFromEnv(env),
     scoring: loadScoringConfig(env, repoRoot()),
     automation: parseEnv(AutomationConfig, env, 'automation control'),
@@ -251,20 +253,32 @@ export async function createPlaybookWorker(
     dataConverter: dataConverterFor(cfg.codec),
     shutdownGraceTime: '10s',
   } satisfies Partial<WorkerOptions>;
-  const worker = await Worker.create({
-    ...common,
-    taskQueue,
-    maxCachedWorkflows: cfg.cache.VIGIL_WORKER_MAX_CACHED_WORKFLOWS,
-  });
+  // Without the SDK's per-promise stack capture unless VIGIL_WORKFLOW_STACK_TRACES (./lib/workflow-threads.ts).
+  const stackTraces = cfg.threads.VIGIL_WORKFLOW_STACK_TRACES;
+  const { value: worker, tuned } = await withWorkflowThreads(stackTraces, () =>
+    Worker.create({
+      ...common,
+      taskQueue,
+      maxCachedWorkflows: cfg.cache.VIGIL_WORKER_MAX_CACHED_WORKFLOWS,
+    }),
+  );
   // A handful of long-lived workflows: a small cache keeps them all.
-  const control = await Worker.create({
-    ...common,
-    taskQueue: controlTaskQueue(taskQueue),
-    maxCachedWorkflows: 100,
-  });
+  const { value: control } = await withWorkflowThreads(stackTraces, () =>
+    Worker.create({
+      ...common,
+      taskQueue: controlTaskQueue(taskQueue),
+      maxCachedWorkflows: 100,
+    }),
+  );
   return {
     worker,
     control,
+    /**
+     * How the workflow threads run: 'sdk' (VIGIL_WORKFLOW_STACK_TRACES=true, the SDK's stack capture),
+     * 'no-promise-stacks' (the default), or 'sdk-fallback' (off was asked, but the SDK did not start its
+     * threads through the entry we replace: they keep the SDK's capture).
+     */
+    workflowThreads: stackTraces ? 'sdk' : tuned ? 'no-promise-stacks' : 'sdk-fallback',
     /** Both Workers until they are shut down (SIGINT/SIGTERM, or `shutdown()`). */
     run: async () => {
       const both = [worker.run(), control.run()];
@@ -295,6 +309,10 @@ export function runWorkerProcess(name: string, workflowsPath = WORKFLOWS_PATH): 
     }
     const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
     const w = await createPlaybookWorker(cfg, connection, { workflowsPath });
+    if (w.workflowThreads === 'sdk-fallback')
+      process.stderr.write(
+        `${name}: WARNING: VIGIL_WORKFLOW_STACK_TRACES=false, but this SDK did not start its workflow threads from the entry Vigil replaces; they keep the SDK's per-promise stack capture (slower, same behaviour)\n`,
+      );
     process.stderr.write(
       `${name}: polling ${cfg.temporal.VIGIL_TASK_QUEUE} and ${controlTaskQueue(cfg.temporal.VIGIL_TASK_QUEUE)} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`,
     );

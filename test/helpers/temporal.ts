@@ -70,7 +70,7 @@ export function workerEnv(
 /** Start a real playbook worker in this process; returns it and a stop function. */
 export async function startWorker(
   env: Record<string, string>,
-): Promise<{ worker: Worker; stop: () => Promise<void> }> {
+): Promise<{ worker: Worker; workflowThreads: string; stop: () => Promise<void> }> {
   const cfg = loadWorkerConfig(env);
   const connection = await NativeConnection.connect({ address: cfg.temporal.TEMPORAL_ADDRESS });
   const w = await createPlaybookWorker(cfg, connection, {
@@ -79,6 +79,7 @@ export async function startWorker(
   const running = w.run();
   return {
     worker: w.worker,
+    workflowThreads: w.workflowThreads,
     stop: async () => {
       w.shutdown();
       await running;

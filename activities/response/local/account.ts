@@ -102,6 +102,7 @@ export const lockLocalAccount: LocalAction<AccountTarget> = {
     summary: 'lock and expire a local account, end its sessions',
     blastRadius: 'high',
     undo: 'unlock-local-account',
+    outlivesReboot: true,
   },
   params: AccountTarget,
   apply: op({

@@ -202,7 +202,12 @@ function describeMismatch(rec: VaultRecord, path: string): string | undefined {
 
 export const quarantineFile: LocalAction<FileTarget> = {
   action: 'quarantine-file',
-  meta: { summary: 'move a file into the vault (mode 000)', blastRadius: 'low', undo: 'restore-file' },
+  meta: {
+    summary: 'move a file into the vault (mode 000)',
+    blastRadius: 'low',
+    undo: 'restore-file',
+    outlivesReboot: true,
+  },
   params: FileTarget,
   apply: op({
     async precheck(p, ctx) {

@@ -164,3 +164,44 @@ describe.skipIf(gate.skip)('local responder: one effect per idempotency key', ()
     expect(shadow(user)).toEqual(before);
   });
 });
+
+describe('the responder store: records of effects a reboot ends', () => {
+  const STORE = resolve(import.meta.dirname, '../../../dist/activities/response/local/store.js');
+
+  it('keeps a volatile action’s records across a SIGKILL of the agent (WAL, no fsync), back at FULL after each write', async () => {
+    const tmp = tempDir();
+    const file = join(tmp.dir, 'agent.db');
+    try {
+      // A separate process writes like the responder for a suspend (durable = false), then dies at once.
+      const code = `
+        const { openResponderStore } = await import(${JSON.stringify(STORE)});
+        const s = openResponderStore(process.env.DB);
+        s.begin('k-volatile', 'fp', 'suspend-process', 'apply', false);
+        s.journal('k-volatile', { plan: ['SIGSTOP'] }, false);
+        if (s.db.pragma('synchronous', { simple: true }) !== 2) process.exit(3);
+        s.finish('k-volatile', { status: 'applied' }, false);
+        s.begin('k-durable', 'fp', 'quarantine-file', 'apply');
+        process.kill(process.pid, 'SIGKILL');`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+        env: { ...process.env, DB: file },
+        stdio: 'inherit',
+      });
+      const sig = await new Promise((res) => child.once('exit', (_c, s) => res(s)));
+      expect(sig).toBe('SIGKILL');
+      const store = openResponderStore(file);
+      try {
+        expect(store.getAction('k-volatile')).toMatchObject({
+          state: 'done',
+          journal: { plan: ['SIGSTOP'] },
+          result: { status: 'applied' },
+        });
+        expect(store.getAction('k-durable')?.state).toBe('started');
+        expect(store.db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      } finally {
+        store.close();
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

@@ -161,6 +161,7 @@ export const blockProcessNetwork: LocalAction<ProcessTarget> = {
     summary: 'cut one process (and its children) off the network',
     blastRadius: 'low',
     undo: 'unblock-process-network',
+    outlivesReboot: false,
   },
   params: ProcessTarget,
   apply: op({
@@ -466,6 +467,7 @@ export const isolateHost: LocalAction<z.infer<typeof IsolateParams>> = {
     summary: 'drop all traffic but loopback and the management allowlist',
     blastRadius: 'high',
     undo: 'release-host',
+    outlivesReboot: false,
   },
   params: IsolateParams,
   forcedDryRun: (config) =>

@@ -190,7 +190,12 @@ const members = (facts: Record<string, unknown>): Member[] => (facts.pids as Mem
 
 export const suspendProcess: LocalAction<ProcessTarget> = {
   action: 'suspend-process',
-  meta: { summary: 'SIGSTOP a process and its descendants', blastRadius: 'low', undo: 'resume-process' },
+  meta: {
+    summary: 'SIGSTOP a process and its descendants',
+    blastRadius: 'low',
+    undo: 'resume-process',
+    outlivesReboot: false,
+  },
   params: ProcessTarget,
   apply: op({
     async precheck(p, ctx) {
@@ -260,7 +265,12 @@ export const suspendProcess: LocalAction<ProcessTarget> = {
 
 export const killProcessTree: LocalAction<ProcessTarget> = {
   action: 'kill-process-tree',
-  meta: { summary: 'stop a process tree, then SIGKILL it', blastRadius: 'low', undo: null },
+  meta: {
+    summary: 'stop a process tree, then SIGKILL it',
+    blastRadius: 'low',
+    undo: null,
+    outlivesReboot: false,
+  },
   params: ProcessTarget,
   apply: op({
     async precheck(p, ctx) {

@@ -60,7 +60,7 @@ export function createLocalResponder(
   // One request per key at a time in this process (the store serializes across restarts).
   const inflight = new Map<string, Promise<unknown>>();
 
-  function context(key: string, onJournal: () => void): ActionContext {
+  function context(key: string, durable: boolean, onJournal: () => void): ActionContext {
     return {
       config,
       run,
@@ -69,7 +69,7 @@ export function createLocalResponder(
       key,
       journal(facts) {
         onJournal();
-        store.journal(key, facts);
+        store.journal(key, facts, durable);
       },
     };
   }
@@ -113,7 +113,7 @@ export function createLocalResponder(
 
     const forced = req.op === 'apply' ? action.forcedDryRun?.(config) : undefined;
     if (req.dryRun || forced) {
-      const ctx = context(req.idempotencyKey, () => undefined);
+      const ctx = context(req.idempotencyKey, true, () => undefined);
       ctx.journal = () => undefined;
       const target = await operation.precheck(params, ctx);
       const plan = await operation.plan(params, target, ctx);
@@ -126,9 +126,10 @@ export function createLocalResponder(
 
     const key = req.idempotencyKey;
     const fp = fingerprint(req.action, req.op, params);
-    const { existing } = store.begin(key, fp, req.action, req.op);
+    const durable = action.meta.outlivesReboot;
+    const { existing } = store.begin(key, fp, req.action, req.op, durable);
     let changed = false;
-    const ctx = context(key, () => {
+    const ctx = context(key, durable, () => {
       changed = true;
     });
     if (existing) {
@@ -154,7 +155,7 @@ export function createLocalResponder(
             verified: check.saw,
             effect: { ...facts, reconciled: true },
           });
-          store.finish(key, r);
+          store.finish(key, r, durable);
           return r;
         }
       }
@@ -163,7 +164,7 @@ export function createLocalResponder(
     try {
       const target = await operation.precheck(params, ctx);
       const plan = await operation.plan(params, target, ctx);
-      store.journal(key, { plan });
+      store.journal(key, { plan }, durable);
       const effect = await operation.run(params, target, ctx);
       const facts = { ...store.getAction(key)?.journal, ...effect };
       delete facts.plan;
@@ -179,10 +180,10 @@ export function createLocalResponder(
         verified: check.saw,
         effect: facts,
       });
-      store.finish(key, r);
+      store.finish(key, r, durable);
       return r;
     } catch (e) {
-      if (!changed) store.abandon(key);
+      if (!changed) store.abandon(key, durable);
       if (e instanceof ApplicationFailure) throw e;
       throw failure(ErrorType.Unavailable, `${label} failed: ${(e as Error).message}`);
     }

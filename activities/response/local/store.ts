@@ -1,6 +1,12 @@
 /**
- * The agent's SQLite store (better-sqlite3, WAL, synchronous=FULL: a record is on disk before the effect
- * it announces). Three tables:
+ * The agent's SQLite store (better-sqlite3, WAL). Records of actions whose effect outlives a reboot
+ * (quarantine, account lock) and every effect and vault record are written with synchronous=FULL: on disk
+ * before the effect they announce. The records of actions whose effect a reboot ends anyway (a stopped
+ * or killed process, nftables rules, cgroup moves) are written with synchronous=NORMAL: in the WAL before
+ * the effect, so they survive the agent's own crash (kill -9), which is what a retry must reconcile; an
+ * operating-system crash may lose the newest of them together with the effects they describe, and a retry
+ * then checks the host afresh (a reused pid is refused by its start time). That saves an fsync per write
+ * on the automated path. Three tables:
  * - `actions`: one row per idempotency key, `started` -> `done` (with the answer). A `started` row left by
  *   a crash is reconciled on retry by checking the action's post-condition.
  * - `effects`: the facts an undo needs (original cgroups, previous account expiry, ...), one active row
@@ -133,6 +139,20 @@ export function openResponderStore(file: string) {
   db.exec(SCHEMA);
 
   const getAction = db.prepare<[string], ActionRow>('SELECT * FROM actions WHERE key = ?');
+  const setJournal = db.prepare(`UPDATE actions SET journal = ? WHERE key = ? AND state = 'started'`);
+  const setDone = db.prepare(`UPDATE actions SET state = 'done', result = ?, done_at = ? WHERE key = ?`);
+  const forget = db.prepare(`DELETE FROM actions WHERE key = ? AND state = 'started'`);
+  // The connection stays at FULL; a write for an action whose effect a reboot ends runs at NORMAL. All of
+  // it is synchronous (better-sqlite3), so no other write can run between the switch and its restore.
+  const synced = <T>(durable: boolean, write: () => T): T => {
+    if (durable) return write();
+    db.pragma('synchronous = NORMAL');
+    try {
+      return write();
+    } finally {
+      db.pragma('synchronous = FULL');
+    }
+  };
   const toRecord = (r: ActionRow): ActionRecord => ({
     key: r.key,
     fingerprint: r.fingerprint,
@@ -163,36 +183,34 @@ export function openResponderStore(file: string) {
       const r = getAction.get(key);
       return r ? toRecord(r) : undefined;
     },
-    /** Insert a `started` row; returns the existing row instead when the key is known. */
-    begin(key: string, fp: string, action: string, op: string): { existing?: ActionRecord } {
-      return db.transaction(() => {
-        const r = getAction.get(key);
-        if (r) return { existing: toRecord(r) };
-        db.prepare(
-          `INSERT INTO actions (key, fingerprint, action, op, state, started_at) VALUES (?, ?, ?, ?, 'started', ?)`,
-        ).run(key, fp, action, op, new Date().toISOString());
-        return {};
-      })();
+    /**
+     * Insert a `started` row; returns the existing row instead when the key is known. `durable`: the
+     * action's effect outlives a reboot (synchronous=FULL for this row's writes, see above).
+     */
+    begin(key: string, fp: string, action: string, op: string, durable = true): { existing?: ActionRecord } {
+      return synced(durable, () =>
+        db.transaction(() => {
+          const r = getAction.get(key);
+          if (r) return { existing: toRecord(r) };
+          db.prepare(
+            `INSERT INTO actions (key, fingerprint, action, op, state, started_at) VALUES (?, ?, ?, ?, 'started', ?)`,
+          ).run(key, fp, action, op, new Date().toISOString());
+          return {};
+        })(),
+      );
     },
     /** Persist facts about an effect in progress (before the irreversible step). */
-    journal(key: string, facts: Record<string, unknown>): void {
+    journal(key: string, facts: Record<string, unknown>, durable = true): void {
       const r = getAction.get(key);
       const merged = { ...(r ? (JSON.parse(r.journal) as Record<string, unknown>) : {}), ...facts };
-      db.prepare(`UPDATE actions SET journal = ? WHERE key = ? AND state = 'started'`).run(
-        JSON.stringify(merged),
-        key,
-      );
+      synced(durable, () => setJournal.run(JSON.stringify(merged), key));
     },
-    finish(key: string, result: ResponseResult): void {
-      db.prepare(`UPDATE actions SET state = 'done', result = ?, done_at = ? WHERE key = ?`).run(
-        JSON.stringify(result),
-        new Date().toISOString(),
-        key,
-      );
+    finish(key: string, result: ResponseResult, durable = true): void {
+      synced(durable, () => setDone.run(JSON.stringify(result), new Date().toISOString(), key));
     },
     /** Forget a `started` row whose action refused before doing anything (a later retry starts afresh). */
-    abandon(key: string): void {
-      db.prepare(`DELETE FROM actions WHERE key = ? AND state = 'started'`).run(key);
+    abandon(key: string, durable = true): void {
+      synced(durable, () => forget.run(key));
     },
 
     activeEffect(

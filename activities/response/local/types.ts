@@ -46,6 +46,11 @@ export interface LocalAction<P = unknown> {
     summary: string;
     blastRadius: 'low' | 'high';
     undo: string | null;
+    /**
+     * Does the effect outlive a reboot of the host (a moved file, a locked account)? Its records are then
+     * fsynced before the effect; the others (processes, nftables, cgroups) only reach the WAL (store.ts).
+     */
+    outlivesReboot: boolean;
   };
   params: z.ZodType<P>;
   apply: Operation<P, unknown>;
