@@ -7,7 +7,7 @@
  * re-runs the playbook -> close with the result. Continue-as-new bounds the history of a noisy incident.
  * Side effects: only through the playbook's activities. Queries: `status`.
  */
-import { decidePatchesUpFront, since, sinceV3 } from './lib/patches.js';
+import { decidePatchesUpFront, since, sinceV3, sinceV4 } from './lib/patches.js';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -33,7 +33,8 @@ import type { DetectionEvent } from '../src/events/detection-event.js';
 import { SEVERITY_RANK } from '../src/events/severity.js';
 import { SA } from '../src/search-attributes.js';
 import type { Playbook, PlaybookContext } from './lib/playbook.js';
-import { settingsActivities } from './lib/presets.js';
+import { firstLookupsActivities, settingsActivities } from './lib/presets.js';
+import { collectAhead, provideAhead } from './lib/prefetch.js';
 import { closeIncidentTicket, ticketingOf } from './lib/ticket.js';
 import { describeFailure } from './lib/failures.js';
 import { ApprovalGate } from './lib/approval-gate.js';
@@ -134,13 +135,26 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
 
   // Before the first local activity (./lib/patches.ts).
   decidePatchesUpFront();
-  if (!state && sinceV3('lookups-ahead-v1')) {
-    // The first detection comes with the start; its playbook's first lookups start beside the settings.
+  let cfg: PlaybookSettings;
+  if (!state && sinceV4('first-lookups-v1')) {
+    // The first detection comes with the start: the settings and its playbook's first lookups are asked
+    // in one local activity (one activation when it resolves, instead of one per lookup).
     await condition(() => inbox.length > 0);
     const first = inbox[0] as DetectionEvent;
-    route(first).lookupsAhead?.(first);
+    const pb = route(first);
+    const want = collectAhead(() => pb.lookupsAhead?.(first));
+    const got = await firstLookupsActivities.firstLookups(want);
+    provideAhead(want, got);
+    cfg = got.settings;
+  } else {
+    if (!state && sinceV3('lookups-ahead-v1')) {
+      // Runs started before: the first lookups start beside the settings, three local activities.
+      await condition(() => inbox.length > 0);
+      const first = inbox[0] as DetectionEvent;
+      route(first).lookupsAhead?.(first);
+    }
+    cfg = await settingsActivities.playbookSettings();
   }
-  const cfg = await settingsActivities.playbookSettings();
   let trigger: DetectionEvent | undefined;
   if (!state) {
     // signalWithStart delivers the first detection together with the start.

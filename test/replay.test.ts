@@ -53,9 +53,9 @@ async function recordScenarios(): Promise<Map<string, string>> {
   try {
     const scenarios = {
       'suspicious-process-malicious-notified-approved': [reverseShell(`replay-${randomUUID().slice(0, 6)}`)],
-      // Since patches-upfront-v3 (the enrichment asked beside the settings); recorded before it:
-      // triage-benign-no-mail.json.
-      'triage-benign-lookups-ahead': [
+      // Since patches-upfront-v4 (the settings and the enrichment one local activity); recorded before it:
+      // triage-benign-lookups-ahead.json (v3) and triage-benign-no-mail.json.
+      'triage-benign-first-lookups': [
         normalized('generic', {
           time: '2026-11-26T09:00:00Z',
           host: `replay-${randomUUID().slice(0, 6)}`,
@@ -100,11 +100,11 @@ async function recordScenarios(): Promise<Map<string, string>> {
     await decide(client, await waitForApproval(client, ev.incidentId), { id: 'lead-1', role: 'lead' });
     await client.workflow.getHandle(ev.incidentId).result();
     out.set(
-      // Since patches-upfront-v3 (the enrichment and the route asked beside the settings, the decision and
-      // the slot one local activity); the histories recorded before it are suspicious-process-contained-
-      // upfront-v2.json (v2), suspicious-process-contained-local-lookups.json and
-      // suspicious-process-contained-by-agent.json.
-      'suspicious-process-contained-upfront-v3',
+      // Since patches-upfront-v4 (the settings, the enrichment and the route one local activity); the
+      // histories recorded before it are suspicious-process-contained-upfront-v3.json (v3: the three side
+      // by side, the decision and the slot one local activity), suspicious-process-contained-upfront-v2.json
+      // (v2), suspicious-process-contained-local-lookups.json and suspicious-process-contained-by-agent.json.
+      'suspicious-process-contained-upfront-v4',
       historyToJSON(await client.workflow.getHandle(ev.incidentId).fetchHistory()),
     );
     for await (const wf of client.workflow.list({

@@ -53,6 +53,7 @@ import {
 } from '../activities/slack/index.js';
 import { createRpaActivities, loadRpaConfig, temporalRpaQueueClient } from '../activities/rpa/index.js';
 import { WorkflowThreadConfig, withWorkflowThreads } from './lib/workflow-threads.js';
+import { createLookupActivities } from '../activities/lookups/index.js';
 
 /** The workflow code is bundled from the build output (npm run build), also when tests run from source. */
 export const WORKFLOWS_PATH = distEntry('playbooks/index');
@@ -169,10 +170,25 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
       timeoutMs: cfg.slack.SLACK_TIMEOUT,
     }),
   };
+  const settings = createSettingsActivities(cfg.settings);
+  const enrichment = createEnrichmentActivities(loadAttackTable(cfg.enrichment.VIGIL_ATTACK_TABLE));
+  const routing = createRoutingActivities({
+    client,
+    namespace: cfg.temporal.TEMPORAL_NAMESPACE,
+    control,
+    edrVendorFor: (host) => {
+      const r = routeResponder(host, cfg.responders);
+      return r === 'agent' ? undefined : r;
+    },
+    edrTaskQueue: EDR_TASK_QUEUE,
+  });
   return {
     activities: {
-      ...createSettingsActivities(cfg.settings),
-      ...createEnrichmentActivities(loadAttackTable(cfg.enrichment.VIGIL_ATTACK_TABLE)),
+      ...settings,
+      ...enrichment,
+      ...routing,
+      // The settings and the lookups a playbook asks ahead, in one local activity (activities/lookups).
+      ...createLookupActivities({ ...settings, ...enrichment, ...routing }),
       // Webhooks: checked and connected under the outbound policy (no DNS rebinding window).
       ...createNotifyActivities(mailer, cfg.notify, {
         config: cfg.channels,
@@ -189,16 +205,6 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,
         attributions: cfg.scoring.VIGIL_MODEL_ATTRIBUTIONS,
         metrics: scoring.metrics,
-      }),
-      ...createRoutingActivities({
-        client,
-        namespace: cfg.temporal.TEMPORAL_NAMESPACE,
-        control,
-        edrVendorFor: (host) => {
-          const r = routeResponder(host, cfg.responders);
-          return r === 'agent' ? undefined : r;
-        },
-        edrTaskQueue: EDR_TASK_QUEUE,
       }),
       // RPA jobs: the dispatch activity talks to the queue workflows (on this worker's task queue).
       ...createRpaActivities(

@@ -35,7 +35,12 @@ import {
   type IncidentInput,
   type IncidentStatus,
 } from '../../src/contracts/incident.js';
-import type { PlaybookSettings } from '../../src/contracts/playbook.js';
+import type {
+  FirstLookups,
+  FirstLookupsRequest,
+  LookupPart,
+  PlaybookSettings,
+} from '../../src/contracts/playbook.js';
 import type { DetectionEvent } from '../../src/events/detection-event.js';
 import type { ApprovalAttempt } from '../../src/policy/approval.js';
 import { repoRoot } from '../../src/paths.js';
@@ -144,7 +149,21 @@ export async function readRecording(
       const [result] = await decode(d.result, codecs);
       const type = meta?.activity_type ?? '';
       if (type === 'playbookSettings') rec.settings = result as PlaybookSettings;
-      else if (type === 'decideAndReserve' && result && typeof result === 'object') {
+      else if (type === 'firstLookups' && result && typeof result === 'object') {
+        // The settings and the lookups asked ahead in one local activity: recorded as the steps it stands
+        // for (a failed part was asked again on its own, and that call is recorded after it).
+        const r = result as FirstLookups;
+        rec.settings = r.settings;
+        if (r.enrichment?.ok)
+          calls.push({
+            type: 'enrichEvent',
+            subject: BY_ORDER,
+            input: undefined,
+            result: r.enrichment.value,
+          });
+        if (r.route?.ok)
+          calls.push({ type: 'findResponder', subject: BY_ORDER, input: undefined, result: r.route.value });
+      } else if (type === 'decideAndReserve' && result && typeof result === 'object') {
         // One local activity for the decision and its slots: recorded as the two steps it stands for, so a
         // version that asks them apart (or together, see runWhatIf) is answered the same.
         const { slots, ...decision } = result as { slots?: Record<string, unknown> };
@@ -243,6 +262,7 @@ export async function bundleFor(source: PlaybookSource): Promise<{ code: string;
 /** Activity types a playbook may call (the worker must know every name the other version might use). */
 const KNOWN_ACTIVITIES = [
   'playbookSettings',
+  'firstLookups',
   'enrichEvent',
   'scoreEvent',
   'notifyEmail',
@@ -304,6 +324,23 @@ export async function runWhatIf(o: WhatIfOptions): Promise<WhatIfRun> {
           quietPeriodMs: Math.min(rec.settings.quietPeriodMs, 500),
           approval: { remindAfterMs: 1000, escalateAfterMs: 1500, deadlineMs: 2500 },
         } satisfies PlaybookSettings;
+      }
+      if (type === 'firstLookups') {
+        // The settings and each lookup asked ahead, from the recorded steps; a lookup the old run never
+        // made is a failed part (the playbook then asks it alone, and that is reported as unknown).
+        const req = input as FirstLookupsRequest;
+        const asPart = async (t: string, arg: unknown): Promise<LookupPart<unknown>> => {
+          try {
+            return { ok: true, value: await answer(t)(arg) };
+          } catch (e) {
+            return { ok: false, error: e instanceof Error ? e.message : String(e) };
+          }
+        };
+        return {
+          settings: await answer('playbookSettings')(undefined),
+          ...(req.enrich ? { enrichment: await asPart('enrichEvent', req.enrich) } : {}),
+          ...(req.route ? { route: await asPart('findResponder', req.route) } : {}),
+        };
       }
       if (type === 'decideAndReserve') {
         // The decision and a slot for each listed action it made automatic, from the two recorded steps.

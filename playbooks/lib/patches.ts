@@ -24,13 +24,15 @@
  * a deploy) keeps the first list's code and never records the second marker in the middle of its history.
  * `sinceV2(id)` is the check for a patch of the second list. The third marker, `patches-upfront-v3`, works
  * the same way over the first two: it stands for every patch of the three lists, is asked first, and
- * `sinceV3(id)` checks a patch of its own list.
+ * `sinceV3(id)` checks a patch of its own list. The fourth, `patches-upfront-v4`, stands for all four lists
+ * the same way; `sinceV4(id)` checks a patch of its own list.
  */
 import { patched } from '@temporalio/workflow';
 
 const UPFRONT = 'patches-upfront-v1';
 const UPFRONT_V2 = 'patches-upfront-v2';
 const UPFRONT_V3 = 'patches-upfront-v3';
+const UPFRONT_V4 = 'patches-upfront-v4';
 
 export const LOCAL_LOOKUPS = 'local-lookups-v1';
 
@@ -75,12 +77,29 @@ export type UpfrontV2Patch = (typeof UPFRONT_V2_PATCHES)[number];
 export const UPFRONT_V3_PATCHES = ['lookups-ahead-v1', 'decide-and-reserve-v1'] as const;
 export type UpfrontV3Patch = (typeof UPFRONT_V3_PATCHES)[number];
 
+/**
+ * Every patch the fourth up-front marker adds (frozen like the others):
+ * - `first-lookups-v1`: the settings and the lookups the playbook asks ahead are ONE local activity
+ *   (`firstLookups`, activities/lookups), not three side by side: each local activity that resolves costs
+ *   the workflow an activation of its own.
+ */
+export const UPFRONT_V4_PATCHES = ['first-lookups-v1'] as const;
+export type UpfrontV4Patch = (typeof UPFRONT_V4_PATCHES)[number];
+
 /** The marker this run started with, decided by decidePatchesUpFront (undefined before it is called). */
-let startedWith: 'v3' | 'v2' | 'v1' | 'none' | undefined;
+let startedWith: 'v4' | 'v3' | 'v2' | 'v1' | 'none' | undefined;
 
 /** At the start of the run, before anything else that could yield (playbooks/incident.ts). */
 export function decidePatchesUpFront(): void {
-  startedWith = patched(UPFRONT_V3) ? 'v3' : patched(UPFRONT_V2) ? 'v2' : patched(UPFRONT) ? 'v1' : 'none';
+  startedWith = patched(UPFRONT_V4)
+    ? 'v4'
+    : patched(UPFRONT_V3)
+      ? 'v3'
+      : patched(UPFRONT_V2)
+        ? 'v2'
+        : patched(UPFRONT)
+          ? 'v1'
+          : 'none';
 }
 
 /**
@@ -88,16 +107,22 @@ export function decidePatchesUpFront(): void {
  * them, as it always was (the first marker, then `id` itself, at the old place).
  */
 export function since(id: UpfrontPatch): boolean {
-  if (startedWith === 'v3' || startedWith === 'v2' || startedWith === 'v1') return true;
+  if (startedWith === 'v4' || startedWith === 'v3' || startedWith === 'v2' || startedWith === 'v1')
+    return true;
   return patched(UPFRONT) || patched(id);
 }
 
-/** A patch of the second list: true for a run started with the second or third marker. */
+/** A patch of the second list: true for a run started with the second marker or a later one. */
 export function sinceV2(_id: UpfrontV2Patch): boolean {
-  return startedWith === 'v3' || startedWith === 'v2';
+  return startedWith === 'v4' || startedWith === 'v3' || startedWith === 'v2';
 }
 
-/** A patch of the third list: true only for a run started with the third marker. */
+/** A patch of the third list: true for a run started with the third or fourth marker. */
 export function sinceV3(_id: UpfrontV3Patch): boolean {
-  return startedWith === 'v3';
+  return startedWith === 'v4' || startedWith === 'v3';
+}
+
+/** A patch of the fourth list: true only for a run started with the fourth marker. */
+export function sinceV4(_id: UpfrontV4Patch): boolean {
+  return startedWith === 'v4';
 }

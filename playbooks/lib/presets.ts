@@ -12,12 +12,23 @@ import type { TicketingActivities } from '../../activities/ticketing/index.js';
 import type { PolicyActivities } from '../../activities/policy/index.js';
 import type { ScoringActivities } from '../../activities/scoring/index.js';
 import type { SettingsActivities } from '../../activities/settings/index.js';
+import type { LookupActivities } from '../../activities/lookups/index.js';
 import type { RpaActivities } from '../../activities/rpa/index.js';
 import type { CaptureActivities } from '../../activities/capture/index.js';
 
 /** Local, read-only lookups: fast, few attempts. */
 export const settingsActivities = proxyLocalActivities<SettingsActivities>({
   startToCloseTimeout: '5s',
+  retry: { initialInterval: '200ms', maximumAttempts: 3 },
+});
+
+/**
+ * An incident's first lookups in one local activity (activities/lookups): the settings' budget, as only
+ * they fail it (a failed enrichment or route is a part, asked again with its own budget).
+ */
+export const firstLookupsActivities = proxyLocalActivities<LookupActivities>({
+  startToCloseTimeout: '15s',
+  scheduleToCloseTimeout: '1m',
   retry: { initialInterval: '200ms', maximumAttempts: 3 },
 });
 

@@ -1,6 +1,8 @@
 /** Types shared by playbooks and the activities they call. */
 import type { ApprovalRequestRecord } from '../policy/approval.js';
 import type { Verdict } from './incident.js';
+import type { ResponderRoute } from './agent.js';
+import type { DetectionEvent } from '../events/detection-event.js';
 
 export type LineageFlag =
   | 'shell-spawned-by-service'
@@ -27,6 +29,23 @@ export interface Enrichment {
   flags: LineageFlag[];
   techniques: TechniqueInfo[];
   attackVersion: string;
+}
+
+/** One lookup of `firstLookups` (activities/lookups): its answer, or why it failed (asked again alone). */
+export type LookupPart<T> = { ok: true; value: T } | { ok: false; error: string };
+
+/** What an incident asks in its first local activity beside the settings (its playbook's lookupsAhead). */
+export interface FirstLookupsRequest {
+  /** The first event, to enrich. */
+  enrich?: DetectionEvent;
+  /** A host whose responder route the playbook will need. */
+  route?: string;
+}
+
+export interface FirstLookups {
+  settings: PlaybookSettings;
+  enrichment?: LookupPart<Enrichment>;
+  route?: LookupPart<ResponderRoute>;
 }
 
 /** The build of the playbooks a worker runs (activities/settings/build.ts), recorded with every incident. */
