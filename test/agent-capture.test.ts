@@ -146,8 +146,10 @@ describe('a syscall window from the agent', () => {
         const order = acts.map((a) => a.type);
         expect(order.indexOf('captureSyscalls')).toBeLessThan(order.indexOf('scoreEvent'));
         expect(order.indexOf('scoreEvent')).toBeLessThan(order.indexOf('executeContainment'));
-        // One responder lookup serves the capture and the containment.
-        expect(order.filter((t) => t === 'findResponder')).toHaveLength(1);
+        // One responder lookup serves the capture and the containment: asked ahead with the settings and
+        // the enrichment (one local activity), never again on its own.
+        expect(order.filter((t) => t === 'firstLookups')).toHaveLength(1);
+        expect(order.filter((t) => t === 'findResponder')).toHaveLength(0);
         // What the capture costs containment, from the history's own clock (printed, not asserted).
         const h = await client.workflow.getHandle(ev.incidentId).fetchHistory();
         const at = (type: string, kind: 'scheduled' | 'completed') => {
