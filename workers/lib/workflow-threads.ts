@@ -14,6 +14,7 @@
  * Set VIGIL_WORKFLOW_STACK_TRACES=true to keep the SDK's behaviour (e.g. to debug a stuck workflow).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
 import { Bool } from '../../src/config.js';
@@ -63,7 +64,8 @@ export async function withWorkflowThreads<T>(
       }
     };
   }
-  const mine = { tune: !stackTraces, substituted: 0 };
+  // Our entry is the built file: without it (sources not built), the SDK's own threads (reported).
+  const mine = { tune: !stackTraces && existsSync(VIGIL_WORKFLOW_THREAD), substituted: 0 };
   try {
     const value = await creation.run(mine, create);
     return { value, tuned: mine.substituted > 0 };
