@@ -317,7 +317,7 @@ export function runWorkerProcess(name: string, workflowsPath = WORKFLOWS_PATH): 
     const w = await createPlaybookWorker(cfg, connection, { workflowsPath });
     if (w.workflowThreads === 'sdk-fallback')
       process.stderr.write(
-        `${name}: WARNING: VIGIL_WORKFLOW_STACK_TRACES=false, but this SDK did not start its workflow threads from the entry Vigil replaces; they keep the SDK's per-promise stack capture (slower, same behaviour)\n`,
+        `${name}: WARNING: VIGIL_WORKFLOW_STACK_TRACES=false, but the workflow threads keep the SDK's per-promise stack capture (slower, same behaviour): dist/workers/lib/workflow-thread.js is not built, or this SDK starts its threads another way\n`,
       );
     process.stderr.write(
       `${name}: polling ${cfg.temporal.VIGIL_TASK_QUEUE} and ${controlTaskQueue(cfg.temporal.VIGIL_TASK_QUEUE)} on ${cfg.temporal.TEMPORAL_ADDRESS} (namespace ${cfg.temporal.TEMPORAL_NAMESPACE})\n`,
