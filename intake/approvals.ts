@@ -88,6 +88,7 @@ export class AttemptLog {
 const STATUS_FOR_CODE: Record<string, number> = {
   'not-found': 404,
   'already-decided': 409,
+  expired: 409,
   'wrong-parameters': 409,
   duplicate: 409,
   unauthorized: 403,
@@ -199,6 +200,14 @@ export function createApprovalDecider(d: ApprovalDeps) {
         409,
         'already-decided',
         `approval ${approvalId} was already ${record.status}${record.decidedBy ? ` by ${record.decidedBy.operator} at ${record.decidedBy.at}` : ''}`,
+        record,
+      );
+    // Past its deadline: refused here too (the workflow refuses it even before its deadline timer fires).
+    if (Date.now() >= Date.parse(record.deadline))
+      return refuse(
+        409,
+        'expired',
+        `approval ${approvalId} expired at ${record.deadline}: the safe default (deny) applies`,
         record,
       );
     const policy = d.mayApprove(op, record.action, record.requester === op.id);

@@ -272,6 +272,7 @@ export function redact(s: string): string {
 const REFUSAL_TEXT: Record<string, string> = {
   'not-found': 'this approval does not exist (any more)',
   'already-decided': 'this approval was already decided',
+  expired: 'this approval expired: nobody answered before its deadline, so the action is not taken',
   'wrong-parameters': 'the button does not match the parameters of this approval',
   unauthorized: 'you may not decide this action',
   requester: 'you requested this action, so you cannot decide it',

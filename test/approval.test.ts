@@ -177,6 +177,48 @@ describe('approval gate', () => {
     );
   });
 
+  it('refuses an approval that arrives after its deadline while the worker was down (the timer fires late)', async () => {
+    const queue = uniqueQueue('approval-late');
+    // The ladder's timers all fall due while the worker is down; run late, the remind and escalate steps
+    // still lie between the late answer and the deadline's own timer.
+    const env = workerEnv(smtp.port, queue, {
+      VIGIL_APPROVAL_DEADLINE: '4s',
+      VIGIL_APPROVAL_ESCALATE_AFTER: '3s',
+      VIGIL_APPROVAL_REMIND_AFTER: '2s',
+    });
+    const e = reverseShell(host());
+    let worker = await startWorker(env);
+    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
+      e.incidentId,
+      e.correlationKey,
+      e.event,
+    );
+    const r = await waitForApproval(client, e.incidentId);
+    await worker.stop();
+    // The deadline passes with no worker: the incident cannot apply the safe default yet.
+    await new Promise((res) => setTimeout(res, Math.max(0, Date.parse(r.deadline) - Date.now()) + 1500));
+    // The approval is sent first; the worker that will handle it (and the late timer) starts after it.
+    const late = refusal(decide(client, r, lead));
+    worker = await startWorker(env);
+    try {
+      expect(await late).toBe('expired');
+      // The late timers then run their course: the safe default, and the incident waits for a human.
+      const h = client.workflow.getHandle(e.incidentId);
+      let s = await h.query(statusQuery);
+      for (let i = 0; i < 100 && s.stage !== 'needs-human'; i++) {
+        await new Promise((res) => setTimeout(res, 200));
+        s = await h.query(statusQuery);
+      }
+      expect(s.stage).toBe('needs-human');
+      const [approval] = await h.query(approvalsQuery);
+      expect(approval).toMatchObject({ status: 'expired', decidedBy: { operator: 'safe-default' } });
+      expect(s.actions.find((a) => a.action === 'isolate-host')?.status).toBe('expired');
+      await h.terminate('test done');
+    } finally {
+      await worker.stop();
+    }
+  });
+
   it('keeps a pending approval across a worker restart', async () => {
     const queue = uniqueQueue('approval-restart');
     const env = workerEnv(smtp.port, queue, {

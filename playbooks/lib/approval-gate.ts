@@ -91,7 +91,9 @@ export class ApprovalGate {
       },
       {
         validator: (a: ApprovalAttempt) => {
-          const c = checkApproval(this.records.get(a.approvalId), a);
+          // Against the recorded deadline, in workflow time: an answer after it is refused even before the
+          // deadline's timer has fired (it fires late when the worker or the server was down).
+          const c = checkApproval(this.records.get(a.approvalId), a, Date.now());
           // A deny needs the same authority as an approval, except for the two-person rule.
           if (!c.ok && !(a.decision === 'deny' && c.code === 'duplicate'))
             throw ApplicationFailure.nonRetryable(c.message, c.code);

@@ -42,17 +42,39 @@ export type ApprovalCheck =
   | { ok: true }
   | {
       ok: false;
-      code: 'not-found' | 'already-decided' | 'wrong-parameters' | 'unauthorized' | 'requester' | 'duplicate';
+      code:
+        | 'not-found'
+        | 'already-decided'
+        | 'expired'
+        | 'wrong-parameters'
+        | 'unauthorized'
+        | 'requester'
+        | 'duplicate';
       message: string;
     };
 
-export function checkApproval(r: ApprovalRequestRecord | undefined, a: ApprovalAttempt): ApprovalCheck {
+/**
+ * May this attempt decide this approval? `now` (ms; the workflow's time in the gate): past the recorded
+ * deadline the request is closed even if the workflow has not yet applied the safe default (its timer
+ * fires late after the worker or the server was down, or when a notification took long).
+ */
+export function checkApproval(
+  r: ApprovalRequestRecord | undefined,
+  a: ApprovalAttempt,
+  now?: number,
+): ApprovalCheck {
   if (!r) return { ok: false, code: 'not-found', message: `no approval ${a.approvalId} in this incident` };
   if (r.status !== 'pending')
     return {
       ok: false,
       code: 'already-decided',
       message: `approval ${r.approvalId} was already ${r.status}${r.decidedBy ? ` by ${r.decidedBy.operator} at ${r.decidedBy.at}` : ''}`,
+    };
+  if (now !== undefined && now >= Date.parse(r.deadline))
+    return {
+      ok: false,
+      code: 'expired',
+      message: `approval ${r.approvalId} expired at ${r.deadline}: nobody answered before the deadline, and the safe default (deny) applies`,
     };
   if (a.paramsHash !== r.paramsHash)
     return {
