@@ -33,7 +33,14 @@ const spawnWorker = (env: Record<string, string>) => spawnEntry('workers/playboo
 
 it('completes the incident after the worker is killed mid-notification, with one Message-ID', async () => {
   const queue = uniqueQueue('crash');
-  const env = workerEnv(smtp.port, queue, { VIGIL_QUIET_PERIOD: '1s' });
+  // The approval is answered after the crash and the retried email: a ladder long enough for that (the
+  // test helpers' 9 s deadline would pass, and an answer after the recorded deadline is refused).
+  const env = workerEnv(smtp.port, queue, {
+    VIGIL_QUIET_PERIOD: '1s',
+    VIGIL_APPROVAL_REMIND_AFTER: '3m',
+    VIGIL_APPROVAL_ESCALATE_AFTER: '4m',
+    VIGIL_APPROVAL_DEADLINE: '5m',
+  });
   const first = await spawnWorker(env);
   let killedAt = 0;
   smtp.onMessage = () => {
