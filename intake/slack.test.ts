@@ -12,6 +12,7 @@ import { renderApproval } from '../src/slack/blocks.js';
 import type { ApprovalRequestRecord } from '../src/policy/approval.js';
 import { startFakeSlack, type FakeMessage, type FakeSlack } from '../test/fakes/slack.js';
 import { clickPayload, formBody, postSigned, sign, SIGNING_SECRET, until } from '../test/helpers/slack.js';
+import { pendingApproval } from '../test/helpers/approvals.js';
 import { AttemptLog, type ApprovalDecider, type DecideRequest } from './approvals.js';
 import { OperatorStore } from './operators.js';
 import {
@@ -34,22 +35,11 @@ let seen: SeenStore;
 const decided: DecideRequest[] = [];
 let clock = () => Date.now();
 
-const record: ApprovalRequestRecord = {
-  approvalId: 'isolate-host-1',
-  incidentId: 'inc-web-01-0123456789abcdef',
-  action: 'isolate-host',
-  class: 'high',
-  params: { host: 'web-01' },
-  paramsHash: '0123456789abcdef',
-  needed: 1,
+const record: ApprovalRequestRecord = pendingApproval({
   roles: ['lead'],
-  requester: 'playbook:suspicious-process',
   requestedAt: '2026-11-26T09:00:00Z',
   deadline: '2026-11-26T09:15:00Z',
-  status: 'pending',
-  approvers: [],
-  escalation: 0,
-};
+});
 const message = (): FakeMessage => {
   const r = renderApproval({
     stage: 'requested',

@@ -13,7 +13,7 @@ import { temporalStarter } from '../intake/incidents.js';
 import { decide, waitForApproval } from './helpers/approvals.js';
 import { normalized, reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
-import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { approvalLadder, startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 
 let client: Client;
 let closeClient: () => Promise<void>;
@@ -60,6 +60,25 @@ async function withIncident(
     await worker.stop();
   }
   return { restart: async () => (worker = await startWorker(workerEnv(smtp.port, queue, extraEnv))) };
+}
+
+/**
+ * An incident parked on its approval (isolate-host) with the given ladder, then its worker stopped: the
+ * worker environment (to start another), the incident and its pending approval.
+ */
+async function parkedThenStopped(name: string, ladder: [remind: string, escalate: string, deadline: string]) {
+  const queue = uniqueQueue(name);
+  const env = workerEnv(smtp.port, queue, approvalLadder(...ladder));
+  const e = reverseShell(host());
+  const worker = await startWorker(env);
+  await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
+    e.incidentId,
+    e.correlationKey,
+    e.event,
+  );
+  const r = await waitForApproval(client, e.incidentId);
+  await worker.stop();
+  return { env, e, r };
 }
 
 describe('approval gate', () => {
@@ -178,28 +197,14 @@ describe('approval gate', () => {
   });
 
   it('refuses an approval that arrives after its deadline while the worker was down (the timer fires late)', async () => {
-    const queue = uniqueQueue('approval-late');
     // The ladder's timers all fall due while the worker is down; run late, the remind and escalate steps
     // still lie between the late answer and the deadline's own timer.
-    const env = workerEnv(smtp.port, queue, {
-      VIGIL_APPROVAL_DEADLINE: '4s',
-      VIGIL_APPROVAL_ESCALATE_AFTER: '3s',
-      VIGIL_APPROVAL_REMIND_AFTER: '2s',
-    });
-    const e = reverseShell(host());
-    let worker = await startWorker(env);
-    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
-      e.incidentId,
-      e.correlationKey,
-      e.event,
-    );
-    const r = await waitForApproval(client, e.incidentId);
-    await worker.stop();
+    const { env, e, r } = await parkedThenStopped('approval-late', ['2s', '3s', '4s']);
     // The deadline passes with no worker: the incident cannot apply the safe default yet.
     await new Promise((res) => setTimeout(res, Math.max(0, Date.parse(r.deadline) - Date.now()) + 1500));
     // The approval is sent first; the worker that will handle it (and the late timer) starts after it.
     const late = refusal(decide(client, r, lead));
-    worker = await startWorker(env);
+    const worker = await startWorker(env);
     try {
       expect(await late).toBe('expired');
       // The late timers then run their course: the safe default, and the incident waits for a human.
@@ -220,22 +225,8 @@ describe('approval gate', () => {
   });
 
   it('keeps a pending approval across a worker restart', async () => {
-    const queue = uniqueQueue('approval-restart');
-    const env = workerEnv(smtp.port, queue, {
-      VIGIL_APPROVAL_DEADLINE: '5m',
-      VIGIL_APPROVAL_ESCALATE_AFTER: '4m',
-      VIGIL_APPROVAL_REMIND_AFTER: '3m',
-    });
-    const e = reverseShell(host());
-    let worker = await startWorker(env);
-    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
-      e.incidentId,
-      e.correlationKey,
-      e.event,
-    );
-    const r = await waitForApproval(client, e.incidentId);
-    await worker.stop();
-    worker = await startWorker(env);
+    const { env, e, r } = await parkedThenStopped('approval-restart', ['3m', '4m', '5m']);
+    const worker = await startWorker(env);
     try {
       expect(await decide(client, r, lead)).toMatchObject({ status: 'approved' });
       expect((await result(e.incidentId)).actions.find((a) => a.action === 'isolate-host')?.status).toBe(

@@ -11,7 +11,7 @@ import { temporalStarter } from '../intake/incidents.js';
 import { reverseShell } from './helpers/events.js';
 import { spawnEntry } from './helpers/process.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
-import { testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { approvalLadder, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 import { decide, waitForApproval } from './helpers/approvals.js';
 
 let client: Client;
@@ -35,12 +35,7 @@ it('completes the incident after the worker is killed mid-notification, with one
   const queue = uniqueQueue('crash');
   // The approval is answered after the crash and the retried email: a ladder long enough for that (the
   // test helpers' 9 s deadline would pass, and an answer after the recorded deadline is refused).
-  const env = workerEnv(smtp.port, queue, {
-    VIGIL_QUIET_PERIOD: '1s',
-    VIGIL_APPROVAL_REMIND_AFTER: '3m',
-    VIGIL_APPROVAL_ESCALATE_AFTER: '4m',
-    VIGIL_APPROVAL_DEADLINE: '5m',
-  });
+  const env = workerEnv(smtp.port, queue, { VIGIL_QUIET_PERIOD: '1s', ...approvalLadder('3m', '4m', '5m') });
   const first = await spawnWorker(env);
   let killedAt = 0;
   smtp.onMessage = () => {

@@ -1,23 +1,13 @@
 /** checkApproval's deadline: an answer after the recorded deadline is refused, before it accepted. */
 import { describe, expect, it } from 'vitest';
-import { checkApproval, type ApprovalRequestRecord } from './approval.js';
+import { checkApproval } from './approval.js';
+import { pendingApproval } from '../../test/helpers/approvals.js';
 
-const record: ApprovalRequestRecord = {
-  approvalId: 'inc-1-isolate-host-1',
-  incidentId: 'inc-1',
-  action: 'isolate-host',
-  class: 'high',
-  params: { host: 'h1' },
-  paramsHash: 'p1',
-  needed: 1,
-  roles: ['lead', 'admin'],
-  requester: 'playbook:suspicious-process',
+const record = pendingApproval({
   requestedAt: '2026-11-27T10:00:00.000Z',
   deadline: '2026-11-27T11:00:00.000Z',
-  status: 'pending',
-  approvers: [],
-  escalation: 0,
-};
+  paramsHash: 'p1',
+});
 const attempt = {
   approvalId: record.approvalId,
   paramsHash: 'p1',

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { ApprovalNotice } from '../contracts/playbook.js';
-import type { ApprovalRequestRecord } from '../policy/approval.js';
 import {
   ACTION_APPROVE,
   approvalRef,
@@ -19,24 +18,9 @@ import {
   BLOCK_VERDICT,
   BLOCK_VERDICT_ACTIONS,
 } from './blocks.js';
+import { pendingApproval } from '../../test/helpers/approvals.js';
 
-const record = (over: Partial<ApprovalRequestRecord> = {}): ApprovalRequestRecord => ({
-  approvalId: 'isolate-host-1',
-  incidentId: 'inc-web-01-0123456789abcdef',
-  action: 'isolate-host',
-  class: 'high',
-  params: { host: 'web-01' },
-  paramsHash: '0123456789abcdef',
-  needed: 1,
-  roles: ['lead', 'admin'],
-  requester: 'playbook:suspicious-process',
-  requestedAt: '2026-11-26T09:00:00.000Z',
-  deadline: '2026-11-26T09:15:00.000Z',
-  status: 'pending',
-  approvers: [],
-  escalation: 0,
-  ...over,
-});
+const record = pendingApproval;
 const notice = (over: Partial<ApprovalNotice> = {}, rec = record()): ApprovalNotice => ({
   stage: 'requested',
   record: rec,

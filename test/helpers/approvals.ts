@@ -4,6 +4,27 @@ import { approvalsQuery, decideUpdate } from '../../src/contracts/approval.js';
 import type { OperatorRole } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
 
+/** A pending approval request (isolate-host on web-01), for tests that need a record without a workflow. */
+export function pendingApproval(over: Partial<ApprovalRequestRecord> = {}): ApprovalRequestRecord {
+  return {
+    approvalId: 'isolate-host-1',
+    incidentId: 'inc-web-01-0123456789abcdef',
+    action: 'isolate-host',
+    class: 'high',
+    params: { host: 'web-01' },
+    paramsHash: '0123456789abcdef',
+    needed: 1,
+    roles: ['lead', 'admin'],
+    requester: 'playbook:suspicious-process',
+    requestedAt: '2026-11-26T09:00:00.000Z',
+    deadline: '2026-11-26T09:15:00.000Z',
+    status: 'pending',
+    approvers: [],
+    escalation: 0,
+    ...over,
+  };
+}
+
 export async function waitForApproval(
   client: Client,
   incidentId: string,

@@ -67,6 +67,15 @@ export function workerEnv(
   };
 }
 
+/** The approval ladder's settings (each <= the next, as the worker requires). */
+export function approvalLadder(remind: string, escalate: string, deadline: string): Record<string, string> {
+  return {
+    VIGIL_APPROVAL_REMIND_AFTER: remind,
+    VIGIL_APPROVAL_ESCALATE_AFTER: escalate,
+    VIGIL_APPROVAL_DEADLINE: deadline,
+  };
+}
+
 /** Start a real playbook worker in this process; returns it and a stop function. */
 export async function startWorker(
   env: Record<string, string>,
