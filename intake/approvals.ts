@@ -25,7 +25,7 @@ import {
 } from '../src/contracts/approval.js';
 import { INCIDENT_WORKFLOW } from '../src/contracts/incident.js';
 import type { ActionName } from '../src/policy/actions.js';
-import type { ApprovalAttempt, ApprovalRequestRecord } from '../src/policy/approval.js';
+import { approvalClosed, type ApprovalAttempt, type ApprovalRequestRecord } from '../src/policy/approval.js';
 import type { Operator, OperatorStore } from './operators.js';
 
 /** The policy check the server applies before the Update (the policy engine, loaded by the worker too). */
@@ -194,22 +194,10 @@ export function createApprovalDecider(d: ApprovalDeps) {
       return { ok: false, status: 404, code: 'not-found', message: `no open incident ${id}` };
     }
     if (!record) return refuse(404, 'not-found', `no approval ${approvalId} in ${id}`);
-    // Already decided (the incident may even have closed since): the answer is the decision, not an outage.
-    if (record.status !== 'pending')
-      return refuse(
-        409,
-        'already-decided',
-        `approval ${approvalId} was already ${record.status}${record.decidedBy ? ` by ${record.decidedBy.operator} at ${record.decidedBy.at}` : ''}`,
-        record,
-      );
-    // Past its deadline: refused here too (the workflow refuses it even before its deadline timer fires).
-    if (Date.now() >= Date.parse(record.deadline))
-      return refuse(
-        409,
-        'expired',
-        `approval ${approvalId} expired at ${record.deadline}: the safe default (deny) applies`,
-        record,
-      );
+    // Already decided (the incident may even have closed since: the answer is the decision, not an outage),
+    // or past its deadline (the workflow refuses it too, even before its deadline timer fires).
+    const closed = approvalClosed(record, Date.now());
+    if (closed) return refuse(409, closed.code, closed.message, record);
     const policy = d.mayApprove(op, record.action, record.requester === op.id);
     if (!policy.allow)
       return refuse(

@@ -19,7 +19,8 @@ import type {
 } from '../../src/contracts/playbook.js';
 import type { DetectionEvent } from '../../src/events/detection-event.js';
 
-async function part<T>(ask: () => Promise<T>): Promise<LookupPart<T>> {
+/** A lookup's answer, or its failure as data (the what-if engine answers the same way). */
+export async function lookupPart<T>(ask: () => Promise<T>): Promise<LookupPart<T>> {
   try {
     return { ok: true, value: await ask() };
   } catch (e) {
@@ -38,8 +39,8 @@ export function createLookupActivities(deps: {
       // Side by side in this worker; the settings' failure is the activity's, the others' are parts.
       const [settings, enrichment, responder] = await Promise.all([
         deps.playbookSettings(),
-        enrich ? part(() => deps.enrichEvent(enrich)) : undefined,
-        route ? part(() => deps.findResponder(route)) : undefined,
+        enrich ? lookupPart(() => deps.enrichEvent(enrich)) : undefined,
+        route ? lookupPart(() => deps.findResponder(route)) : undefined,
       ]);
       return {
         settings,

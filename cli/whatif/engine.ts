@@ -35,15 +35,11 @@ import {
   type IncidentInput,
   type IncidentStatus,
 } from '../../src/contracts/incident.js';
-import type {
-  FirstLookups,
-  FirstLookupsRequest,
-  LookupPart,
-  PlaybookSettings,
-} from '../../src/contracts/playbook.js';
+import type { FirstLookups, FirstLookupsRequest, PlaybookSettings } from '../../src/contracts/playbook.js';
 import type { DetectionEvent } from '../../src/events/detection-event.js';
 import type { ApprovalAttempt } from '../../src/policy/approval.js';
 import { repoRoot } from '../../src/paths.js';
+import { lookupPart } from '../../activities/lookups/index.js';
 import { WORKFLOWS_PATH } from '../../workers/playbook-worker.js';
 
 type History = temporal.api.history.v1.IHistory;
@@ -329,17 +325,10 @@ export async function runWhatIf(o: WhatIfOptions): Promise<WhatIfRun> {
         // The settings and each lookup asked ahead, from the recorded steps; a lookup the old run never
         // made is a failed part (the playbook then asks it alone, and that is reported as unknown).
         const req = input as FirstLookupsRequest;
-        const asPart = async (t: string, arg: unknown): Promise<LookupPart<unknown>> => {
-          try {
-            return { ok: true, value: await answer(t)(arg) };
-          } catch (e) {
-            return { ok: false, error: e instanceof Error ? e.message : String(e) };
-          }
-        };
         return {
           settings: await answer('playbookSettings')(undefined),
-          ...(req.enrich ? { enrichment: await asPart('enrichEvent', req.enrich) } : {}),
-          ...(req.route ? { route: await asPart('findResponder', req.route) } : {}),
+          ...(req.enrich ? { enrichment: await lookupPart(() => answer('enrichEvent')(req.enrich)) } : {}),
+          ...(req.route ? { route: await lookupPart(() => answer('findResponder')(req.route)) } : {}),
         };
       }
       if (type === 'decideAndReserve') {

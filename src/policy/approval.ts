@@ -54,16 +54,13 @@ export type ApprovalCheck =
     };
 
 /**
- * May this attempt decide this approval? `now` (ms; the workflow's time in the gate): past the recorded
- * deadline the request is closed even if the workflow has not yet applied the safe default (its timer
- * fires late after the worker or the server was down, or when a notification took long).
+ * Is this request closed to answers: decided already, or (given `now`, ms) past its recorded deadline? The
+ * gate's validator and the intake's approval API both ask it, so they refuse with the same code and words.
  */
-export function checkApproval(
-  r: ApprovalRequestRecord | undefined,
-  a: ApprovalAttempt,
+export function approvalClosed(
+  r: ApprovalRequestRecord,
   now?: number,
-): ApprovalCheck {
-  if (!r) return { ok: false, code: 'not-found', message: `no approval ${a.approvalId} in this incident` };
+): Extract<ApprovalCheck, { ok: false }> | undefined {
   if (r.status !== 'pending')
     return {
       ok: false,
@@ -76,6 +73,22 @@ export function checkApproval(
       code: 'expired',
       message: `approval ${r.approvalId} expired at ${r.deadline}: nobody answered before the deadline, and the safe default (deny) applies`,
     };
+  return undefined;
+}
+
+/**
+ * May this attempt decide this approval? `now` (ms; the workflow's time in the gate): past the recorded
+ * deadline the request is closed even if the workflow has not yet applied the safe default (its timer
+ * fires late after the worker or the server was down, or when a notification took long).
+ */
+export function checkApproval(
+  r: ApprovalRequestRecord | undefined,
+  a: ApprovalAttempt,
+  now?: number,
+): ApprovalCheck {
+  if (!r) return { ok: false, code: 'not-found', message: `no approval ${a.approvalId} in this incident` };
+  const closed = approvalClosed(r, now);
+  if (closed) return closed;
   if (a.paramsHash !== r.paramsHash)
     return {
       ok: false,

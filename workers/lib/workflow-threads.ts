@@ -16,6 +16,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { Bool } from '../../src/config.js';
 import { distEntry } from '../../src/paths.js';
@@ -30,6 +31,17 @@ const threads = require('node:worker_threads') as { Worker: WorkerCtor };
 
 /** The SDK's workflow thread entry (what it passes to `new Worker`). */
 export const SDK_WORKFLOW_THREAD = require.resolve('@temporalio/worker/lib/workflow/workflow-worker-thread');
+/**
+ * The SDK's hook installer, as our entry replaces it in each thread (the same file in this thread's module
+ * cache): absent, nothing to replace, and the SDK's own threads are kept (reported, never claimed off).
+ */
+const hookInstallerFound = (): boolean => {
+  const shared = require(join(dirname(SDK_WORKFLOW_THREAD), 'vm-shared.js')) as {
+    GlobalHandlers?: { prototype: { setPromiseHook?: unknown } };
+  };
+  return typeof shared.GlobalHandlers?.prototype.setPromiseHook === 'function';
+};
+
 /** Ours: turns the promise hook off, then runs the SDK's entry (built; tests run the built file too). */
 export const VIGIL_WORKFLOW_THREAD = distEntry('workers/lib/workflow-thread');
 
@@ -64,8 +76,12 @@ export async function withWorkflowThreads<T>(
       }
     };
   }
-  // Our entry is the built file: without it (sources not built), the SDK's own threads (reported).
-  const mine = { tune: !stackTraces && existsSync(VIGIL_WORKFLOW_THREAD), substituted: 0 };
+  // Our entry is the built file: without it (sources not built), or without the installer it replaces, the
+  // SDK's own threads (reported by the caller).
+  const mine = {
+    tune: !stackTraces && existsSync(VIGIL_WORKFLOW_THREAD) && hookInstallerFound(),
+    substituted: 0,
+  };
   try {
     const value = await creation.run(mine, create);
     return { value, tuned: mine.substituted > 0 };

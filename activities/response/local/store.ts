@@ -139,6 +139,9 @@ export function openResponderStore(file: string) {
   db.exec(SCHEMA);
 
   const getAction = db.prepare<[string], ActionRow>('SELECT * FROM actions WHERE key = ?');
+  const insert = db.prepare(
+    `INSERT INTO actions (key, fingerprint, action, op, state, started_at) VALUES (?, ?, ?, ?, 'started', ?)`,
+  );
   const setJournal = db.prepare(`UPDATE actions SET journal = ? WHERE key = ? AND state = 'started'`);
   const setDone = db.prepare(`UPDATE actions SET state = 'done', result = ?, done_at = ? WHERE key = ?`);
   const forget = db.prepare(`DELETE FROM actions WHERE key = ? AND state = 'started'`);
@@ -192,9 +195,7 @@ export function openResponderStore(file: string) {
         db.transaction(() => {
           const r = getAction.get(key);
           if (r) return { existing: toRecord(r) };
-          db.prepare(
-            `INSERT INTO actions (key, fingerprint, action, op, state, started_at) VALUES (?, ?, ?, ?, 'started', ?)`,
-          ).run(key, fp, action, op, new Date().toISOString());
+          insert.run(key, fp, action, op, new Date().toISOString());
           return {};
         })(),
       );
