@@ -7,7 +7,7 @@
  * re-runs the playbook -> close with the result. Continue-as-new bounds the history of a noisy incident.
  * Side effects: only through the playbook's activities. Queries: `status`.
  */
-import { decidePatchesUpFront, since, sinceV3, sinceV4 } from './lib/patches.js';
+import { decidePatchesUpFront, since, sinceV3, sinceV4, sinceV5 } from './lib/patches.js';
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -27,7 +27,7 @@ import {
   type TimelineEntry,
 } from '../src/contracts/incident.js';
 import { resolveSignal } from '../src/contracts/approval.js';
-import type { PlaybookSettings } from '../src/contracts/playbook.js';
+import type { DecideAheadRequest, PlaybookSettings } from '../src/contracts/playbook.js';
 import { ErrorType } from '../src/errors.js';
 import type { DetectionEvent } from '../src/events/detection-event.js';
 import { SEVERITY_RANK } from '../src/events/severity.js';
@@ -63,6 +63,27 @@ function newStatus(input: IncidentInput, ev: DetectionEvent): IncidentStatus {
     actions: [],
     timeline: [],
   };
+}
+
+/**
+ * The incident's facts a decision reads (count, severity, techniques) once `events` are absorbed, as
+ * `absorb` below would make them: for deciding ahead (./lib/prefetch.ts; a difference only means the
+ * playbook asks again).
+ */
+function absorbedFrom(input: IncidentInput, events: DetectionEvent[]): DecideAheadRequest['incident'] {
+  const [first] = events;
+  const facts = {
+    incidentId: input.incidentId,
+    eventCount: events.length,
+    severity: first?.detection.severity ?? 'info',
+    techniques: [...(first?.detection.techniques ?? [])],
+  };
+  for (const ev of events) {
+    for (const t of ev.detection.techniques) if (!facts.techniques.includes(t)) facts.techniques.push(t);
+    if (SEVERITY_RANK[ev.detection.severity] > SEVERITY_RANK[facts.severity])
+      facts.severity = ev.detection.severity;
+  }
+  return facts;
 }
 
 export async function incident(input: IncidentInput): Promise<IncidentResult> {
@@ -142,9 +163,14 @@ export async function incident(input: IncidentInput): Promise<IncidentResult> {
     await condition(() => inbox.length > 0);
     const first = inbox[0] as DetectionEvent;
     const pb = route(first);
-    const want = collectAhead(() => pb.lookupsAhead?.(first));
+    // Deciding ahead: what the incident will have absorbed from these events when its playbook decides.
+    const want = collectAhead(
+      () => pb.lookupsAhead?.(first),
+      sinceV5('decide-ahead-v1') ? absorbedFrom(input, inbox) : undefined,
+    );
+    const askedAt = now();
     const got = await firstLookupsActivities.firstLookups(want);
-    provideAhead(want, got);
+    provideAhead(want, got, askedAt);
     cfg = got.settings;
   } else {
     if (!state && sinceV3('lookups-ahead-v1')) {

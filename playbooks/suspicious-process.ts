@@ -17,7 +17,7 @@ import { assess, decideResponses, notifyByEmail } from './lib/steps.js';
 import { Responders } from './lib/respond.js';
 import { recordInTicket, wantsTicket } from './lib/ticket.js';
 import { since, sinceV2 } from './lib/patches.js';
-import { enrichAhead, routeAhead } from './lib/prefetch.js';
+import { decideAhead, enrichAhead, routeAhead } from './lib/prefetch.js';
 
 export const suspiciousProcess: Playbook = {
   name: 'suspicious-process',
@@ -25,10 +25,12 @@ export const suspiciousProcess: Playbook = {
   description: 'Enrich a process detection from its lineage, decide with the rule set, notify by email',
   matches: (ev) => ev.process !== undefined && (ev.host.os === undefined || /linux/i.test(ev.host.os)),
   // The enrichment (assess) and, for an event that names a pid, the responder route (the capture and the
-  // containment below): both asked as the incident starts.
+  // containment below): both asked as the incident starts, and the first decision with them (taken when the
+  // rule set needs no model score: decideResponses below checks it is the one it would ask for).
   lookupsAhead(ev) {
     enrichAhead(ev);
     if (ev.process?.pid !== undefined) routeAhead(ev.host.id);
+    decideAhead({ name: this.name, version: this.version });
   },
   async run(ctx) {
     // One responder lookup per run: the agent's syscall capture (before the rule set) and containment.

@@ -5,7 +5,6 @@
  * An agent without capture is never asked; a capture that cannot happen (agent gone) costs its deadline
  * and the incident completes without a model score.
  */
-import { defaultPayloadConverter } from '@temporalio/common';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readlinkSync } from 'node:fs';
@@ -17,7 +16,7 @@ import { agentRoute, lastPoll } from '../src/control/agents.js';
 import { agentEnv, procState, startTestAgent, until } from './helpers/agent.js';
 import { normalized, reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
-import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { activitiesOf, startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 
 const isRoot = process.getuid?.() === 0;
 const canTrace = (isRoot && existsSync('/usr/bin/strace')) || process.env.VIGIL_REQUIRE_ROOT_TESTS === '1';
@@ -60,21 +59,6 @@ const processEvent = (host: string, pid: number) =>
 const status = (id: string) => client.workflow.getHandle(id).query(statusQuery);
 const result = (id: string) => client.workflow.getHandle(id).result() as Promise<IncidentStatus>;
 const notes = (s: IncidentStatus) => s.timeline.filter((t) => t.kind === 'note').map((t) => t.summary);
-
-/** The activity types an incident scheduled, with their task queues. */
-/** The run's activities in order: scheduled ones with their queue, local ones (markers) as `local`. */
-async function scheduled(id: string) {
-  const h = await client.workflow.getHandle(id).fetchHistory();
-  return (h.events ?? []).flatMap((e) => {
-    const a = e.activityTaskScheduledEventAttributes;
-    if (a) return [{ type: a.activityType?.name ?? '', queue: a.taskQueue?.name ?? '' }];
-    const m = e.markerRecordedEventAttributes;
-    const data = m?.markerName === 'core_local_activity' ? m.details?.data?.payloads?.[0] : undefined;
-    if (!data) return [];
-    const meta = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data);
-    return [{ type: meta.activity_type ?? '', queue: 'local' }];
-  });
-}
 
 async function start(queue: string, ev: { incidentId: string; correlationKey: string; event: unknown }) {
   await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
@@ -139,7 +123,7 @@ describe('a syscall window from the agent', () => {
           `model syscall-anomaly@1.0.0 score ${inputs.score.toFixed(3)} ${inputs.score >= inputs.threshold ? '>=' : '<'} ${inputs.threshold.toFixed(3)} (+${inputs.score >= inputs.threshold ? 20 : 0})`,
         );
         // Captured on the host's own queue, before the decision and the suspension.
-        const acts = await scheduled(ev.incidentId);
+        const acts = await activitiesOf(client, ev.incidentId);
         expect(acts.filter((a) => a.type === 'captureSyscalls')).toEqual([
           { type: 'captureSyscalls', queue: agent.agent.taskQueue },
         ]);
@@ -150,6 +134,8 @@ describe('a syscall window from the agent', () => {
         // the enrichment (one local activity), never again on its own.
         expect(order.filter((t) => t === 'firstLookups')).toHaveLength(1);
         expect(order.filter((t) => t === 'findResponder')).toHaveLength(0);
+        // The score decides: nothing was decided ahead, the policy was asked after it.
+        expect(order.indexOf('decideAndReserve')).toBeGreaterThan(order.indexOf('scoreEvent'));
         // What the capture costs containment, from the history's own clock (printed, not asserted).
         const h = await client.workflow.getHandle(ev.incidentId).fetchHistory();
         const at = (type: string, kind: 'scheduled' | 'completed') => {
@@ -194,7 +180,7 @@ describe('a syscall window from the agent', () => {
       expect(notes(r)).toContain(
         `no syscall window for pid ${v.pid}: the agent of ${host} does not offer capture`,
       );
-      expect((await scheduled(ev.incidentId)).map((a) => a.type)).not.toContain('captureSyscalls');
+      expect((await activitiesOf(client, ev.incidentId)).map((a) => a.type)).not.toContain('captureSyscalls');
     } finally {
       await agent.stop();
       await worker.stop();
@@ -225,7 +211,9 @@ describe('a syscall window from the agent', () => {
       expect(notes(r)).toContain(
         `no syscall window for pid ${v.pid}: the agent of ${host} did not pick the capture up within 1000 ms`,
       );
-      expect((await scheduled(ev.incidentId)).filter((a) => a.type === 'captureSyscalls')).toHaveLength(1);
+      expect(
+        (await activitiesOf(client, ev.incidentId)).filter((a) => a.type === 'captureSyscalls'),
+      ).toHaveLength(1);
       // The rule set decided without the model (nothing fused in, nothing refused).
       const rules = r.decisions.find((d) => d.kind === 'rules');
       expect(rules?.reasons.some((x) => x.startsWith('model ') || x.startsWith('no model score'))).toBe(

@@ -26,7 +26,7 @@ import { rootGate } from './helpers/host-sandbox.js';
 import { decide, waitForApproval } from './helpers/approvals.js';
 import { reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
-import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
+import { activitiesOf, startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
 
 // The netns isolation test needs root, nft, ip and nsenter: skipped loudly without them, failing under
 // VIGIL_REQUIRE_ROOT_TESTS=1 (CI).
@@ -139,6 +139,21 @@ describe('containment by the endpoint agent', () => {
         expect(actionOf(s, 'suspend-process')).toMatchObject([
           { status: 'executed', detail: { mode: 'automatic', result: { status: 'applied' } } },
         ]);
+        // Decided ahead: the policy decision and the slot came with the first lookups (one local activity),
+        // recorded as if asked on their own.
+        const locals = (await activitiesOf(client, ev.incidentId)).filter((a) => a.queue === 'local');
+        expect(locals.filter((a) => a.type === 'firstLookups')).toHaveLength(1);
+        expect(
+          locals.filter((a) => /^(decideAndReserve|decideActions|reserveAutomation)$/.test(a.type)),
+        ).toEqual([]);
+        expect(s.decisions.find((d) => d.kind === 'policy')?.reasons).toEqual([
+          expect.stringMatching(/^suspend-process: automatic/),
+          expect.stringMatching(/^isolate-host: approval/),
+        ]);
+        expect(s.decisions.find((d) => d.kind === 'automation')?.reasons[0]).toMatch(
+          /^automatic suspend-process: slot \d+\/\d+$/,
+        );
+        expect(s.timeline.some((t) => t.summary.startsWith('decision asked again'))).toBe(false);
         const isolate = actionOf(s, 'isolate-host')[0];
         expect(isolate).toMatchObject({
           status: 'executed',

@@ -100,11 +100,13 @@ async function recordScenarios(): Promise<Map<string, string>> {
     await decide(client, await waitForApproval(client, ev.incidentId), { id: 'lead-1', role: 'lead' });
     await client.workflow.getHandle(ev.incidentId).result();
     out.set(
-      // Since patches-upfront-v4 (the settings, the enrichment and the route one local activity); the
-      // histories recorded before it are suspicious-process-contained-upfront-v3.json (v3: the three side
-      // by side, the decision and the slot one local activity), suspicious-process-contained-upfront-v2.json
-      // (v2), suspicious-process-contained-local-lookups.json and suspicious-process-contained-by-agent.json.
-      'suspicious-process-contained-upfront-v4',
+      // Since patches-upfront-v5 (the decision and the slot taken ahead with the settings, the enrichment
+      // and the route: one local activity); the histories recorded before it are
+      // suspicious-process-contained-upfront-v4.json (v4: those three one local activity, the decision and
+      // the slot another), suspicious-process-contained-upfront-v3.json (v3: the three side by side),
+      // suspicious-process-contained-upfront-v2.json (v2), suspicious-process-contained-local-lookups.json
+      // and suspicious-process-contained-by-agent.json.
+      'suspicious-process-contained-upfront-v5',
       historyToJSON(await client.workflow.getHandle(ev.incidentId).fetchHistory()),
     );
     for await (const wf of client.workflow.list({

@@ -182,13 +182,18 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
     },
     edrTaskQueue: EDR_TASK_QUEUE,
   });
+  // A policy set that does not validate against its schema stops the worker at start.
+  const policy = createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR), {
+    reserve: (r) => control.reserve(r),
+  });
   return {
     activities: {
       ...settings,
       ...enrichment,
       ...routing,
-      // The settings and the lookups a playbook asks ahead, in one local activity (activities/lookups).
-      ...createLookupActivities({ ...settings, ...enrichment, ...routing }),
+      // The settings, the lookups a playbook asks ahead and the decision it asks ahead, in one local
+      // activity (activities/lookups).
+      ...createLookupActivities({ ...settings, ...enrichment, ...routing, ...policy }),
       // Webhooks: checked and connected under the outbound policy (no DNS rebinding window).
       ...createNotifyActivities(mailer, cfg.notify, {
         config: cfg.channels,
@@ -196,10 +201,7 @@ export async function createPlaybookActivities(cfg: WorkerConfig, taskQueue = cf
         chat: slack && createSlackChannel(slack.api, slack.cfg),
       }),
       ...(slack ? createSlackActivities(slack.api, slack.cfg) : {}),
-      // A policy set that does not validate against its schema stops the worker at start.
-      ...createPolicyActivities(PolicyEngine.load(cfg.policy.VIGIL_POLICY_DIR), {
-        reserve: (r) => control.reserve(r),
-      }),
+      ...policy,
       ...createScoringActivities(scoring.models, {
         threshold: cfg.scoring.VIGIL_MODEL_THRESHOLD,
         topK: cfg.scoring.VIGIL_MODEL_TOP_K,

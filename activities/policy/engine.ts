@@ -15,22 +15,13 @@ import {
   OPERATOR_ROLES,
   type ActionDecision,
   type ActionName,
+  type DecisionRequest,
   type OperatorRole,
 } from '../../src/policy/actions.js';
 import { SEVERITY_RANK, type Severity } from '../../src/events/detection-event.js';
 import { SEVERITIES } from '../../src/events/severity.js';
 
-export interface DecisionRequest {
-  playbook: { name: string; version: string };
-  host: string;
-  severity: Severity;
-  riskScore: number;
-  verdict: 'benign' | 'suspicious' | 'malicious';
-  techniques: string[];
-  hasProcess: boolean;
-  inContainer: boolean;
-  proposed: ActionName[];
-}
+export type { DecisionRequest } from '../../src/policy/actions.js';
 
 export interface ApprovalRequest {
   operator: { id: string; role: OperatorRole };

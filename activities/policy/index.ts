@@ -3,7 +3,7 @@
  * policy engine returns the safe action set. Every decision carries its inputs and the policy version.
  */
 import { z } from 'zod';
-import { ACTIONS, isActionName, type ActionDecision } from '../../src/policy/actions.js';
+import { ACTIONS, isActionName, type PolicyDecision } from '../../src/policy/actions.js';
 import { failure, parseInput } from '../lib/failures.js';
 import { ErrorType } from '../../src/errors.js';
 import type { ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
@@ -24,10 +24,7 @@ const Request = z.object({
   ),
 });
 
-export interface PolicyDecision {
-  policyVersion: string;
-  decisions: ActionDecision[];
-}
+export type { PolicyDecision } from '../../src/policy/actions.js';
 
 export interface DecideAndReserveInput {
   request: DecisionRequest;

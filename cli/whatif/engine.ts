@@ -112,6 +112,14 @@ export async function readRecording(
     calls: RecordedCall[];
     decisions: ApprovalAttempt[];
   } = { detections: [], calls, decisions: [] };
+  // One decision with its slots (decideAndReserve, or taken ahead in firstLookups): recorded as the two
+  // steps it stands for, so a version that asks them apart (or together, see runWhatIf) is answered the same.
+  const decided = (result: object) => {
+    const { slots, ...decision } = result as { slots?: Record<string, unknown> };
+    calls.push({ type: 'decideActions', subject: BY_ORDER, input: undefined, result: decision });
+    for (const slot of Object.values(slots ?? {}))
+      calls.push({ type: 'reserveAutomation', subject: BY_ORDER, input: undefined, result: slot });
+  };
   for (const e of events) {
     const id = num(e.eventId);
     if (e.workflowExecutionStartedEventAttributes) {
@@ -159,14 +167,9 @@ export async function readRecording(
           });
         if (r.route?.ok)
           calls.push({ type: 'findResponder', subject: BY_ORDER, input: undefined, result: r.route.value });
-      } else if (type === 'decideAndReserve' && result && typeof result === 'object') {
-        // One local activity for the decision and its slots: recorded as the two steps it stands for, so a
-        // version that asks them apart (or together, see runWhatIf) is answered the same.
-        const { slots, ...decision } = result as { slots?: Record<string, unknown> };
-        calls.push({ type: 'decideActions', subject: BY_ORDER, input: undefined, result: decision });
-        for (const slot of Object.values(slots ?? {}))
-          calls.push({ type: 'reserveAutomation', subject: BY_ORDER, input: undefined, result: slot });
-      }
+        // The decision taken ahead (runWhatIf never answers one: the other version asks it on its own).
+        if (r.decided?.ok && r.decided.value) decided(r.decided.value.answer);
+      } else if (type === 'decideAndReserve' && result && typeof result === 'object') decided(result);
       // A local activity's marker keeps its result but not its input: answered by type, in order.
       else calls.push({ type, subject: BY_ORDER, input: undefined, result });
     } else if (e.workflowExecutionUpdateAcceptedEventAttributes) {
@@ -323,7 +326,8 @@ export async function runWhatIf(o: WhatIfOptions): Promise<WhatIfRun> {
       }
       if (type === 'firstLookups') {
         // The settings and each lookup asked ahead, from the recorded steps; a lookup the old run never
-        // made is a failed part (the playbook then asks it alone, and that is reported as unknown).
+        // made is a failed part (the playbook then asks it alone, and that is reported as unknown). No
+        // decision is given ahead: the other version asks the policy itself, answered as its steps below.
         const req = input as FirstLookupsRequest;
         return {
           settings: await answer('playbookSettings')(undefined),

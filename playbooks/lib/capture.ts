@@ -11,8 +11,9 @@ import type { PlaybookContext } from './playbook.js';
 import { captureActivities } from './presets.js';
 import type { Responders } from './respond.js';
 
-/** Events shorter than this carry too little of a syscall window to score. */
-export const MIN_SYSCALLS = 20;
+import { capturesFor } from '../../src/policy/plan.js';
+
+export { MIN_SYSCALLS } from '../../src/policy/plan.js';
 
 /**
  * Calls asked for at most: the window crosses the history twice (the capture's result, the score's input),
@@ -38,13 +39,7 @@ export interface CapturedWindow {
 
 /** Whether this run should ask the agent (decided on the event and the recorded settings only). */
 export function wantsCapture(ctx: PlaybookContext): boolean {
-  const c = ctx.settings.capture;
-  return (
-    c !== undefined &&
-    c.windowMs > 0 &&
-    (ctx.event.process?.pid ?? 0) >= 2 &&
-    (ctx.event.telemetry?.syscalls?.length ?? 0) < MIN_SYSCALLS
-  );
+  return capturesFor(ctx.event, ctx.settings);
 }
 
 export async function captureFromAgent(

@@ -3,7 +3,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot } from '../../src/paths.js';
-import { UPFRONT_PATCHES, UPFRONT_V2_PATCHES, UPFRONT_V3_PATCHES, UPFRONT_V4_PATCHES } from './patches.js';
+import {
+  UPFRONT_PATCHES,
+  UPFRONT_V2_PATCHES,
+  UPFRONT_V3_PATCHES,
+  UPFRONT_V4_PATCHES,
+  UPFRONT_V5_PATCHES,
+} from './patches.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -21,6 +27,7 @@ describe('patches decided at the start of an incident run', () => {
     const usedV2 = new Set<string>();
     const usedV3 = new Set<string>();
     const usedV4 = new Set<string>();
+    const usedV5 = new Set<string>();
     for (const f of sources(join(repoRoot(), 'playbooks'))) {
       if (/control|notifier|rpa-|lib\/patches\.ts$/.test(f)) continue; // their own workflows; the helper itself
       const text = readFileSync(f, 'utf8');
@@ -29,6 +36,7 @@ describe('patches decided at the start of an incident run', () => {
       for (const m of text.matchAll(/\bsinceV2\('([^']+)'\)/g)) usedV2.add(m[1] ?? '');
       for (const m of text.matchAll(/\bsinceV3\('([^']+)'\)/g)) usedV3.add(m[1] ?? '');
       for (const m of text.matchAll(/\bsinceV4\('([^']+)'\)/g)) usedV4.add(m[1] ?? '');
+      for (const m of text.matchAll(/\bsinceV5\('([^']+)'\)/g)) usedV5.add(m[1] ?? '');
     }
     expect(used.size).toBeGreaterThan(5);
     for (const id of used) expect(UPFRONT_PATCHES as readonly string[]).toContain(id);
@@ -43,6 +51,11 @@ describe('patches decided at the start of an incident run', () => {
     expect([...usedV4].sort()).toEqual([...UPFRONT_V4_PATCHES].sort());
     for (const id of UPFRONT_V4_PATCHES) {
       for (const earlier of [UPFRONT_PATCHES, UPFRONT_V2_PATCHES, UPFRONT_V3_PATCHES])
+        expect(earlier as readonly string[]).not.toContain(id);
+    }
+    expect([...usedV5].sort()).toEqual([...UPFRONT_V5_PATCHES].sort());
+    for (const id of UPFRONT_V5_PATCHES) {
+      for (const earlier of [UPFRONT_PATCHES, UPFRONT_V2_PATCHES, UPFRONT_V3_PATCHES, UPFRONT_V4_PATCHES])
         expect(earlier as readonly string[]).not.toContain(id);
     }
   });

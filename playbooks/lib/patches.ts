@@ -25,7 +25,8 @@
  * `sinceV2(id)` is the check for a patch of the second list. The third marker, `patches-upfront-v3`, works
  * the same way over the first two: it stands for every patch of the three lists, is asked first, and
  * `sinceV3(id)` checks a patch of its own list. The fourth, `patches-upfront-v4`, stands for all four lists
- * the same way; `sinceV4(id)` checks a patch of its own list.
+ * the same way; `sinceV4(id)` checks a patch of its own list; and the fifth, `patches-upfront-v5`, for all
+ * five, with `sinceV5(id)`.
  */
 import { patched } from '@temporalio/workflow';
 
@@ -33,6 +34,7 @@ const UPFRONT = 'patches-upfront-v1';
 const UPFRONT_V2 = 'patches-upfront-v2';
 const UPFRONT_V3 = 'patches-upfront-v3';
 const UPFRONT_V4 = 'patches-upfront-v4';
+const UPFRONT_V5 = 'patches-upfront-v5';
 
 export const LOCAL_LOOKUPS = 'local-lookups-v1';
 
@@ -86,20 +88,34 @@ export type UpfrontV3Patch = (typeof UPFRONT_V3_PATCHES)[number];
 export const UPFRONT_V4_PATCHES = ['first-lookups-v1'] as const;
 export type UpfrontV4Patch = (typeof UPFRONT_V4_PATCHES)[number];
 
+/**
+ * Every patch the fifth up-front marker adds (frozen like the others):
+ * - `decide-ahead-v1`: a playbook that asks for it (`decideAhead`, ./prefetch.ts) has its first event's
+ *   policy decision, and the automation slots for the low-blast-radius actions it makes automatic, taken in
+ *   the incident's first local activity, from the same rule set and the same request the playbook builds
+ *   (src/policy/plan.ts). The playbook takes that answer when its own request and slots are the same, and
+ *   asks `decideAndReserve` as before when they are not: one local activity, and one activation, fewer
+ *   between the detection and the containment.
+ */
+export const UPFRONT_V5_PATCHES = ['decide-ahead-v1'] as const;
+export type UpfrontV5Patch = (typeof UPFRONT_V5_PATCHES)[number];
+
 /** The marker this run started with, decided by decidePatchesUpFront (undefined before it is called). */
-let startedWith: 'v4' | 'v3' | 'v2' | 'v1' | 'none' | undefined;
+let startedWith: 'v5' | 'v4' | 'v3' | 'v2' | 'v1' | 'none' | undefined;
 
 /** At the start of the run, before anything else that could yield (playbooks/incident.ts). */
 export function decidePatchesUpFront(): void {
-  startedWith = patched(UPFRONT_V4)
-    ? 'v4'
-    : patched(UPFRONT_V3)
-      ? 'v3'
-      : patched(UPFRONT_V2)
-        ? 'v2'
-        : patched(UPFRONT)
-          ? 'v1'
-          : 'none';
+  startedWith = patched(UPFRONT_V5)
+    ? 'v5'
+    : patched(UPFRONT_V4)
+      ? 'v4'
+      : patched(UPFRONT_V3)
+        ? 'v3'
+        : patched(UPFRONT_V2)
+          ? 'v2'
+          : patched(UPFRONT)
+            ? 'v1'
+            : 'none';
 }
 
 /**
@@ -107,22 +123,26 @@ export function decidePatchesUpFront(): void {
  * them, as it always was (the first marker, then `id` itself, at the old place).
  */
 export function since(id: UpfrontPatch): boolean {
-  if (startedWith === 'v4' || startedWith === 'v3' || startedWith === 'v2' || startedWith === 'v1')
-    return true;
+  if (startedWith !== undefined && startedWith !== 'none') return true;
   return patched(UPFRONT) || patched(id);
 }
 
 /** A patch of the second list: true for a run started with the second marker or a later one. */
 export function sinceV2(_id: UpfrontV2Patch): boolean {
-  return startedWith === 'v4' || startedWith === 'v3' || startedWith === 'v2';
+  return startedWith === 'v5' || startedWith === 'v4' || startedWith === 'v3' || startedWith === 'v2';
 }
 
-/** A patch of the third list: true for a run started with the third or fourth marker. */
+/** A patch of the third list: true for a run started with the third marker or a later one. */
 export function sinceV3(_id: UpfrontV3Patch): boolean {
-  return startedWith === 'v4' || startedWith === 'v3';
+  return startedWith === 'v5' || startedWith === 'v4' || startedWith === 'v3';
 }
 
-/** A patch of the fourth list: true only for a run started with the fourth marker. */
+/** A patch of the fourth list: true for a run started with the fourth or fifth marker. */
 export function sinceV4(_id: UpfrontV4Patch): boolean {
-  return startedWith === 'v4';
+  return startedWith === 'v5' || startedWith === 'v4';
+}
+
+/** A patch of the fifth list: true only for a run started with the fifth marker. */
+export function sinceV5(_id: UpfrontV5Patch): boolean {
+  return startedWith === 'v5';
 }

@@ -48,7 +48,9 @@ export interface Playbook {
   matches(event: DetectionEvent): boolean;
   /**
    * Start the lookups `run` will make first for this event (./prefetch.ts), before the incident has read its
-   * settings: they run side by side with that lookup. Only what `run` is sure to take.
+   * settings: they run side by side with that lookup. Only what `run` is sure to take. `decideAhead` asks
+   * for the first policy decision too, for a playbook whose `run` calls `decideResponses` with its own name
+   * and version (taken only when `run` asks for exactly that decision; else asked again).
    */
   lookupsAhead?(event: DetectionEvent): void;
   run(ctx: PlaybookContext): Promise<PlaybookOutcome>;

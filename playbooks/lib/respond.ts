@@ -26,29 +26,15 @@ import type { PlaybookContext } from './playbook.js';
 import { executorActivities, routingLookups } from './presets.js';
 import { since } from './patches.js';
 import { routedAhead } from './prefetch.js';
+import { paramsDigest, reservation } from '../../src/policy/plan.js';
+
+export { paramsDigest, serves } from '../../src/policy/plan.js';
 
 export const RESPONSE_DEFAULTS: NonNullable<PlaybookSettings['response']> = {
   scheduleToStartMs: 30_000,
   isolationLimitMs: 4 * 3600_000,
   holdMaxMs: 30 * 24 * 3600_000,
 };
-
-/** A short, deterministic digest (FNV-1a, 2x32 bit) of the parameters, for keys and workflow ids. */
-export function paramsDigest(params: Record<string, unknown>): string {
-  const text = JSON.stringify(
-    Object.keys(params)
-      .sort()
-      .map((k) => [k, params[k]]),
-  );
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193) >>> 0;
-    h2 = Math.imul(h2 ^ c, 0x811c9dc5) >>> 0;
-  }
-  return h1.toString(16).padStart(8, '0') + h2.toString(16).padStart(8, '0');
-}
 
 /** The action's own parameters (the contract's), from the parameters an approval is bound to. */
 export function targetParams(
@@ -81,12 +67,6 @@ export interface Executed {
   needsHuman: boolean;
 }
 
-/** Whether a route's executor offers an action (an agent lists its capabilities when it registers). */
-export function serves(route: ResponderRoute, action: string): boolean {
-  if (route.kind === 'none') return false;
-  return route.kind !== 'agent' || (route.agent.capabilities as string[]).includes(action);
-}
-
 /** Routes once per playbook run (a lookup failure means: no responder known). */
 export class Responders {
   private lookup?: Promise<ResponderRoute>;
@@ -111,14 +91,8 @@ export class Responders {
 
   /** The reservation for one action on its bound parameters (stable: a retry asks the same). */
   reservation(action: string, bound: Record<string, string | number | boolean>): ReserveRequest {
-    const incidentId = this.ctx.incident.incidentId;
-    return {
-      key: `${incidentId}:${action}:${paramsDigest(bound)}`,
-      incidentId,
-      action,
-      host: this.ctx.event.host.id,
-      at: new Date().toISOString(),
-    };
+    const { incident, event } = this.ctx;
+    return reservation(incident.incidentId, event.host.id, action, bound, new Date().toISOString());
   }
 
   /**

@@ -17,13 +17,12 @@ import { buildNotice } from './notice.js';
 import type { PlaybookContext, PlaybookOutcome } from './playbook.js';
 import { enrichmentLookups, notifyActivities, policyLookups, scoringActivities } from './presets.js';
 import type { ApprovalStage } from './approval-gate.js';
-import { ACTIONS, isActionName, type ActionName } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
-import type { DetectionEvent } from '../../src/events/detection-event.js';
-import { since, sinceV3 } from './patches.js';
-import { enrichedAhead } from './prefetch.js';
+import { since, sinceV3, sinceV5 } from './patches.js';
+import { decidedAhead, enrichedAhead } from './prefetch.js';
+import { automaticCandidates, onBarePid, paramsFor, policyRequest } from '../../src/policy/plan.js';
 import type { ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
-import type { PolicyDecision } from '../../activities/policy/index.js';
+import type { PolicyDecision } from '../../src/policy/actions.js';
 
 export async function assess(
   ctx: PlaybookContext,
@@ -189,30 +188,6 @@ export async function notifyByEmail(
   }
 }
 
-/** The exact parameters an action is bound to (an approval names them; a responder acts on them). */
-export function paramsFor(action: ActionName, ev: DetectionEvent): Record<string, string | number | boolean> {
-  const p: Record<string, string | number | boolean> = { host: ev.host.id };
-  const scope = ACTIONS[action].scope;
-  if (scope === 'process' && ev.process) {
-    if (ev.process.pid !== undefined) p.pid = ev.process.pid;
-    if (ev.process.executable) p.executable = ev.process.executable;
-    if (ev.process.startTime) p.startTime = ev.process.startTime;
-  }
-  if (scope === 'file' && ev.file) {
-    p.path = ev.file.path;
-    if (ev.file.sha256) p.sha256 = ev.file.sha256.toLowerCase();
-  }
-  if (scope === 'account') p.account = ev.user?.name ?? ev.process?.user?.name ?? '';
-  return p;
-}
-
-/** A process action whose target is a bare pid: no start time or executable to confirm it is the event's. */
-function onBarePid(action: ActionName, params: Record<string, string | number | boolean>): boolean {
-  return (
-    ACTIONS[action].scope === 'process' && params.startTime === undefined && params.executable === undefined
-  );
-}
-
 /**
  * Ask the policy which of the rule set's proposed responses may run, and act on the answer: forbidden
  * ones are recorded; automatic ones run (no containment responder is deployed yet, so they are recorded
@@ -239,26 +214,12 @@ export async function decideResponses(
     pending = undefined;
     if (f) await f();
   };
-  const proposed = rules.actions
-    .filter((a) => a.disposition === 'recommend')
-    .map((a) => a.action)
-    .filter(isActionName);
-  if (!proposed.length) {
+  const ev = ctx.event;
+  const request = policyRequest(ev, rules, ctx.incident, playbook);
+  if (!request) {
     await flush();
     return { needsHuman: false, summary: [] };
   }
-  const ev = ctx.event;
-  const request = {
-    playbook,
-    host: ev.host.id,
-    severity: ctx.incident.severity,
-    riskScore: rules.riskScore,
-    verdict: rules.verdict,
-    techniques: ctx.incident.techniques,
-    hasProcess: ev.process !== undefined,
-    inContainer: ev.container?.id !== undefined,
-    proposed,
-  };
   // Runs before the third up-front marker ask for the containment patch after the decision, where their
   // histories recorded it (./patches.ts); for the others it is decided already.
   const together = sinceV3('decide-and-reserve-v1');
@@ -267,9 +228,7 @@ export async function decideResponses(
   // process action names its process by more than a bare pid (see barePid below).
   const slotsToAsk = async (): Promise<ReserveRequest[]> => {
     if (!early) return [];
-    const candidates = proposed.filter(
-      (a) => isContainmentAction(a) && ACTIONS[a].class === 'low' && !onBarePid(a, paramsFor(a, ev)),
-    );
+    const candidates = automaticCandidates(request.proposed, ev);
     if (!candidates.length) return [];
     const route = await early.routeFor();
     return candidates.filter((a) => serves(route, a)).map((a) => early.reservation(a, paramsFor(a, ev)));
@@ -277,10 +236,22 @@ export async function decideResponses(
   // The slots for the low-blast-radius actions this run could execute at once are reserved together with
   // the decision (one local activity, not two in a row); the answers are recorded below, where each is used.
   const reserve = together && !ctx.shadow ? await slotsToAsk() : [];
-  const askedAt = new Date().toISOString();
-  const { slots, ...policy }: PolicyDecision & { slots?: Record<string, ReserveAnswer> } = reserve.length
-    ? await policyLookups().decideAndReserve({ request, reserve })
-    : await policyLookups().decideActions(request);
+  // Decided ahead in the incident's first local activity, for exactly this request and these slots (else
+  // asked now; ./prefetch.ts).
+  const ahead = sinceV5('decide-ahead-v1')
+    ? decidedAhead(
+        request,
+        reserve.map((r) => r.key),
+      )
+    : {};
+  if ('why' in ahead && ahead.why) ctx.note(`decision asked again: ${ahead.why}`);
+  const askedAt = 'ahead' in ahead ? ahead.askedAt : new Date().toISOString();
+  const { slots, ...policy }: PolicyDecision & { slots?: Record<string, ReserveAnswer> } =
+    'ahead' in ahead
+      ? ahead.ahead.answer
+      : reserve.length
+        ? await policyLookups().decideAndReserve({ request, reserve })
+        : await policyLookups().decideActions(request);
   ctx.decision({
     at: new Date().toISOString(),
     kind: 'policy',
@@ -294,7 +265,7 @@ export async function decideResponses(
       disposition: d.disposition,
       why: d.reasons.join('; '),
     })),
-    inputs: request,
+    inputs: { ...request },
   });
   const responders = together
     ? early

@@ -3,6 +3,9 @@ import type { ApprovalRequestRecord } from '../policy/approval.js';
 import type { Verdict } from './incident.js';
 import type { ResponderRoute } from './agent.js';
 import type { DetectionEvent } from '../events/detection-event.js';
+import type { PlanIncident } from '../policy/plan.js';
+import type { ReserveAnswer } from './automation.js';
+import type { DecisionRequest, PolicyDecision } from '../policy/actions.js';
 
 export type LineageFlag =
   | 'shell-spawned-by-service'
@@ -40,12 +43,33 @@ export interface FirstLookupsRequest {
   enrich?: DetectionEvent;
   /** A host whose responder route the playbook will need. */
   route?: string;
+  /**
+   * Decide ahead (the fifth up-front marker): the rule set on the enriched first event, then the policy
+   * decision and the automation slots the playbook would ask for (src/policy/plan.ts). Needs `enrich` and
+   * `route`; the incident fills in what it has absorbed.
+   */
+  decide?: DecideAheadRequest;
+}
+
+export interface DecideAheadRequest {
+  playbook: { name: string; version: string };
+  incident: PlanIncident & { eventCount: number };
+}
+
+/** The policy's answer given ahead, with the request and the slot keys it answers. */
+export interface DecidedAhead {
+  request: DecisionRequest;
+  /** The keys of the slots reserved with it (empty: the decision alone was asked). */
+  reserve: string[];
+  answer: PolicyDecision & { slots?: Record<string, ReserveAnswer> };
 }
 
 export interface FirstLookups {
   settings: PlaybookSettings;
   enrichment?: LookupPart<Enrichment>;
   route?: LookupPart<ResponderRoute>;
+  /** null: nothing to decide ahead (no proposal, a model score to come, shadow mode, a failed lookup). */
+  decided?: LookupPart<DecidedAhead | null>;
 }
 
 /** The build of the playbooks a worker runs (activities/settings/build.ts), recorded with every incident. */

@@ -3,6 +3,8 @@
  * observe: always allowed; low: automatic if policy allows; high: one authorized approval;
  * critical: two distinct authorized approvals. No policy can make a high or critical action automatic.
  */
+import type { Severity } from '../events/detection-event.js';
+
 export const ACTION_CLASSES = ['observe', 'low', 'high', 'critical'] as const;
 export type ActionClass = (typeof ACTION_CLASSES)[number];
 
@@ -72,6 +74,25 @@ export interface ActionDecision {
   approvals?: { needed: 1 | 2; roles: OperatorRole[] };
   /** The policies that decided (Cedar policy ids) and any guard that overrode them. */
   reasons: string[];
+}
+
+/** What the decision step is asked (activities/policy): the rule set's proposals and their context. */
+export interface DecisionRequest {
+  playbook: { name: string; version: string };
+  host: string;
+  severity: Severity;
+  riskScore: number;
+  verdict: 'benign' | 'suspicious' | 'malicious';
+  techniques: string[];
+  hasProcess: boolean;
+  inContainer: boolean;
+  proposed: ActionName[];
+}
+
+/** The decision step's answer: one decision per proposed action, and the policy set's version. */
+export interface PolicyDecision {
+  policyVersion: string;
+  decisions: ActionDecision[];
 }
 
 export const OPERATOR_ROLES = ['analyst', 'lead', 'admin'] as const;

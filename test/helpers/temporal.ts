@@ -1,6 +1,7 @@
 /** Per-test access to the run's Temporal server: a client, a unique task queue, and a real playbook worker. */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { startTestSmtp, type TestSmtp } from './smtp.js';
@@ -34,6 +35,20 @@ export function clientAndSmtp(): { client: Client; smtp: TestSmtp } {
     await close();
   });
   return env;
+}
+
+/** A run's activities in history order: scheduled ones with their task queue, local ones (markers) as `local`. */
+export async function activitiesOf(client: Client, workflowId: string) {
+  const h = await client.workflow.getHandle(workflowId).fetchHistory();
+  return (h.events ?? []).flatMap((e) => {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a) return [{ type: a.activityType?.name ?? '', queue: a.taskQueue?.name ?? '' }];
+    const m = e.markerRecordedEventAttributes;
+    const data = m?.markerName === 'core_local_activity' ? m.details?.data?.payloads?.[0] : undefined;
+    if (!data) return [];
+    const meta = defaultPayloadConverter.fromPayload<{ activity_type?: string }>(data);
+    return [{ type: meta.activity_type ?? '', queue: 'local' }];
+  });
 }
 
 export function uniqueQueue(name: string): string {
