@@ -18,8 +18,10 @@
  * Rule id: the rule's static `rule_id` (the same on every Kibana for a prebuilt rule), else its saved-object
  * `uuid`, else `rule.id`, else the name. Severity: the alert's severity word; else the risk score (0-100) or
  * a numeric `event.severity`, bucketed as Elastic's defaults (<=21 low, <=47 medium, <=73 high, else
- * critical); else medium. Network: `network.direction` inbound/ingress puts `source` as the remote end;
- * otherwise `source` is local and `destination` remote (the host's process connects out).
+ * critical), except a Suricata alert's (`suricata.eve.alert.severity`, or `event.severity` with
+ * `event.module: suricata`), read on Suricata's scale (1 high, 2 medium, 3-4 low); else medium. Network:
+ * `network.direction` inbound/ingress puts `source` as the remote end; otherwise `source` is local and
+ * `destination` remote (the host's process connects out).
  */
 import { DetectionEvent, IsoTime, type ProcessRef, type Severity } from '../detection-event.js';
 import { compact, int, port, present, str, techniqueIds } from './common.js';
@@ -84,6 +86,12 @@ const SEVERITY_WORDS: Record<string, Severity> = {
   high: 'high',
   critical: 'critical',
 };
+
+/**
+ * Suricata's alert severity (1 most severe .. 4 least), which Elastic's Suricata integration copies into
+ * `event.severity`: read on its own scale, never as a 0-100 score (where 1 would read as low).
+ */
+const SURICATA_LEVELS: Record<number, Severity> = { 1: 'high', 2: 'medium', 3: 'low', 4: 'low' };
 
 function fromScore(n: number): Severity {
   return n <= 21 ? 'low' : n <= 47 ? 'medium' : n <= 73 ? 'high' : 'critical';
@@ -175,15 +183,25 @@ export const ecsAdapter: SourceAdapter = {
 
     // Severity.
     const word = first('kibana.alert.severity', 'signal.rule.severity', 'kibana.alert.rule.severity');
+    const numeric = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+    const suricata = strings(values(doc, 'event.module')).some((m) => m.toLowerCase() === 'suricata');
+    const suricataLevel = [
+      get(doc, 'suricata.eve.alert.severity'),
+      suricata ? get(doc, 'event.severity') : undefined,
+    ]
+      .map((v) => int(v))
+      .find((n) => n !== undefined && SURICATA_LEVELS[n] !== undefined);
     const score = [
       get(doc, 'kibana.alert.risk_score'),
       get(doc, 'signal.rule.risk_score'),
       get(doc, 'event.risk_score'),
-      get(doc, 'event.severity'),
-    ].find((v): v is number => typeof v === 'number' && Number.isFinite(v));
+      suricataLevel === undefined ? get(doc, 'event.severity') : undefined,
+    ].find(numeric);
     const severity: Severity =
       (word ? SEVERITY_WORDS[word.toLowerCase()] : undefined) ??
-      (score !== undefined ? fromScore(score) : 'medium');
+      (score !== undefined ? fromScore(score) : undefined) ??
+      (suricataLevel !== undefined ? SURICATA_LEVELS[suricataLevel] : undefined) ??
+      'medium';
 
     // Process, with one level of parent.
     const args = strings(values(doc, 'process.args'));
