@@ -75,7 +75,10 @@ export function normalize(
   }
   let raw: unknown;
   try {
-    raw = JSON.parse(body.toString('utf8'));
+    // A leading UTF-8 byte order mark is ignored (RFC 8259 allows it; Windows tools write one); the event
+    // id and a dead letter keep the bytes as sent.
+    const text = body.toString('utf8');
+    raw = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
     return {
       ok: false,

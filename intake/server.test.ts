@@ -430,6 +430,11 @@ describe('intake', () => {
     });
   });
 
+  it('accepts a document that starts with a UTF-8 byte order mark (RFC 8259 lets a parser ignore it)', async () => {
+    const r = await post('falco', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), falco]));
+    expect(r.statusCode).toBe(202);
+  });
+
   it('binds a signing key to its hosts too', async () => {
     const r = await post(
       'generic',
@@ -523,6 +528,33 @@ describe('intake', () => {
       expect(started).toHaveLength(21);
       expect(calls.length).toBeLessThan(21);
       expect(calls.reduce((a, b) => a + b, 0)).toBe(21);
+    });
+
+    it('judges CRLF lines, a BOM, unicode and another host of a mixed batch each on its own', async () => {
+      const body = [
+        `\ufeff${good('db-01')}`,
+        good('web-01'),
+        '{"time":"2026-11-26T09:00:00Z","host":"db-ü","rule":"règle 🚨","severity":"high"}',
+        '[1,2',
+        '',
+      ].join('\r\n');
+      const path = '/v1/events/generic';
+      const r = await app.inject({
+        method: 'POST',
+        url: path,
+        headers: { 'content-type': 'application/x-ndjson', ...signedHeaders(narrowKey, 'POST', path, body) },
+        payload: body,
+      });
+      expect(r.statusCode).toBe(207);
+      const j = r.json<{ results: { status: number; error?: string; deadLetterId?: number }[] }>();
+      expect(j.results.map((x) => [x.status, x.error])).toEqual([
+        [202, undefined],
+        [403, 'host-not-allowed'],
+        [202, undefined],
+        [400, 'malformed-json'],
+      ]);
+      expect(store.get(j.results[3]?.deadLetterId ?? 0)?.body.toString()).toBe('[1,2');
+      expect(started.map((s) => s.event.detection.ruleName)).toEqual(['r', 'règle 🚨']);
     });
 
     it('gives a line the same event id as the same bytes sent alone', async () => {
