@@ -530,6 +530,22 @@ describe('intake', () => {
       expect(calls.reduce((a, b) => a + b, 0)).toBe(21);
     });
 
+    it('reads application/json-seq records (RS before each), each with the id of its bytes alone', async () => {
+      const body = `\x1e${good('a')}\n\x1e${good('b')}\n`;
+      const path = '/v1/events/generic';
+      const r = await app.inject({
+        method: 'POST',
+        url: path,
+        headers: { 'content-type': 'application/json-seq', ...signedHeaders(key, 'POST', path, body) },
+        payload: body,
+      });
+      expect(r.statusCode).toBe(202);
+      const j = r.json<{ accepted: number; results: { eventId: string }[] }>();
+      expect(j.accepted).toBe(2);
+      const single = (await post('generic', good('a'))).json<{ eventId: string }>();
+      expect(j.results[0]?.eventId).toBe(single.eventId);
+    });
+
     it('judges CRLF lines, a BOM, unicode and another host of a mixed batch each on its own', async () => {
       const body = [
         `\ufeff${good('db-01')}`,

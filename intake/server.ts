@@ -637,7 +637,10 @@ function parseJson(body: unknown): unknown {
   }
 }
 
-/** NDJSON lines (CRLF tolerated, blank lines ignored), as the exact bytes of each line. */
+/**
+ * NDJSON lines (CRLF tolerated, blank lines ignored), as the exact bytes of each line; a json-seq record's
+ * leading RS (RFC 7464) is not part of it.
+ */
 function splitLines(body: Buffer): Buffer[] {
   const out: Buffer[] = [];
   let start = 0;
@@ -645,6 +648,7 @@ function splitLines(body: Buffer): Buffer[] {
     if (i === body.length || body[i] === 0x0a) {
       let end = i;
       if (end > start && body[end - 1] === 0x0d) end--;
+      if (start < end && body[start] === 0x1e) start++;
       const line = body.subarray(start, end);
       if (line.toString('utf8').trim()) out.push(line);
       start = i + 1;
