@@ -20,6 +20,26 @@ export function eventId(source: string, body: Buffer): string {
   return `ev_${createHash('sha256').update(source).update('\n').update(body).digest('hex').slice(0, 32)}`;
 }
 
+/**
+ * Documents nested deeper are refused: Temporal's payload converter (JSON.stringify) runs out of stack a few
+ * thousand levels down, so such an event would fail every delivery with 503 instead of once with a reason.
+ */
+export const MAX_DEPTH = 256;
+
+/** Whether a parsed JSON value nests objects or arrays more than `max` levels (iterative: any depth is safe). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  for (let top = stack.pop(); top !== undefined; top = stack.pop()) {
+    const [node, depth] = top;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 export function incidentIdFor(host: string, key: string): string {
   return `inc-${hostSlug(host)}-${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }
@@ -39,6 +59,14 @@ export function normalizeDocument(
       status: 404,
       issues: [`unknown source "${source.slice(0, 64)}"`],
     };
+  if (nestedDeeperThan(raw, MAX_DEPTH)) {
+    return {
+      ok: false,
+      reason: 'invalid-event',
+      status: 400,
+      issues: [`(root): nested deeper than ${MAX_DEPTH} levels`],
+    };
+  }
   let r;
   try {
     r = adapter.parse(raw, { id, receivedAt });

@@ -435,6 +435,19 @@ describe('intake', () => {
     expect(r.statusCode).toBe(202);
   });
 
+  it('dead-letters a document nested deeper than a payload can carry, rather than answering 503 forever', async () => {
+    await app.close();
+    app = build({ VIGIL_BODY_LIMIT: '1048576' });
+    const deep = `{"time":"2026-11-26T09:00:00Z","host":"web-01","rule":"r","severity":"high","x":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    const r = await post('generic', deep);
+    expect(r.statusCode).toBe(400);
+    const j = r.json<{ error: string; issues: string[]; deadLetterId: number }>();
+    expect(j.error).toBe('invalid-event');
+    expect(j.issues.join(' ')).toMatch(/nested deeper than \d+ levels/);
+    expect(store.get(j.deadLetterId)?.body.toString()).toBe(deep);
+    expect(started).toHaveLength(0);
+  });
+
   it('binds a signing key to its hosts too', async () => {
     const r = await post(
       'generic',
@@ -641,6 +654,25 @@ describe('intake', () => {
       expect((await log(first, [osqueryRow])).json()).toEqual({ node_invalid: true });
       expect((await log('made-up', [osqueryRow])).json()).toEqual({ node_invalid: true });
       expect((await log(second, [osqueryRow])).json()).toMatchObject({ node_invalid: false, accepted: 1 });
+    });
+
+    it('dead-letters a result nested too deep and accepts the rest of the batch', async () => {
+      await app.close();
+      app = build({ VIGIL_BODY_LIMIT: '1048576' });
+      const { node_key } = (await enroll(enrollSecret, 'web-01')).json<{ node_key: string }>();
+      // Built as text: the test's own JSON.stringify could not write it either.
+      const row = JSON.stringify(osqueryRow);
+      const deepRow = `${row.slice(0, -1)},"extra":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+      const r = await app.inject({
+        method: 'POST',
+        url: '/v1/osquery/log',
+        headers: { 'content-type': 'application/json' },
+        payload: `{"node_key":"${node_key}","log_type":"result","data":[${deepRow},${row}]}`,
+      });
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ node_invalid: false, accepted: 1, refused: 1 });
+      expect(store.list()[0]).toMatchObject({ reason: 'invalid-event' });
+      expect(started).toHaveLength(1);
     });
 
     it('answers 503 when Temporal is away so osquery keeps and resends the batch', async () => {

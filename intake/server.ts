@@ -420,17 +420,9 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
         .send({ node_invalid: false, error: 'rate limited' });
     const receivedAt = new Date().toISOString();
     const results = await inOrder(data, LINES_IN_FLIGHT, (item, i) =>
-      ingest(
-        principal,
-        OSQUERY_SOURCE,
-        Buffer.from(JSON.stringify(item)),
-        i,
-        receivedAt,
-        'application/json',
-        {
-          raw: item,
-        },
-      ),
+      ingest(principal, OSQUERY_SOURCE, itemBytes(item, body), i, receivedAt, 'application/json', {
+        raw: item,
+      }),
     );
     // Anything to retry: answer 503 so osquery keeps the batch and resends it (accepted items count once).
     const retry = results.filter((r) => r.status === 429 || r.status === 503);
@@ -634,6 +626,19 @@ function parseJson(body: unknown): unknown {
     return JSON.parse(body.toString('utf8'));
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * An osquery log item's own bytes (its id and dead letter); an item nested too deep for JSON.stringify
+ * (normalizeDocument refuses it) is kept as the whole request instead of failing the batch, which osquery
+ * would resend forever.
+ */
+function itemBytes(item: unknown, body: Buffer): Buffer {
+  try {
+    return Buffer.from(JSON.stringify(item));
+  } catch {
+    return body;
   }
 }
 
