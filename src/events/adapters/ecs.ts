@@ -17,11 +17,11 @@
  *
  * Rule id: the rule's static `rule_id` (the same on every Kibana for a prebuilt rule), else its saved-object
  * `uuid`, else `rule.id`, else the name. Severity: the alert's severity word; else the risk score (0-100) or
- * a numeric `event.severity`, bucketed as Elastic's defaults (<=21 low, <=47 medium, <=73 high, else
- * critical), except a Suricata alert's (`suricata.eve.alert.severity`, or `event.severity` with
- * `event.module: suricata`), read on Suricata's scale (1 high, 2 medium, 3-4 low); else medium. Network:
- * `network.direction` inbound/ingress puts `source` as the remote end; otherwise `source` is local and
- * `destination` remote (the host's process connects out).
+ * a numeric `event.severity` (a number or a decimal string), bucketed as Elastic's defaults (<=21 low,
+ * <=47 medium, <=73 high, else critical), except a Suricata alert's (`suricata.eve.alert.severity`, or
+ * `event.severity` with `event.module: suricata`), read on Suricata's scale (1 high, 2 medium, 3-4 low);
+ * else medium. Network: `network.direction` inbound/ingress puts `source` as the remote end; otherwise
+ * `source` is local and `destination` remote (the host's process connects out).
  */
 import { DetectionEvent, IsoTime, type ProcessRef, type Severity } from '../detection-event.js';
 import { compact, int, port, present, str, techniqueIds } from './common.js';
@@ -92,6 +92,12 @@ const SEVERITY_WORDS: Record<string, Severity> = {
  * `event.severity`: read on its own scale, never as a 0-100 score (where 1 would read as low).
  */
 const SURICATA_LEVELS: Record<number, Severity> = { 1: 'high', 2: 'medium', 3: 'low', 4: 'low' };
+
+/** A score as a number, or as the decimal string a shipper that does not map the field sends ("73"). */
+function scoreOf(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  return typeof v === 'string' && /^\d{1,3}(\.\d+)?$/.test(v.trim()) ? Number(v.trim()) : undefined;
+}
 
 function fromScore(n: number): Severity {
   return n <= 21 ? 'low' : n <= 47 ? 'medium' : n <= 73 ? 'high' : 'critical';
@@ -183,7 +189,6 @@ export const ecsAdapter: SourceAdapter = {
 
     // Severity.
     const word = first('kibana.alert.severity', 'signal.rule.severity', 'kibana.alert.rule.severity');
-    const numeric = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
     const suricata = strings(values(doc, 'event.module')).some((m) => m.toLowerCase() === 'suricata');
     const suricataLevel = [
       get(doc, 'suricata.eve.alert.severity'),
@@ -196,7 +201,9 @@ export const ecsAdapter: SourceAdapter = {
       get(doc, 'signal.rule.risk_score'),
       get(doc, 'event.risk_score'),
       suricataLevel === undefined ? get(doc, 'event.severity') : undefined,
-    ].find(numeric);
+    ]
+      .map(scoreOf)
+      .find((n) => n !== undefined);
     const severity: Severity =
       (word ? SEVERITY_WORDS[word.toLowerCase()] : undefined) ??
       (score !== undefined ? fromScore(score) : undefined) ??

@@ -590,6 +590,23 @@ describe('ecs: Elastic alerts the fixtures do not hold', () => {
     ).toBe('critical');
   });
 
+  it('reads a risk score or event.severity sent as a decimal string, not as absent (medium)', () => {
+    const alert = {
+      '@timestamp': '2026-11-27T09:12:44.000Z',
+      event: { kind: 'alert', severity: '90' },
+      rule: { name: 'Custom rule shipped by Logstash' },
+      host: { name: 'web-01' },
+    };
+    expect(one(ecsAdapter, alert).detection.severity).toBe('critical');
+    expect(
+      one(ecsAdapter, { ...flat, 'kibana.alert.severity': undefined, 'kibana.alert.risk_score': '73' })
+        .detection.severity,
+    ).toBe('high');
+    expect(
+      one(ecsAdapter, { ...alert, event: { kind: 'alert', severity: 'ninety' } }).detection.severity,
+    ).toBe('medium');
+  });
+
   it('refuses raw telemetry (event.kind event, no rule), naming event.kind', () => {
     const r = ecsAdapter.parse(
       { '@timestamp': '2026-11-27T09:12:44.000Z', event: { kind: 'event' }, host: { name: 'web-01' } },
