@@ -102,6 +102,34 @@ describe('automation leases', () => {
       expect(again.granted && Date.parse(again.checkedAt ?? '')).toBeLessThan(t);
     }));
 
+  it('keeps the kill-switch sighting fresh while reservations keep coming, and stops asking when they stop', async () => {
+    const queue = uniqueQueue('lease-warm');
+    const worker = await startWorker(workerEnv(env.smtp.port, queue));
+    const budget = { limit: 100, windowSeconds: 3600 };
+    const ours = createAutomationControl(env.client, { taskQueue: queue, budget, keepWarmMs: 1500 });
+    const checked = (a: Awaited<ReturnType<typeof ours.reserve>>) =>
+      a.granted ? Date.parse(a.checkedAt ?? '') : NaN;
+    try {
+      expect(await ours.reserve(req(1))).toMatchObject({ granted: true });
+      // Kept fresh in the background: a reservation well past KILL_SWITCH_REUSE_MS finds a sighting that
+      // was asked before it and is still young enough, so it does not wait for a query of its own.
+      for (let n = 2; n <= 4; n++) {
+        await sleep(KILL_SWITCH_REUSE_MS * 2);
+        const t = Date.now();
+        const a = await ours.reserve(req(n));
+        expect(checked(a)).toBeLessThan(t);
+        expect(t - checked(a)).toBeLessThanOrEqual(KILL_SWITCH_REUSE_MS);
+      }
+      // Quiet for longer than keepWarmMs: nothing is asked any more, so the next reservation asks itself.
+      await sleep(2500);
+      const t = Date.now();
+      expect(checked(await ours.reserve(req(5)))).toBeGreaterThanOrEqual(t);
+    } finally {
+      await ours.close();
+      await worker.stop();
+    }
+  });
+
   it('drops its leased slots when an admin changes the budget', () =>
     withControl('lease-budget', { limit: 100, windowSeconds: 3600 }, async ({ ours, operator }) => {
       expect(await ours.reserve(req(1))).toMatchObject({ granted: true });

@@ -9,7 +9,8 @@
  * stopped counting it). The kill switch is not leased: every grant carries the time the switch was last
  * seen released (`checkedAt`), and that sighting is at most KILL_SWITCH_REUSE_MS old or the reservation
  * asks the control first. `warm()` refreshes the sighting ahead of need (the route lookup calls it, so on
- * the automated path the question is asked beside the enrichment). The executor checks the switch again
+ * the automated path the question is asked beside the enrichment), and while route lookups or reservations
+ * keep coming (KEEP_WARM_MS) the sighting is refreshed in the background, so none of them waits for it. The executor checks the switch again
  * unless the sighting is within KILL_SWITCH_FRESH_MS, as before.
  */
 import { controlTaskQueue } from '../contracts/queues.js';
@@ -36,6 +37,16 @@ import {
 const CALL_DEADLINE_MS = 8_000;
 /** A sighting of the kill switch reused by a reservation when no older than this. */
 export const KILL_SWITCH_REUSE_MS = 250;
+/**
+ * While automatic actions are being asked for (a route lookup or a reservation within this long), the
+ * sighting is kept fresh in the background, so a reservation finds one under KILL_SWITCH_REUSE_MS old
+ * instead of waiting for a query (about 10-20 ms on a busy dev server, on the path to containment). After
+ * that long without one, the refreshing stops: an idle worker asks nothing, and the first reservation after
+ * it waits for one query.
+ */
+export const KEEP_WARM_MS = 30_000;
+/** The sighting is asked again once it is this old (a tick of half that checks): under REUSE with the answer's way back. */
+const REFRESH_AT_MS = 100;
 /** How long a leased slot may be handed out (capped at half the budget's window). */
 export const LEASE_TTL_MS = 30_000;
 /** Slots per lease: a tenth of the budget, 1 to 16 (the default 20 per hour leases 2 at a time). */
@@ -57,8 +68,14 @@ export interface AutomationControl {
 
 export function createAutomationControl(
   client: Client,
-  opts: { taskQueue: string; budget: BudgetSettings },
+  opts: {
+    taskQueue: string;
+    budget: BudgetSettings;
+    /** How long the sighting is kept fresh after the last route lookup or reservation (KEEP_WARM_MS). */
+    keepWarmMs?: number;
+  },
 ): AutomationControl {
+  const keepWarmMs = opts.keepWarmMs ?? KEEP_WARM_MS;
   const start = () =>
     new WithStartWorkflowOperation(CONTROL_WORKFLOW, {
       workflowId: controlWorkflowId(opts.taskQueue),
@@ -106,6 +123,9 @@ export function createAutomationControl(
   // Slots per lease: from the budget the control answered with last (an admin may have changed it).
   const want = () => leaseSize(pool.limit || opts.budget.limit);
   let expiry: NodeJS.Timeout | undefined;
+  // Keeping the sighting fresh while automatic actions are asked for (KEEP_WARM_MS).
+  let lastUse = 0;
+  let refresher: NodeJS.Timeout | undefined;
 
   const giveBack = async (keys: string[]) => {
     if (!keys.length) return;
@@ -228,14 +248,33 @@ export function createAutomationControl(
     answered.set(req.key, answer);
     return answer;
   };
+  const refresh = () => {
+    if (!sighting$ && (!sighting || Date.now() - sighting.at >= REFRESH_AT_MS))
+      void observe().catch(() => undefined);
+  };
+  const keepWarm = () => {
+    lastUse = Date.now();
+    if (refresher) return;
+    refresher = setInterval(() => {
+      if (Date.now() - lastUse <= keepWarmMs) return refresh();
+      clearInterval(refresher);
+      refresher = undefined;
+    }, REFRESH_AT_MS / 2);
+    refresher.unref();
+  };
   return {
-    reserve,
+    reserve: (req) => {
+      keepWarm();
+      return reserve(req);
+    },
     warm: () => {
-      if ((!sighting || Date.now() - sighting.at > KILL_SWITCH_REUSE_MS / 2) && !sighting$)
-        void observe().catch(() => undefined);
+      keepWarm();
+      refresh();
     },
     close: async () => {
       if (expiry) clearTimeout(expiry);
+      if (refresher) clearInterval(refresher);
+      refresher = undefined;
       await dropPool();
     },
     state,
