@@ -12,7 +12,12 @@ import { openSqlite } from './sqlite.js';
 import { openBytes, sealBytes, type AesGcmCodec } from '../src/codec/aes-gcm.js';
 
 export type DeadLetterReason =
-  'unknown-source' | 'malformed-json' | 'invalid-event' | 'source-not-allowed' | 'host-not-allowed';
+  | 'unknown-source'
+  | 'malformed-encoding'
+  | 'malformed-json'
+  | 'invalid-event'
+  | 'source-not-allowed'
+  | 'host-not-allowed';
 
 export interface DeadLetter {
   id: number;

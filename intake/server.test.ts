@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { repoRoot } from '../src/paths.js';
@@ -681,6 +682,164 @@ describe('intake', () => {
       const r = await log(node_key, [osqueryRow]);
       expect(r.statusCode).toBe(503);
       expect(r.headers['retry-after']).toBe('5');
+    });
+  });
+
+  describe('compressed bodies (Content-Encoding)', () => {
+    const good = (h: string) => `{"time":"2026-11-26T09:00:00Z","host":"${h}","rule":"r","severity":"high"}`;
+    /** Signed over the bytes as sent, i.e. the compressed ones. */
+    const postCompressed = (
+      source: string,
+      sent: Buffer,
+      encoding: string,
+      contentType = 'application/json',
+      k = key,
+    ) => {
+      const path = `/v1/events/${source}`;
+      return app.inject({
+        method: 'POST',
+        url: path,
+        headers: {
+          'content-type': contentType,
+          'content-encoding': encoding,
+          ...signedHeaders(k, 'POST', path, sent),
+        },
+        payload: sent,
+      });
+    };
+
+    it('accepts a gzip NDJSON batch, each line with the event id of its bytes sent alone', async () => {
+      const r = await postCompressed(
+        'generic',
+        gzipSync(`${good('a')}\n${good('b')}\n`),
+        'gzip',
+        'application/x-ndjson',
+      );
+      expect(r.statusCode).toBe(202);
+      const j = r.json<{ accepted: number; results: { eventId: string }[] }>();
+      expect(j.accepted).toBe(2);
+      expect(started.map((x) => x.event.host.id)).toEqual(['a', 'b']);
+      const plain = (await post('generic', good('a'))).json<{ eventId: string }>();
+      expect(j.results[0]?.eventId).toBe(plain.eventId);
+    });
+
+    it('accepts a raw-deflate and a zlib-wrapped deflate document, and x-gzip', async () => {
+      expect((await postCompressed('falco', deflateRawSync(falco), 'deflate')).statusCode).toBe(202);
+      expect((await postCompressed('generic', deflateSync(good('c')), 'Deflate')).statusCode).toBe(202);
+      expect((await postCompressed('generic', gzipSync(good('d')), 'x-gzip')).statusCode).toBe(202);
+      expect(started.map((x) => x.event.host.id)).toEqual(['web-01', 'c', 'd']);
+    });
+
+    it('refuses a signature over the uncompressed bytes of a compressed body', async () => {
+      const path = '/v1/events/generic';
+      const r = await app.inject({
+        method: 'POST',
+        url: path,
+        headers: {
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+          ...signedHeaders(key, 'POST', path, good('a')),
+        },
+        payload: gzipSync(good('a')),
+      });
+      expect(r.statusCode).toBe(401);
+      expect(started).toHaveLength(0);
+    });
+
+    it('keeps the inflated document, not the compressed bytes, as the dead letter of an invalid event', async () => {
+      const bad = '{"time":"2026-11-26T09:00:00Z","host":"b","rule":"r"}';
+      const r = await postCompressed('generic', gzipSync(bad), 'gzip');
+      expect(r.statusCode).toBe(400);
+      const j = r.json<{ error: string; deadLetterId: number }>();
+      expect(j.error).toBe('invalid-event');
+      expect(store.get(j.deadLetterId)?.body.toString()).toBe(bad);
+    });
+
+    it('answers a zip bomb 413 quickly, inflating no more than about the body limit', async () => {
+      await app.close();
+      app = build({ VIGIL_BODY_LIMIT: '1048576' });
+      // 50 MB of zeros as 50 gzip members of 1 MB (one stream to a reader), ~50 KB: under the limit as
+      // sent, far over it inflated. Built without holding 50 MB, so the measure below is the intake's.
+      const bomb = Buffer.concat(Array<Buffer>(50).fill(gzipSync(Buffer.alloc(1024 * 1024), { level: 9 })));
+      expect(bomb.length).toBeLessThan(100 * 1024);
+      const before = process.memoryUsage().arrayBuffers;
+      const t0 = performance.now();
+      const r = await postCompressed('generic', bomb, 'gzip');
+      const ms = performance.now() - t0;
+      const grownMb = (process.memoryUsage().arrayBuffers - before) / 1024 / 1024;
+      expect(r.statusCode).toBe(413);
+      expect(r.json()).toMatchObject({ error: 'payload too large', limit: 1048576 });
+      expect(ms).toBeLessThan(1000);
+      // Inflating it all holds 50 MB (twice, while joining); the bounded inflater stops after about 1 MB.
+      expect(grownMb).toBeLessThan(20);
+      expect(store.counts().pending).toBe(0);
+      expect(started).toHaveLength(0);
+    });
+
+    it('answers an unknown Content-Encoding 415 with the codings it reads, before authenticating', async () => {
+      const r = await postCompressed('generic', Buffer.from(good('a')), 'br');
+      expect(r.statusCode).toBe(415);
+      expect(r.headers['accept-encoding']).toBe('gzip, deflate');
+      expect(r.json<{ error: string; reason: string }>()).toMatchObject({
+        error: 'unsupported-content-encoding',
+        reason: expect.stringMatching(/"br" is not supported/) as unknown,
+      });
+      expect((await postCompressed('generic', gzipSync(gzipSync(good('a'))), 'gzip, gzip')).statusCode).toBe(
+        415,
+      );
+      expect(store.counts().pending).toBe(0);
+    });
+
+    it('answers a corrupt gzip stream 400 and dead-letters it as sent, with the reason', async () => {
+      const whole = gzipSync(good('a'));
+      for (const sent of [Buffer.from('not gzip at all'), whole.subarray(0, whole.length - 6)]) {
+        const r = await postCompressed('generic', sent, 'gzip');
+        expect(r.statusCode).toBe(400);
+        const j = r.json<{ error: string; issues: string[]; deadLetterId: number }>();
+        expect(j.error).toBe('malformed-encoding');
+        expect(j.issues.join(' ')).toMatch(/not valid gzip/);
+        const d = store.get(j.deadLetterId);
+        expect(d).toMatchObject({ reason: 'malformed-encoding', keyId: key.id, source: 'generic' });
+        expect(d?.body.equals(sent)).toBe(true);
+      }
+      expect(started).toHaveLength(0);
+      // A retry cannot inflate them either: refused, not re-judged as JSON.
+      const [first] = store.list();
+      const retry = await app.inject({
+        method: 'POST',
+        url: `/v1/admin/dlq/${first?.id ?? 0}/retry`,
+        headers: { authorization: `Bearer ${adminToken}` },
+      });
+      expect(retry.statusCode).toBe(422);
+      expect(retry.json()).toMatchObject({ error: 'malformed-encoding' });
+    });
+
+    it("accepts osquery's gzip log post (--logger_tls_compress) and answers a corrupt one 400", async () => {
+      const e = await app.inject({
+        method: 'POST',
+        url: '/v1/osquery/enroll',
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        payload: gzipSync(JSON.stringify({ enroll_secret: enrollSecret, host_identifier: 'web-01' })),
+      });
+      const { node_key } = e.json<{ node_key: string }>();
+      const log = (payload: Buffer) =>
+        app.inject({
+          method: 'POST',
+          url: '/v1/osquery/log',
+          headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+          payload,
+        });
+      const sent = gzipSync(JSON.stringify({ node_key, log_type: 'result', data: [osqueryRow] }), {
+        level: 9,
+      });
+      const r = await log(sent);
+      expect(r.statusCode).toBe(200);
+      expect(r.json()).toMatchObject({ node_invalid: false, accepted: 1, refused: 0 });
+      expect(started.map((x) => [x.event.source, x.event.host.id])).toEqual([['osquery', 'web-01']]);
+      const corrupt = await log(sent.subarray(0, 20));
+      expect(corrupt.statusCode).toBe(400);
+      expect(corrupt.json()).toMatchObject({ error: 'malformed-encoding', node_invalid: false });
+      expect(started).toHaveLength(1);
     });
   });
 });

@@ -8,6 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HEADER_SIGNATURE } from '../src/signing.js';
 import { createAuthenticator, hostMatcher, sha256, sourceAllowed, type Principal } from './auth.js';
+import { ACCEPTED_CODINGS, contentCoding, decodeBody, type Decoded } from './content-encoding.js';
 import type { IntakeConfig } from './config.js';
 import type { DeadLetterReason, DeadLetterStore } from './dead-letter.js';
 import type { IncidentStarter } from './incidents.js';
@@ -149,7 +150,8 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     requestTimeout: 30_000,
   });
 
-  // Keep the exact bytes: the signature is over them, and dead letters store them unchanged.
+  // Keep the exact bytes as sent: the signature is over them. A compressed body is inflated after
+  // authentication (content-encoding.ts); events, their ids and dead letters are of the inflated bytes.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
     '*',
@@ -168,6 +170,21 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     if (status >= 500) app.log.error(err);
     return reply.code(status).send({ error: status >= 500 ? 'internal error' : err.message, code: err.code });
   });
+
+  /** A body whose Content-Encoding the intake does not read (RFC 9110: 415 with Accept-Encoding). */
+  const unsupportedCoding = (reply: FastifyReply, reason: string) =>
+    reply
+      .code(415)
+      .header('accept-encoding', ACCEPTED_CODINGS)
+      .send({ error: 'unsupported-content-encoding', reason });
+
+  /** The body inflated, or the answer when it cannot be: 413 past the body limit, 400 when corrupt. */
+  const undecodable = (reply: FastifyReply, d: Exclude<Decoded, { ok: true }>, extra: object = {}) =>
+    d.status === 413
+      ? reply
+          .code(413)
+          .send({ error: 'payload too large', limit: config.VIGIL_BODY_LIMIT, reason: d.issues[0], ...extra })
+      : reply.code(400).send({ error: 'malformed-encoding', issues: d.issues, ...extra });
 
   const isAdmin = (req: FastifyRequest) => {
     const auth = header(req, 'authorization');
@@ -339,8 +356,11 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
 
   app.post<Raw>('/v1/events/:source', async (req, reply) => {
     const source = req.params.source;
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const auth = authenticate(req.headers, 'POST', req.url, body);
+    const coding = contentCoding(header(req, 'content-encoding'));
+    if (!coding.ok) return unsupportedCoding(reply, coding.reason);
+    const sent = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    // The signature is over the bytes as sent (compressed, if they are); nothing is inflated before it holds.
+    const auth = authenticate(req.headers, 'POST', req.url, sent);
     if (!auth.ok) {
       count(source, 'unknown', 'unauthenticated');
       return reply.code(401).send({ error: 'unauthenticated', reason: auth.reason });
@@ -348,8 +368,11 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
     const principal = auth.principal;
     const receivedAt = new Date().toISOString();
     const contentType = header(req, 'content-type');
+    const decoded = await decodeBody(sent, coding.coding, config.VIGIL_BODY_LIMIT);
+    if (!decoded.ok && decoded.status === 413) return undecodable(reply, decoded);
+    const body = decoded.ok ? decoded.body : sent;
     const batch = /ndjson|jsonl|json-seq/i.test(contentType ?? '');
-    const lines = batch ? splitLines(body) : [body];
+    const lines = batch && decoded.ok ? splitLines(body) : [body];
     const rate = limiter.take(principal.id, Math.max(1, lines.length));
     if (!rate.ok) {
       count(source, principal.id, 'rate_limited', lines.length);
@@ -362,6 +385,22 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
           retryAfter: rate.retryAfterSeconds,
         });
     }
+    // A corrupt stream is malformed input like bad JSON: dead-lettered as sent, with the reason.
+    if (!decoded.ok)
+      return sendDoc(
+        reply,
+        await refuse(
+          source,
+          principal,
+          sent,
+          contentType,
+          receivedAt,
+          0,
+          'malformed-encoding',
+          400,
+          decoded.issues,
+        ),
+      );
     if (!batch) return sendDoc(reply, await ingest(principal, source, body, 0, receivedAt, contentType));
     // Lines start in order with a bounded number waiting, so lines of one incident share signals.
     const results = await inOrder(lines, LINES_IN_FLIGHT, (line, i) =>
@@ -379,7 +418,12 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
         .code(429)
         .header('retry-after', String(rate.retryAfterSeconds))
         .send({ node_invalid: true });
-    const b = parseJson(req.body) as { enroll_secret?: unknown; host_identifier?: unknown } | undefined;
+    const coding = contentCoding(header(req, 'content-encoding'));
+    if (!coding.ok) return unsupportedCoding(reply, coding.reason);
+    const sent = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const decoded = await decodeBody(sent, coding.coding, config.VIGIL_BODY_LIMIT);
+    if (!decoded.ok) return undecodable(reply, decoded, { node_invalid: true });
+    const b = parseJson(decoded.body) as { enroll_secret?: unknown; host_identifier?: unknown } | undefined;
     const secret = typeof b?.enroll_secret === 'string' ? b.enroll_secret : '';
     const host = typeof b?.host_identifier === 'string' ? b.host_identifier.trim() : '';
     const h = sha256(secret);
@@ -401,7 +445,14 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
   });
 
   app.post('/v1/osquery/log', async (req, reply) => {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    // --logger_tls_compress gzips the log post. The node key is inside the body, so it is inflated (up to
+    // the body limit) before the sender is known; a corrupt one is answered 400, not dead-lettered.
+    const coding = contentCoding(header(req, 'content-encoding'));
+    if (!coding.ok) return unsupportedCoding(reply, coding.reason);
+    const sent = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    const decoded = await decodeBody(sent, coding.coding, config.VIGIL_BODY_LIMIT);
+    if (!decoded.ok) return undecodable(reply, decoded, { node_invalid: false });
+    const body = decoded.body;
     const b = parseJson(body) as { node_key?: unknown; log_type?: unknown; data?: unknown } | undefined;
     const node = typeof b?.node_key === 'string' ? nodes.lookup(b.node_key) : undefined;
     if (!node) {
@@ -533,6 +584,11 @@ export function buildIntake(deps: IntakeDeps): FastifyInstance {
       if (!d) return reply.code(404).send({ error: 'no such dead letter' });
       if (d.state === 'resubmitted')
         return reply.code(409).send({ error: 'already resubmitted', incidentId: d.incidentId });
+      // Kept as sent: bytes that could not be inflated then cannot be now.
+      if (d.reason === 'malformed-encoding') {
+        deadLetters.markFailedRetry(d.id, d.reason, d.issues);
+        return reply.code(422).send({ error: d.reason, issues: d.issues, deadLetterId: d.id });
+      }
       // The sender's credential, as configured now, must still allow this source and host.
       const principal = principalById(d.keyId);
       if (!principal) {

@@ -4,7 +4,9 @@
  *   X-Vigil-Timestamp: unix seconds when the request was signed
  *   X-Vigil-Signature: v1=<hex HMAC-SHA256(secret, "v1:" + timestamp + ":" + METHOD + ":" + path + ":" + body)>
  * The path (with any query string) is signed so a request for one source cannot be replayed to another;
- * the timestamp must be within the replay window in both directions.
+ * the timestamp must be within the replay window in both directions. The body is the bytes as sent: a
+ * compressed body (Content-Encoding) is signed compressed, as GitHub and Slack sign theirs, and checked
+ * before it is inflated.
  */
 import { createHmac, timingSafeEqual, type KeyObject } from 'node:crypto';
 
