@@ -546,13 +546,7 @@ describe('intake', () => {
 
     it('reads application/json-seq records (RS before each), each with the id of its bytes alone', async () => {
       const body = `\x1e${good('a')}\n\x1e${good('b')}\n`;
-      const path = '/v1/events/generic';
-      const r = await app.inject({
-        method: 'POST',
-        url: path,
-        headers: { 'content-type': 'application/json-seq', ...signedHeaders(key, 'POST', path, body) },
-        payload: body,
-      });
+      const r = await post('generic', body, { headers: { 'content-type': 'application/json-seq' } });
       expect(r.statusCode).toBe(202);
       const j = r.json<{ accepted: number; results: { eventId: string }[] }>();
       expect(j.accepted).toBe(2);
@@ -568,12 +562,9 @@ describe('intake', () => {
         '[1,2',
         '',
       ].join('\r\n');
-      const path = '/v1/events/generic';
-      const r = await app.inject({
-        method: 'POST',
-        url: path,
-        headers: { 'content-type': 'application/x-ndjson', ...signedHeaders(narrowKey, 'POST', path, body) },
-        payload: body,
+      const r = await post('generic', body, {
+        k: narrowKey,
+        headers: { 'content-type': 'application/x-ndjson' },
       });
       expect(r.statusCode).toBe(207);
       const j = r.json<{ results: { status: number; error?: string; deadLetterId?: number }[] }>();
