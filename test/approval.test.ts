@@ -197,8 +197,7 @@ describe('approval gate', () => {
   });
 
   it('refuses an approval that arrives after its deadline while the worker was down (the timer fires late)', async () => {
-    // The ladder's timers all fall due while the worker is down; run late, the remind and escalate steps
-    // still lie between the late answer and the deadline's own timer.
+    // The ladder's times all pass while the worker is down (only the reminder's timer was started).
     const { env, e, r } = await parkedThenStopped('approval-late', ['2s', '3s', '4s']);
     // The deadline passes with no worker: the incident cannot apply the safe default yet.
     await new Promise((res) => setTimeout(res, Math.max(0, Date.parse(r.deadline) - Date.now()) + 1500));
@@ -218,6 +217,10 @@ describe('approval gate', () => {
       const [approval] = await h.query(approvalsQuery);
       expect(approval).toMatchObject({ status: 'expired', decidedBy: { operator: 'safe-default' } });
       expect(s.actions.find((a) => a.action === 'isolate-host')?.status).toBe('expired');
+      // Past its deadline, the ladder neither reminds nor escalates late: the safe default applies at once
+      // (its steps are times after the request, not durations after one another).
+      expect(approval?.escalation).toBe(0);
+      expect(s.timeline.filter((t) => /no answer after/.test(t.summary))).toEqual([]);
       await h.terminate('test done');
     } finally {
       await worker.stop();

@@ -13,6 +13,7 @@ import {
   type ApprovalReceipt,
 } from '../../src/contracts/approval.js';
 import { ACTIONS, type ActionDecision, type ActionName } from '../../src/policy/actions.js';
+import { sinceV5 } from './patches.js';
 import {
   checkApproval,
   paramsHashOf,
@@ -160,10 +161,21 @@ export class ApprovalGate {
       [ladder.remindAfterMs, 'reminder'],
       [ladder.escalateAfterMs, 'escalated'],
     ];
+    // Each step waits until its time after the request, in workflow time: after the worker or the server was
+    // down, a step already due runs at once and one past the deadline is skipped, so the safe default applies
+    // at the recorded deadline's first chance (runs before the fifth up-front marker wait each step's
+    // duration from the end of the previous wait, as recorded).
+    const absolute = sinceV5('approval-ladder-absolute-v1');
+    const until = async (after: number, since: number): Promise<boolean> => {
+      if (!absolute) return condition(decided, Math.max(1, after - since));
+      const left = now + after - Date.now();
+      return left > 0 ? condition(decided, left) : decided();
+    };
+    const pastDeadline = () => absolute && Date.now() >= now + ladder.deadlineMs;
     let waited = 0;
     for (const [at, stage] of steps) {
       if (at <= waited || at >= ladder.deadlineMs) continue;
-      if (await condition(decided, at - waited)) break;
+      if ((await until(at, waited)) || pastDeadline()) break;
       waited = at;
       r.escalation += 1;
       this.log(
@@ -171,7 +183,7 @@ export class ApprovalGate {
       );
       await notify(stage, r);
     }
-    if (!decided() && !(await condition(decided, Math.max(1, ladder.deadlineMs - waited)))) {
+    if (!decided() && !(await until(ladder.deadlineMs, waited))) {
       r.status = 'expired';
       r.decidedBy = {
         operator: 'safe-default',

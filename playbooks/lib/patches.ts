@@ -96,8 +96,12 @@ export type UpfrontV4Patch = (typeof UPFRONT_V4_PATCHES)[number];
  *   (src/policy/plan.ts). The playbook takes that answer when its own request and slots are the same, and
  *   asks `decideAndReserve` as before when they are not: one local activity, and one activation, fewer
  *   between the detection and the containment.
+ * - `approval-ladder-absolute-v1`: the approval gate's reminder, escalation and deadline wait until their
+ *   times after the request (workflow time), not each for its duration after the previous wait: after the
+ *   worker or the server was down, the safe default applies at the recorded deadline's first chance instead
+ *   of the whole ladder's length later (./approval-gate.ts).
  */
-export const UPFRONT_V5_PATCHES = ['decide-ahead-v1'] as const;
+export const UPFRONT_V5_PATCHES = ['decide-ahead-v1', 'approval-ladder-absolute-v1'] as const;
 export type UpfrontV5Patch = (typeof UPFRONT_V5_PATCHES)[number];
 
 /** The marker this run started with, decided by decidePatchesUpFront (undefined before it is called). */
