@@ -45,7 +45,9 @@ export async function approvals(opts: { json: boolean; as?: string }): Promise<v
         action: `${a.action} (${a.class})`,
         params: JSON.stringify(a.params),
         needs: `${a.approvers.length}/${a.needed} of ${a.roles.join('/')}`,
-        deadline: a.deadline,
+        // Past it, answers are refused (expired) though the safe default may not have run yet (an incident
+        // started on an older build, after downtime).
+        deadline: Date.parse(a.deadline) <= Date.now() ? `${a.deadline} (passed)` : a.deadline,
       })),
       ['incident', 'approval', 'action', 'params', 'needs', 'deadline'],
     )}\n`,
