@@ -195,6 +195,24 @@ describe('slack gate', () => {
     expect(decided).toHaveLength(1);
   });
 
+  it('takes a signature once in any spelling: text after the hash does not make a replay new', async () => {
+    const b = body();
+    const first = await postSigned(server.url, b);
+    expect(first.status).toBe(200);
+    await until(() => decided[0], 'the first decision');
+    // Bolt compares only what lies between the first and a second '=' (split('=')), so these still verify.
+    for (const suffix of ['=1', '=', '=v0']) {
+      const again = await postSigned(server.url, b, {
+        ts: Number(first.headers.ts),
+        signature: `${first.headers.signature}${suffix}`,
+      });
+      expect(again.status).toBe(401);
+      expect(lastCode()).toBe('bad-signature');
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    expect(decided).toHaveLength(1);
+  });
+
   it('refuses a click from another workspace or app, and a button that is not ours', async () => {
     for (const over of [{ teamId: 'T0OTHER01' }, { appId: 'A0OTHER01' }, { value: 'apv1.bogus' }]) {
       expect((await postSigned(server.url, body(over))).status).toBe(200);

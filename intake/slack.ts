@@ -11,7 +11,8 @@
  *    (its action_ts) is refused, so a redelivery after the seen ids expired cannot act twice.
  * Every click passes, in order:
  *  1. (http) our transport gate, before Bolt: a capped body, |now - timestamp| <= 300 s in BOTH directions
- *     (Bolt 5.1 alone accepts future timestamps), a valid v0 signature, and the signature not seen before
+ *     (Bolt 5.1 alone accepts future timestamps), a valid v0 signature in its exact form (`v0=` and 64 hex
+ *     digits; Bolt ignores anything after a second '='), and the signature not seen before
  *     (single-use; seen ids are kept in SQLite with an expiry); refusals answer 401 and are recorded;
  *  2. (http) Bolt's own verification of the same signature; (socket) the envelope checks above; then an
  *     immediate ack (Slack's 3 seconds);
@@ -360,6 +361,10 @@ function httpReceiver(
         raw,
         `timestamp ${ts - nowS} s in the future (unverified request)`,
       );
+    // Exactly Slack's form: Bolt compares only the text between the first and a second '=', so without this
+    // `v0=<hash>=x` would verify too and make a captured request look new to the single-use check below.
+    if (!/^v0=[0-9a-f]{64}$/.test(signature))
+      return deny(401, 'bad-signature', raw, 'malformed Slack signature (unverified request)');
     const valid = isValidSlackRequest({
       signingSecret,
       body: raw.toString(),
