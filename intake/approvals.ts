@@ -7,6 +7,7 @@
  */
 import {
   Client,
+  QueryNotRegisteredError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
   type ConnectionLike,
@@ -183,15 +184,34 @@ export function createApprovalDecider(d: ApprovalDeps) {
       code: string,
       message: string,
       record?: ApprovalRequestRecord,
+      signal = true,
     ): Promise<DecideResult> => {
-      await recordRefusal({ incidentId: id, approvalId, operator: op.id, via, decision, code, message });
+      await recordRefusal({
+        incidentId: id,
+        approvalId,
+        operator: op.id,
+        via,
+        decision,
+        code,
+        message,
+        signal,
+      });
       return { ok: false, status, code, message, record };
+    };
+    const unavailable: DecideResult = {
+      ok: false,
+      status: 503,
+      code: 'unavailable',
+      message: 'the workflow engine did not answer in time; retry',
     };
     let record: ApprovalRequestRecord | undefined;
     try {
       record = (await approvalsOf(id)).find((a) => a.approvalId === approvalId);
-    } catch {
-      return { ok: false, status: 404, code: 'not-found', message: `no open incident ${id}` };
+    } catch (e) {
+      // No incident to signal; a worker that is down is an outage, not a missing incident.
+      if (unreadable(e) === 'not-found')
+        return refuse(404, 'not-found', `no open incident ${id}`, undefined, false);
+      return unavailable;
     }
     if (!record) return refuse(404, 'not-found', `no approval ${approvalId} in ${id}`);
     // Already decided (the incident may even have closed since: the answer is the decision, not an outage),
@@ -230,18 +250,23 @@ export function createApprovalDecider(d: ApprovalDeps) {
       }
       if (e instanceof WorkflowNotFoundError)
         return refuse(409, 'incident-closed', `incident ${id} closed before the decision arrived`, record);
-      return {
-        ok: false,
-        status: 503,
-        code: 'unavailable',
-        message: 'the workflow engine did not answer in time; retry',
-      };
+      return unavailable;
     }
   };
 
   return { client, approvalsOf, decide, recordRefusal };
 }
 export type ApprovalDecider = ReturnType<typeof createApprovalDecider>;
+
+/**
+ * Why an incident's approvals could not be read: it does not exist (or is not an incident), or Temporal or
+ * the incident's worker did not answer in time (a query needs a worker), which is not the same answer.
+ */
+export function unreadable(e: unknown): 'not-found' | 'unavailable' {
+  return e instanceof WorkflowNotFoundError || e instanceof QueryNotRegisteredError
+    ? 'not-found'
+    : 'unavailable';
+}
 
 export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): void {
   const { client, approvalsOf, decide } = createApprovalDecider(d);
@@ -286,8 +311,13 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
     r.get<{ Params: { id: string } }>('/v1/incidents/:id/approvals', async (req, reply) => {
       try {
         return { approvals: await approvalsOf(req.params.id), attempts: d.attempts.list(req.params.id) };
-      } catch {
-        return reply.code(404).send({ error: `no open incident ${req.params.id}` });
+      } catch (e) {
+        if (unreadable(e) === 'not-found')
+          return reply.code(404).send({ error: `no open incident ${req.params.id}` });
+        return reply
+          .code(503)
+          .header('retry-after', '5')
+          .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
       }
     });
 

@@ -74,7 +74,11 @@ export async function decideApproval(opts: {
     opts.as,
   );
   if (listed.status !== 200)
-    throw new UsageError(`no open incident ${opts.incident} (HTTP ${listed.status})`);
+    throw new UsageError(
+      listed.status === 404
+        ? `no open incident ${opts.incident} (HTTP 404)`
+        : `could not read the approvals of ${opts.incident} (HTTP ${listed.status}): ${String(listed.json.error)}${typeof listed.json.message === 'string' ? `: ${listed.json.message}` : ''}`,
+    );
   const record = ((listed.json.approvals ?? []) as ApprovalRequestRecord[]).find(
     (a) => a.approvalId === opts.approval,
   );
