@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
@@ -8,6 +8,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   statSync,
   symlinkSync,
   utimesSync,
@@ -17,6 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { agentEnv, rootGate, tempDir, uniq } from '../../../test/helpers/host-sandbox.js';
 import { loadLocalResponderConfig } from './config.js';
+import { quarantineFile } from './file.js';
 import { createLocalResponder, type LocalResponder } from './responder.js';
 
 const gate = rootGate();
@@ -139,6 +141,47 @@ describe.skipIf(gate.skip)('local responder: files', () => {
       type: 'Forbidden',
     });
     expect(readFileSync(f.p, 'utf8')).toBe('new content');
+  });
+
+  it('does not restore through a directory swapped for a symlink out of the roots', async () => {
+    const dir = join(root, 'drop');
+    mkdirSync(dir);
+    const p = join(dir, 'evil.sh');
+    writeFileSync(p, 'echo pwned');
+    await r.execute(req({ path: p }));
+    // Between the quarantine and the restore the (attacker-owned) directory becomes a symlink to /etc.
+    execFileSync('rm', ['-rf', dir]);
+    symlinkSync(outside, dir);
+    await expect(r.execute({ ...req({ path: p }), op: 'undo' })).rejects.toMatchObject({
+      type: 'Forbidden',
+      nonRetryable: true,
+    });
+    expect(existsSync(join(outside, 'evil.sh'))).toBe(false);
+  });
+
+  it('does not hang on a FIFO swapped in for the file between the check and the copy', async () => {
+    const p = join(root, 'swapped.bin');
+    writeFileSync(p, 'payload');
+    const events: string[] = [];
+    // The FIFO replaces the file once the plan is journaled; a writer frees a blocked open after 3 s.
+    const fifo = `${p}.fifo`;
+    execFileSync('mkfifo', [fifo]);
+    const freer = spawn('sh', ['-c', `sleep 3; : > ${p}`], { stdio: 'ignore' });
+    const orig = quarantineFile.apply.run.bind(quarantineFile.apply);
+    quarantineFile.apply.run = (params, target, ctx) => {
+      renameSync(fifo, p);
+      events.push('swapped');
+      return orig(params, target, ctx);
+    };
+    const t0 = Date.now();
+    try {
+      await expect(r.execute(req({ path: p }))).rejects.toMatchObject({ type: 'Unavailable' });
+    } finally {
+      quarantineFile.apply.run = orig;
+      freer.kill();
+    }
+    expect(events).toEqual(['swapped']);
+    expect(Date.now() - t0).toBeLessThan(2000);
   });
 
   it("refuses the agent's own store even under an allowed root", async () => {

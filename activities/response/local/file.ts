@@ -18,6 +18,7 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readlinkSync,
   readSync,
   realpathSync,
   renameSync,
@@ -94,9 +95,21 @@ function hashFd(fd: number, copyTo?: number): { sha256: string; size: number } {
   return { sha256: h.digest('hex'), size };
 }
 
+/**
+ * Open a file to read it, never blocking: a FIFO or device swapped in after an lstat would block a plain
+ * open (and with it the agent's whole event loop) until a writer comes. O_NONBLOCK changes nothing for a
+ * regular file.
+ */
+function openForRead(path: string): number {
+  return openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+}
+
 export function sha256File(path: string): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  const fd = openForRead(path);
   try {
+    if (!fstatSync(fd).isFile()) {
+      throw failure(ErrorType.Unavailable, `${path} is no longer a regular file; retry`, { path });
+    }
     return hashFd(fd).sha256;
   } finally {
     closeSync(fd);
@@ -118,6 +131,45 @@ function fsyncDir(dir: string): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Open the directory a file is restored into, or a failure when it no longer is the directory the file
+ * was quarantined from: the origin was recorded as a real path, so its directory must still resolve to
+ * itself (a directory swapped for a symlink would let the restore write anywhere as root). Work then goes
+ * through /proc/self/fd/<fd>/, which names the opened directory itself, whatever the path turns into.
+ */
+function openOriginDir(origin: string): { fd: number; via: string } {
+  const dir = dirname(origin);
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw failure(ErrorType.NotFound, `the directory ${dir} no longer exists`);
+    if (code === 'ELOOP' || code === 'ENOTDIR') {
+      throw failure(ErrorType.Forbidden, `refused: ${dir} is no longer a directory (a symlink?)`, {
+        path: dir,
+      });
+    }
+    throw e;
+  }
+  const via = `/proc/self/fd/${fd}`;
+  let real: string | undefined;
+  try {
+    real = readlinkSync(via);
+  } catch {
+    real = undefined;
+  }
+  if (real !== dir) {
+    closeSync(fd);
+    throw failure(
+      ErrorType.Forbidden,
+      `refused: ${dir} now resolves to ${real ?? '(unknown)'}; not restoring ${basename(origin)} there`,
+      { path: dir, realPath: real },
+    );
+  }
+  return { fd, via };
 }
 
 interface QuarantineTarget {
@@ -225,7 +277,7 @@ export const quarantineFile: LocalAction<FileTarget> = {
     async run(_p, t, ctx) {
       const id = `q-${shortHash(ctx.key, 24)}`;
       const dest = vaultPath(ctx, id);
-      const src = openSync(t.origin, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const src = openForRead(t.origin);
       let st: BigIntStats;
       try {
         st = fstatSync(src, { bigint: true });
@@ -323,6 +375,7 @@ export const quarantineFile: LocalAction<FileTarget> = {
           `the file quarantined from ${p.path} has sha256 ${rec.sha256}, not ${p.sha256}`,
         );
       }
+      closeSync(openOriginDir(rec.origin).fd);
       if (lstatOrUndefined(rec.origin)) {
         throw failure(
           ErrorType.Forbidden,
@@ -357,62 +410,71 @@ export const quarantineFile: LocalAction<FileTarget> = {
     async run(_p, rec, ctx) {
       const r = rec;
       ctx.journal({ vaultId: r.id, origin: r.origin });
-      const tmp = join(dirname(r.origin), `.vigil-restore-${r.id}`);
-      if (lstatOrUndefined(tmp)) unlinkSync(tmp);
-      const src = openSync(vaultPath(ctx, r.id), constants.O_RDONLY | constants.O_NOFOLLOW);
+      const dir = openOriginDir(r.origin);
       try {
-        const out = openSync(
-          tmp,
-          constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-          0o600,
-        );
+        const name = basename(r.origin);
+        const tmpName = `.vigil-restore-${r.id}`;
+        const tmp = join(dir.via, tmpName);
+        if (lstatOrUndefined(tmp)) unlinkSync(tmp);
+        const src = openSync(vaultPath(ctx, r.id), constants.O_RDONLY | constants.O_NOFOLLOW);
         try {
-          const copied = hashFd(src, out);
-          if (copied.sha256 !== r.sha256)
-            throw failure(ErrorType.Unavailable, `vault copy ${r.id} read back differently`);
-          fchownSync(out, r.uid, r.gid);
-          // After chown: chown clears set-id bits.
-          fchmodSync(out, r.mode);
-          fsyncSync(out);
-        } finally {
-          closeSync(out);
-        }
-      } finally {
-        closeSync(src);
-      }
-      // Node's futimes takes a double of seconds (about 1 us off); touch sets the exact nanoseconds.
-      await ctx.run.run('touch', ['-h', '-a', '-d', `@${nsToSeconds(r.atimeNs)}`, tmp]);
-      await ctx.run.run('touch', ['-h', '-m', '-d', `@${nsToSeconds(r.mtimeNs)}`, tmp]);
-      const again = openSync(tmp, constants.O_RDONLY | constants.O_NOFOLLOW);
-      try {
-        fsyncSync(again);
-      } finally {
-        closeSync(again);
-      }
-      try {
-        linkSync(tmp, r.origin);
-      } catch (e) {
-        unlinkSync(tmp);
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw failure(
-            ErrorType.Forbidden,
-            `refused: something now exists at ${r.origin}; not overwriting it`,
+          const out = openSync(
+            tmp,
+            constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+            0o600,
           );
+          try {
+            const copied = hashFd(src, out);
+            if (copied.sha256 !== r.sha256)
+              throw failure(ErrorType.Unavailable, `vault copy ${r.id} read back differently`);
+            fchownSync(out, r.uid, r.gid);
+            // After chown: chown clears set-id bits.
+            fchmodSync(out, r.mode);
+            fsyncSync(out);
+          } finally {
+            closeSync(out);
+          }
+        } finally {
+          closeSync(src);
         }
-        throw e;
+        // Node's futimes takes a double of seconds (about 1 us off); touch sets the exact nanoseconds.
+        // touch reaches the opened directory through the agent's fd (/proc/<agent pid>/fd/<fd>).
+        const forTouch = join(`/proc/${process.pid}/fd/${dir.fd}`, tmpName);
+        await ctx.run.run('touch', ['-h', '-a', '-d', `@${nsToSeconds(r.atimeNs)}`, forTouch]);
+        await ctx.run.run('touch', ['-h', '-m', '-d', `@${nsToSeconds(r.mtimeNs)}`, forTouch]);
+        const again = openSync(tmp, constants.O_RDONLY | constants.O_NOFOLLOW);
+        try {
+          fsyncSync(again);
+        } finally {
+          closeSync(again);
+        }
+        try {
+          linkSync(tmp, join(dir.via, name));
+        } catch (e) {
+          unlinkSync(tmp);
+          if ((e as NodeJS.ErrnoException).code === 'EEXIST') {
+            throw failure(
+              ErrorType.Forbidden,
+              `refused: something now exists at ${r.origin}; not overwriting it`,
+            );
+          }
+          throw e;
+        }
+        unlinkSync(tmp);
+        fsyncSync(dir.fd);
+        const st = statSync(join(dir.via, name));
+        return {
+          vaultId: r.id,
+          origin: r.origin,
+          sha256: r.sha256,
+          uid: st.uid,
+          gid: st.gid,
+          mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
+          mtime: st.mtime.toISOString(),
+        };
+      } finally {
+        closeSync(dir.fd);
       }
-      unlinkSync(tmp);
-      fsyncDir(dirname(r.origin));
-      const st = statSync(r.origin);
-      return {
-        vaultId: r.id,
-        origin: r.origin,
-        sha256: r.sha256,
-        uid: st.uid,
-        gid: st.gid,
-        mode: (st.mode & 0o7777).toString(8).padStart(4, '0'),
-        mtime: st.mtime.toISOString(),
-      };
     },
     async verify(_p, facts, ctx) {
       const rec = ctx.store.vault(String(facts.vaultId));
