@@ -86,6 +86,14 @@ describe.skipIf(gate.skip)('local responder: local accounts (a throwaway user)',
     }
   });
 
+  it('refuses nobody (uid 65534, above VIGIL_AGENT_MIN_UID) as a system account', async () => {
+    // A dry run: without the check it would only describe the lock, never lock the host's real nobody.
+    await expect(r.execute(req('nobody', { dryRun: true }))).rejects.toMatchObject({
+      type: 'Forbidden',
+      message: expect.stringContaining('overflow'),
+    });
+  });
+
   it('refuses an unlock nobody recorded (it cannot know the previous expiry)', async () => {
     await expect(r.execute({ ...req(user), op: 'undo' })).rejects.toMatchObject({ type: 'NotFound' });
   });

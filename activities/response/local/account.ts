@@ -33,6 +33,20 @@ function passwdEntry(name: string): Account | undefined {
   return undefined;
 }
 
+/**
+ * The kernel's overflow uid (`nobody`, 65534 by default) and the two "no uid" values: system identities
+ * that sit above any VIGIL_AGENT_MIN_UID, shared by daemons that drop their privileges to them.
+ */
+function reservedUids(): number[] {
+  let overflow = 65534;
+  try {
+    overflow = Number(readFileSync('/proc/sys/kernel/overflowuid', 'utf8').trim()) || overflow;
+  } catch {
+    // keep the default
+  }
+  return [overflow, 65534, 65535, 4294967295];
+}
+
 function shadowEntry(name: string): { password: string; expire: string } | undefined {
   for (const line of readFileSync('/etc/shadow', 'utf8').split('\n')) {
     const f = line.split(':');
@@ -63,6 +77,13 @@ function resolveAccount(p: AccountTarget, ctx: ActionContext): Account {
     throw failure(
       ErrorType.Forbidden,
       `refused: ${p.account} (uid ${acc.uid}) is a system account (below VIGIL_AGENT_MIN_UID=${ctx.config.VIGIL_AGENT_MIN_UID})`,
+      { account: p.account, uid: acc.uid },
+    );
+  }
+  if (reservedUids().includes(acc.uid)) {
+    throw failure(
+      ErrorType.Forbidden,
+      `refused: ${p.account} (uid ${acc.uid}) is the overflow uid (nobody), a system account`,
       { account: p.account, uid: acc.uid },
     );
   }
