@@ -15,7 +15,11 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Env, context = 'co
   throw new ConfigError(
     r.error.issues.map((i) => ({
       key: i.path.map(String).join('.') || '(root)',
-      message: i.code === 'invalid_type' && i.input === undefined ? 'is required but not set' : i.message,
+      // zod does not report the input: "not set" only when the key really is absent from the environment.
+      message:
+        i.code === 'invalid_type' && env[String(i.path[0])] === undefined
+          ? 'is required but not set'
+          : i.message,
     })),
     context,
   );
@@ -39,10 +43,11 @@ export const Bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
-/** `host:port` */
+/** `host:port` (port 0-65535) */
 export const HostPort = z
   .string()
-  .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
+  .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port')
+  .refine((s) => Number(s.slice(s.lastIndexOf(':') + 1)) <= 65535, 'the port must be 0-65535');
 
 /** A comma-separated list. */
 export const CsvList = z.string().transform((s) =>

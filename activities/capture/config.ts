@@ -16,7 +16,7 @@ export const CaptureConfig = z.object({
   /** calls kept per capture at most (strace is stopped when reached) */
   VIGIL_CAPTURE_MAX_CALLS: z.coerce.number().int().min(1).max(200_000).default(50_000),
   /** how far a process's start time may be from the one the caller names (same key as the responder's) */
-  VIGIL_AGENT_PID_START_TOLERANCE: Duration.default(1010),
+  VIGIL_AGENT_PID_START_TOLERANCE: Duration.pipe(z.number().max(60_000)).default(1010),
   /** the pre-filter's model folder; unset: no local scoring */
   VIGIL_AGENT_MODEL_DIR: z.string().min(1).optional(),
   /** the pre-filter's threshold: a manifest threshold name or a number in (0, 1); default the manifest's */

@@ -30,5 +30,21 @@ describe('local responder configuration', () => {
     bad({ VIGIL_AGENT_ALLOWED_ROOTS: 'home/user' }, 'VIGIL_AGENT_ALLOWED_ROOTS');
     bad({ VIGIL_AGENT_NETNS: '../etc' }, 'VIGIL_AGENT_NETNS');
     bad({ VIGIL_AGENT_PID_START_TOLERANCE: 'soon' }, 'VIGIL_AGENT_PID_START_TOLERANCE');
+    // A tolerance of hours matches a reused pid; a timeout of 0 (or past 2^31 ms) kills every command at once.
+    bad({ VIGIL_AGENT_PID_START_TOLERANCE: '9999d' }, 'VIGIL_AGENT_PID_START_TOLERANCE');
+    bad({ VIGIL_AGENT_COMMAND_TIMEOUT: '0' }, 'VIGIL_AGENT_COMMAND_TIMEOUT');
+    bad({ VIGIL_AGENT_COMMAND_TIMEOUT: '99999d' }, 'VIGIL_AGENT_COMMAND_TIMEOUT');
+    bad({ TEMPORAL_ADDRESS: '127.0.0.1:99999' }, 'TEMPORAL_ADDRESS');
+  });
+
+  it('says a number key set to a non-number is invalid, not that it is missing', () => {
+    try {
+      loadLocalResponderConfig({ VIGIL_AGENT_MIN_UID: 'abc' });
+      throw new Error('accepted');
+    } catch (e) {
+      expect((e as ConfigError).problems).toEqual([
+        { key: 'VIGIL_AGENT_MIN_UID', message: expect.not.stringContaining('not set') },
+      ]);
+    }
   });
 });

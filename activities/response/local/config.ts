@@ -47,10 +47,13 @@ export const LocalResponderConfig = z.object({
   VIGIL_AGENT_BLOCK_MODE: z.enum(['auto', 'cgroup', 'uid']).default('auto'),
   /** The lowest uid lock-local-account may touch (system accounts sit below). */
   VIGIL_AGENT_MIN_UID: z.coerce.number().int().min(1).default(1000),
-  /** How far a pid's start time may differ from the event's (see README: resolution of /proc). */
-  VIGIL_AGENT_PID_START_TOLERANCE: Duration.default(1010),
-  /** Timeout of each command (nft, usermod, ...). */
-  VIGIL_AGENT_COMMAND_TIMEOUT: Duration.default(10_000),
+  /**
+   * How far a pid's start time may differ from the event's (see README: resolution of /proc). At most a
+   * minute: a wider window would let a reused pid pass for the event's process.
+   */
+  VIGIL_AGENT_PID_START_TOLERANCE: Duration.pipe(z.number().max(60_000)).default(1010),
+  /** Timeout of each command (nft, usermod, ...): 0 would kill every command, above 2^31 ms Node fires at once. */
+  VIGIL_AGENT_COMMAND_TIMEOUT: Duration.pipe(z.number().min(100).max(600_000)).default(10_000),
   /** The Temporal server: its address is always on the isolation allowlist. */
   TEMPORAL_ADDRESS: HostPort.default('127.0.0.1:7233'),
 });
