@@ -18,7 +18,11 @@ export const ProcessTarget = z.strictObject({
 export type ProcessTarget = z.infer<typeof ProcessTarget>;
 
 export const FileTarget = z.strictObject({
-  path: z.string().min(1).startsWith('/'),
+  path: z
+    .string()
+    .min(1)
+    .startsWith('/')
+    .refine((s) => !s.includes('\0'), 'must not contain a NUL byte'),
   /** Expected sha256 (hex) if the event carried one: a file that changed since is refused. */
   sha256: z
     .string()

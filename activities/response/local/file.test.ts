@@ -126,6 +126,11 @@ describe.skipIf(gate.skip)('local responder: files', () => {
     execFileSync('mkfifo', [fifo]);
     await expect(r.execute(req({ path: fifo }))).rejects.toMatchObject({ type: 'InvalidInput' });
     await expect(r.execute(req({ path: join(root, 'nope') }))).rejects.toMatchObject({ type: 'NotFound' });
+    // A NUL byte is bad input (not a retryable failure of the file system calls).
+    await expect(r.execute(req({ path: `${root}/a\u0000b` }))).rejects.toMatchObject({
+      type: 'InvalidInput',
+      nonRetryable: true,
+    });
     const f = plant('changed.sh');
     await expect(r.execute(req({ path: f.p, sha256: 'a'.repeat(64) }))).rejects.toMatchObject({
       type: 'NotFound',
