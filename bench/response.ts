@@ -11,6 +11,7 @@
  *      own process) that SIGSTOPs the pid; `bareContainMinimal` (that activity alone) is printed beside it.
  *                                                  goal p50 <= 1.3x, p99 <= 1.5x, p99 < 500 ms absolute
  *   6. the endpoint agent's own footprint, idle: VmRSS and utime+stime from /proc.  goal < 120 MB, < 1% core
+ *      (and, for the record, a second agent with the optional edge model: capture and the local pre-filter)
  *   7. one policy decision (the Cedar engine, in process), p99.                                 goal < 1 ms
  *   8. Slack: a correctly signed Approve click to the real Bolt receiver (intake/slack.ts, in the intake
  *      process) with the Web API faked (test/fakes/slack.ts): acknowledgement p99 (goal < 100 ms) and
@@ -152,6 +153,11 @@ export interface ResponseSide {
   pids: { worker: number; intake: number; agent: number; bareAgent: number };
   /** The playbook worker (its pid changes if it is restarted). */
   worker: Extra;
+  /**
+   * A second agent with the optional edge model (capture and the local pre-filter), on a host of its own:
+   * idle beside the first for scenario 6, then stopped.
+   */
+  agentWithModel: Extra;
   victims: Set<ChildProcess>;
   stop(): Promise<void>;
 }
@@ -247,6 +253,22 @@ export async function startResponseSide(stack: Stack, say: (l: string) => void):
       /polling/,
     );
     extras.push(agent);
+    const agentWithModel = await stack.spawn(
+      'agent-model',
+      distEntry('workers/agent'),
+      {
+        ...temporal,
+        VIGIL_TASK_QUEUE: queue,
+        VIGIL_AGENT_HOST: `${host}-edge`,
+        VIGIL_AGENT_STATE_DIR: mkdtempSync(join(stack.dir, 'agent-model-state-')),
+        VIGIL_AGENT_ALLOWED_ROOTS: stack.dir,
+        VIGIL_AGENT_CAPTURE: 'true',
+        VIGIL_AGENT_MODEL_DIR: join(repoRoot(), 'models', 'syscall-anomaly'),
+        VIGIL_MODEL_KEYS_DIR: join(repoRoot(), 'models', 'keys'),
+      },
+      /polling/,
+    );
+    extras.push(agentWithModel);
     const bareAgent = await stack.spawn(
       'bare-agent',
       distEntry('bench/bare-agent'),
@@ -263,6 +285,7 @@ export async function startResponseSide(stack: Stack, say: (l: string) => void):
       slack,
       pids: { worker: worker.pid, intake: intake.pid, agent: agent.pid, bareAgent: bareAgent.pid },
       worker,
+      agentWithModel,
       victims,
       stop,
     };

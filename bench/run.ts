@@ -926,6 +926,8 @@ interface ResponseResults {
   policy: ReturnType<typeof runPolicy>;
   policyWhen: string;
   agentIdle: AgentFootprint;
+  /** A second agent with the optional edge model (capture + local pre-filter), idle in the same window. */
+  agentIdleWithModel: AgentFootprint;
   containment: ContainRun;
   slack: Awaited<ReturnType<typeof runSlack>>;
   parked: Awaited<ReturnType<typeof park>>;
@@ -963,9 +965,18 @@ async function runResponse(
     // Idle means steady state: start-up work (JIT, the SDK's pollers starting, V8's memory reducer a few
     // seconds in) is over before the window opens.
     await sleep(AGENT_SETTLE_S * 1000);
-    say(`bench: the endpoint agent idle for ${r.agentIdleSeconds} s...`);
-    const idle = await agentIdle(side.pids.agent, r.agentIdleSeconds);
-    say(`bench: agent idle: ${fmt(idle.rssMb)} MB RSS, ${fmt(idle.cpuPercentOfCore, 2)}% of a core`);
+    say(
+      `bench: the endpoint agent idle for ${r.agentIdleSeconds} s (and one with the edge model beside it)...`,
+    );
+    const [idle, idleWithModel] = await Promise.all([
+      agentIdle(side.pids.agent, r.agentIdleSeconds),
+      agentIdle(side.agentWithModel.pid, r.agentIdleSeconds),
+    ]);
+    // Measured; it takes no part in what follows.
+    await side.agentWithModel.stop();
+    say(
+      `bench: agent idle: ${fmt(idle.rssMb)} MB RSS, ${fmt(idle.cpuPercentOfCore, 2)}% of a core; with the model ${fmt(idleWithModel.rssMb)} MB, ${fmt(idleWithModel.cpuPercentOfCore, 2)}%`,
+    );
 
     const containment = await runContainment(
       stack,
@@ -1001,6 +1012,7 @@ async function runResponse(
         ? 'before the stack started'
         : 'with the stack up, before the response side started',
       agentIdle: idle,
+      agentIdleWithModel: idleWithModel,
       containment,
       slack,
       parked,
@@ -1061,7 +1073,7 @@ function responseReport(o: ResponseResults) {
     `6. the endpoint agent (its own process), idle for ${fmt(idle.seconds)} s from ${AGENT_SETTLE_S} s after it reported ready: ${fmt(idle.rssMb)} MB RSS (goal < 120 MB: ${verdict(idle.rssMb < 120)}), ` +
       `${fmt(idle.cpuPercentOfCore, 2)}% of a core (goal < 1%: ${verdict(idle.cpuPercentOfCore < 1)}); ` +
       `after all the containment samples ${fmt(o.agentAfter.rssMb)} MB RSS (peak ${fmt(o.agentAfter.hwmMb)} MB). ` +
-      `With the model: n/a (the agent loads no model).`,
+      `With the edge model (a second agent with VIGIL_AGENT_CAPTURE and VIGIL_AGENT_MODEL_DIR, idle in the same window, then stopped): ${fmt(o.agentIdleWithModel.rssMb)} MB RSS, ${fmt(o.agentIdleWithModel.cpuPercentOfCore, 2)}% of a core.`,
   );
   lines.push('');
   lines.push(
@@ -1163,7 +1175,10 @@ function responseReport(o: ResponseResults) {
       agentIdle: {
         rssMb: idle.rssMb,
         cpuPercentOfCore: idle.cpuPercentOfCore,
-        withModel: 'n/a (the agent loads no model)',
+        withModel: {
+          rssMb: o.agentIdleWithModel.rssMb,
+          cpuPercentOfCore: o.agentIdleWithModel.cpuPercentOfCore,
+        },
         goal: '< 120 MB RSS, < 1% of a core',
         met: idle.rssMb < 120 && idle.cpuPercentOfCore < 1,
       },
