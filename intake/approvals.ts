@@ -36,6 +36,32 @@ export type MayApprove = (
   isRequester: boolean,
 ) => { allow: boolean; reasons: string[] };
 
+/** What the policy engine answers for an approver (activities/policy/engine.ts `mayApprove`). */
+export interface ApproverPolicy {
+  mayApprove(req: {
+    operator: { id: string; role: Operator['role'] };
+    action: ActionName;
+    severity: 'high';
+    host: string;
+    isRequester: boolean;
+  }): { allow: boolean; reasons: string[] };
+}
+
+/**
+ * The server's check from the policy engine: the operator's role for the action's class, and never the
+ * requester (host and severity are not the approver's to decide here: the request's own are in the Update).
+ */
+export function approverCheck(policy: ApproverPolicy): MayApprove {
+  return (op, action, isRequester) =>
+    policy.mayApprove({
+      operator: { id: op.id, role: op.role },
+      action,
+      severity: 'high',
+      host: '',
+      isRequester,
+    });
+}
+
 export class AttemptLog {
   private readonly db: Database.Database;
   constructor(file: string) {

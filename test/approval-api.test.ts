@@ -14,10 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PolicyEngine } from '../activities/policy/engine.js';
 import { approvalsQuery } from '../src/contracts/approval.js';
 import { repoRoot } from '../src/paths.js';
-import { AttemptLog, registerApprovalRoutes } from '../intake/approvals.js';
+import { approverCheck, AttemptLog, registerApprovalRoutes } from '../intake/approvals.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { OperatorStore } from '../intake/operators.js';
-import { waitForApproval } from './helpers/approvals.js';
+import { parkedThenStopped, waitForApproval } from './helpers/approvals.js';
 import { reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
@@ -57,14 +57,7 @@ beforeAll(async () => {
     connection: client.connection,
     namespace: client.options.namespace,
     updateTimeoutMs: 3000,
-    mayApprove: (op, action, isRequester) =>
-      policy.mayApprove({
-        operator: { id: op.id, role: op.role },
-        action,
-        severity: 'high',
-        host: '',
-        isRequester,
-      }),
+    mayApprove: approverCheck(policy),
   });
   await app.ready();
 });
@@ -170,15 +163,8 @@ describe('the approval HTTP API', () => {
 
   it('answers 503 with Retry-After, not "no open incident", while the incident\'s worker is down', async () => {
     const queue = uniqueQueue('approval-api-down');
-    const worker = await startWorker(workerEnv(smtp.port, queue));
     const e = reverseShell(`api-${randomUUID().slice(0, 8)}`);
-    await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
-      e.incidentId,
-      e.correlationKey,
-      e.event,
-    );
-    const r = await waitForApproval(client, e.incidentId);
-    await worker.stop();
+    const r = await parkedThenStopped(client, workerEnv(smtp.port, queue), e);
     const res = await post(
       `/v1/incidents/${e.incidentId}/approvals/${r.approvalId}`,
       { decision: 'approve', paramsHash: r.paramsHash },

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { approvalsQuery, resolveSignal } from '../src/contracts/approval.js';
 import { statusQuery, type IncidentStatus } from '../src/contracts/incident.js';
 import { temporalStarter } from '../intake/incidents.js';
-import { decide, waitForApproval } from './helpers/approvals.js';
+import { decide, parkedThenStopped as parkedAndStopped, waitForApproval } from './helpers/approvals.js';
 import { normalized, reverseShell } from './helpers/events.js';
 import { startTestSmtp, type TestSmtp } from './helpers/smtp.js';
 import { approvalLadder, startWorker, testClient, uniqueQueue, workerEnv } from './helpers/temporal.js';
@@ -67,18 +67,9 @@ async function withIncident(
  * worker environment (to start another), the incident and its pending approval.
  */
 async function parkedThenStopped(name: string, ladder: [remind: string, escalate: string, deadline: string]) {
-  const queue = uniqueQueue(name);
-  const env = workerEnv(smtp.port, queue, approvalLadder(...ladder));
+  const env = workerEnv(smtp.port, uniqueQueue(name), approvalLadder(...ladder));
   const e = reverseShell(host());
-  const worker = await startWorker(env);
-  await temporalStarter(client.connection, client.options.namespace, queue, 5000).start(
-    e.incidentId,
-    e.correlationKey,
-    e.event,
-  );
-  const r = await waitForApproval(client, e.incidentId);
-  await worker.stop();
-  return { env, e, r };
+  return { env, e, r: await parkedAndStopped(client, env, e) };
 }
 
 describe('approval gate', () => {

@@ -21,7 +21,7 @@ import { approvalsQuery } from '../src/contracts/approval.js';
 import type { IncidentStatus } from '../src/contracts/incident.js';
 import { repoRoot } from '../src/paths.js';
 import { BLOCK_ACTIONS, BLOCK_OUTCOME, BLOCK_VERDICT, verdictRef } from '../src/slack/blocks.js';
-import { AttemptLog, createApprovalDecider } from '../intake/approvals.js';
+import { approverCheck, AttemptLog, createApprovalDecider } from '../intake/approvals.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { OperatorStore } from '../intake/operators.js';
 import { SeenStore, SlackServerConfig, startSlackServer, type SlackServer } from '../intake/slack.js';
@@ -96,14 +96,7 @@ beforeAll(async () => {
       attempts,
       connection: client.connection,
       namespace: client.options.namespace,
-      mayApprove: (op, action, isRequester) =>
-        policy.mayApprove({
-          operator: { id: op.id, role: op.role },
-          action,
-          severity: 'high',
-          host: '',
-          isRequester,
-        }),
+      mayApprove: approverCheck(policy),
     }),
     verdicts: { verdicts, incidentStatus: incidentStatusVia(client) },
     // Bolt waits one ping timeout before reconnecting: short here.

@@ -24,7 +24,7 @@ import {
   BLOCK_VERDICT,
   BLOCK_VERDICT_ACTIONS,
 } from '../src/slack/blocks.js';
-import { AttemptLog, createApprovalDecider } from '../intake/approvals.js';
+import { approverCheck, AttemptLog, createApprovalDecider } from '../intake/approvals.js';
 import { OperatorStore } from '../intake/operators.js';
 import { SeenStore, SlackServerConfig, startSlackServer, type SlackServer } from '../intake/slack.js';
 import { temporalStarter } from '../intake/incidents.js';
@@ -119,14 +119,7 @@ beforeAll(async () => {
         attempts,
         connection: client.connection,
         namespace: client.options.namespace,
-        mayApprove: (op, action, isRequester) =>
-          policy.mayApprove({
-            operator: { id: op.id, role: op.role },
-            action,
-            severity: 'high',
-            host: '',
-            isRequester,
-          }),
+        mayApprove: approverCheck(policy),
       }),
       // Exactly what workers/intake.ts wires for verdicts: `vigil verdict`'s store and status query.
       verdicts: { verdicts, incidentStatus: incidentStatusVia(client) },

@@ -5,7 +5,7 @@ import { DeadLetterStore } from '../intake/dead-letter.js';
 import { loadIntakeConfig } from '../intake/config.js';
 import { temporalStarter } from '../intake/incidents.js';
 import { OsqueryNodeStore } from '../intake/osquery-nodes.js';
-import { AttemptLog, createApprovalDecider, type ApprovalDeps } from '../intake/approvals.js';
+import { approverCheck, AttemptLog, createApprovalDecider, type ApprovalDeps } from '../intake/approvals.js';
 import { loadSlackServerConfig, SeenStore, startSlackServer, type SlackServer } from '../intake/slack.js';
 import { createSlackApi } from '../activities/slack/client.js';
 import { OperatorStore } from '../intake/operators.js';
@@ -52,14 +52,7 @@ if (isEntryPoint(import.meta.url)) {
       connection,
       namespace: cfg.TEMPORAL_NAMESPACE,
       dataConverter: dataConverterFor(codec),
-      mayApprove: (op, action, isRequester) =>
-        policy.mayApprove({
-          operator: { id: op.id, role: op.role },
-          action,
-          severity: 'high',
-          host: '',
-          isRequester,
-        }),
+      mayApprove: approverCheck(policy),
     };
     const app = buildIntake({
       config: cfg,

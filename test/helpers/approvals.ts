@@ -3,6 +3,9 @@ import type { Client } from '@temporalio/client';
 import { approvalsQuery, decideUpdate } from '../../src/contracts/approval.js';
 import type { OperatorRole } from '../../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
+import { temporalStarter } from '../../intake/incidents.js';
+import type { NormalizedEvent } from '../../intake/normalize.js';
+import { startWorker } from './temporal.js';
 
 /** A pending approval request (isolate-host on web-01), for tests that need a record without a workflow. */
 export function pendingApproval(over: Partial<ApprovalRequestRecord> = {}): ApprovalRequestRecord {
@@ -56,4 +59,24 @@ export async function decide(
       args: [{ approvalId: r.approvalId, paramsHash, decision, operator, via: 'cli' }],
     }),
   );
+}
+
+/**
+ * An incident started on a worker with `env` (its VIGIL_TASK_QUEUE), left waiting on its first approval,
+ * then the worker stopped: the approval stays pending with nobody to run the incident.
+ */
+export async function parkedThenStopped(
+  client: Client,
+  env: Record<string, string>,
+  e: NormalizedEvent,
+): Promise<ApprovalRequestRecord> {
+  const worker = await startWorker(env);
+  await temporalStarter(client.connection, client.options.namespace, env.VIGIL_TASK_QUEUE ?? '', 5000).start(
+    e.incidentId,
+    e.correlationKey,
+    e.event,
+  );
+  const r = await waitForApproval(client, e.incidentId);
+  await worker.stop();
+  return r;
 }
