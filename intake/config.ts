@@ -73,12 +73,16 @@ export const IntakeConfig = TemporalConfig.extend({
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
-  VIGIL_REPLAY_WINDOW: Duration.default(300_000),
+  VIGIL_REPLAY_WINDOW: Duration.pipe(
+    z.number().min(1000, 'at least 1s (every signed request would be stale)').max(3_600_000, 'at most 1h'),
+  ).default(300_000),
   VIGIL_CORRELATION_KEY: CsvList.pipe(z.array(z.enum(CORRELATION_FIELDS)).min(1)).default(['host', 'rule']),
   VIGIL_DATA_DIR: z.string().min(1).default('.vigil'),
   /** Temporal calls in flight beyond which the intake answers 429 (back-pressure, not a silent drop). */
   VIGIL_MAX_INFLIGHT: z.coerce.number().int().min(1).max(100_000).default(512),
-  VIGIL_TEMPORAL_TIMEOUT: Duration.default(5_000),
+  VIGIL_TEMPORAL_TIMEOUT: Duration.pipe(
+    z.number().min(100, 'at least 100ms (every Temporal call would time out)').max(600_000, 'at most 10m'),
+  ).default(5_000),
   /** The Cedar policies (the approval API re-checks them before the workflow's own check); default: the repo's policies/. */
   VIGIL_POLICY_DIR: z.string().min(1).optional(),
   /** The Temporal UI's origin, allowed to call the codec endpoint (CORS). */

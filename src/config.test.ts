@@ -84,6 +84,25 @@ describe('configuration', () => {
     expect.assertions(2);
   });
 
+  it('refuses timeouts and windows of zero, which would refuse or time out everything', () => {
+    expect(problemKeys(() => loadIntakeConfig({ ...goodIntake, VIGIL_REPLAY_WINDOW: '0' }))).toEqual([
+      'VIGIL_REPLAY_WINDOW',
+    ]);
+    expect(problemKeys(() => loadIntakeConfig({ ...goodIntake, VIGIL_TEMPORAL_TIMEOUT: '0s' }))).toEqual([
+      'VIGIL_TEMPORAL_TIMEOUT',
+    ]);
+    expect(
+      problemKeys(() =>
+        loadNotifyConfig({
+          SMTP_HOST: 'mx',
+          SMTP_TIMEOUT: '0',
+          VIGIL_MAIL_FROM: 'v@x.io',
+          VIGIL_MAIL_TO: 'soc@x.io',
+        }),
+      ),
+    ).toEqual(['SMTP_TIMEOUT']);
+  });
+
   it('refuses SMTP_USER without SMTP_PASSWORD and a bad recipient', () => {
     const keys = problemKeys(() =>
       loadNotifyConfig({

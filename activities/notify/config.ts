@@ -45,7 +45,9 @@ export const NotifyConfig = z
     SMTP_TLS_CA_FILE: PemFile.optional(),
     /** The name the certificate must carry, when SMTP_HOST is an address or an alias. */
     SMTP_TLS_SERVERNAME: z.string().min(1).optional(),
-    SMTP_TIMEOUT: Duration.default(10_000),
+    SMTP_TIMEOUT: Duration.pipe(
+      z.number().min(100, 'at least 100ms').max(600_000, 'at most 10m (0 would mean no timeout)'),
+    ).default(10_000),
     VIGIL_MAIL_FROM: Email,
     VIGIL_MAIL_TO: CsvList.pipe(z.array(Email).min(1, 'name at least one recipient')),
     /** The next group an unanswered approval escalates to (the ladder's second step); defaults to VIGIL_MAIL_TO. */

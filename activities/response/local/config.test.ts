@@ -35,6 +35,8 @@ describe('local responder configuration', () => {
     bad({ VIGIL_AGENT_COMMAND_TIMEOUT: '0' }, 'VIGIL_AGENT_COMMAND_TIMEOUT');
     bad({ VIGIL_AGENT_COMMAND_TIMEOUT: '99999d' }, 'VIGIL_AGENT_COMMAND_TIMEOUT');
     bad({ TEMPORAL_ADDRESS: '127.0.0.1:99999' }, 'TEMPORAL_ADDRESS');
+    // A namespace that does not exist stops the agent at start, not at its first network action.
+    bad({ VIGIL_AGENT_NETNS: 'vigil-no-such-netns' }, 'VIGIL_AGENT_NETNS');
   });
 
   it('says a number key set to a non-number is invalid, not that it is missing', () => {

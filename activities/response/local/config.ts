@@ -2,6 +2,7 @@
  * The local responder's configuration (env-style keys, parsed once at agent start). Defaults are the
  * safe ones: host isolation only describes what it would do until VIGIL_AGENT_ISOLATION=enforce.
  */
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { z } from 'zod';
@@ -42,6 +43,10 @@ export const LocalResponderConfig = z.object({
   VIGIL_AGENT_NETNS: z
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'a network namespace name (letters, digits, _ . -)')
+    // Checked at start: a namespace that does not exist would fail every network action at its first use.
+    .refine((n) => existsSync(`/run/netns/${n}`), {
+      message: 'no such network namespace (/run/netns/<name>; create it with `ip netns add`)',
+    })
     .optional(),
   /** `auto`: cgroup v2 match where the kernel allows, else the process's user; `cgroup` or `uid` to force. */
   VIGIL_AGENT_BLOCK_MODE: z.enum(['auto', 'cgroup', 'uid']).default('auto'),
