@@ -28,8 +28,6 @@ import { since } from './patches.js';
 import { routedAhead } from './prefetch.js';
 import { paramsDigest, reservation } from '../../src/policy/plan.js';
 
-export { paramsDigest, serves } from '../../src/policy/plan.js';
-
 export const RESPONSE_DEFAULTS: NonNullable<PlaybookSettings['response']> = {
   scheduleToStartMs: 30_000,
   isolationLimitMs: 4 * 3600_000,

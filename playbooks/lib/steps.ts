@@ -5,7 +5,7 @@
  */
 import { ActivityFailure } from '@temporalio/workflow';
 import { describeFailure } from './failures.js';
-import { Responders, serves } from './respond.js';
+import { Responders } from './respond.js';
 import { notifyChannel } from './notify.js';
 import { recordShadow } from './shadow.js';
 import { captureFromAgent, MIN_SYSCALLS, wantsCapture, type CapturedWindow } from './capture.js';
@@ -20,7 +20,14 @@ import type { ApprovalStage } from './approval-gate.js';
 import type { ApprovalRequestRecord } from '../../src/policy/approval.js';
 import { since, sinceV3, sinceV5 } from './patches.js';
 import { decidedAhead, enrichedAhead } from './prefetch.js';
-import { automaticCandidates, onBarePid, paramsFor, policyRequest } from '../../src/policy/plan.js';
+import {
+  automaticCandidates,
+  onBarePid,
+  paramsFor,
+  policyRequest,
+  serves,
+  slotRequests,
+} from '../../src/policy/plan.js';
 import type { ReserveAnswer, ReserveRequest } from '../../src/contracts/automation.js';
 import type { PolicyDecision } from '../../src/policy/actions.js';
 
@@ -231,7 +238,7 @@ export async function decideResponses(
     const candidates = automaticCandidates(request.proposed, ev);
     if (!candidates.length) return [];
     const route = await early.routeFor();
-    return candidates.filter((a) => serves(route, a)).map((a) => early.reservation(a, paramsFor(a, ev)));
+    return slotRequests(ev, candidates, ctx.incident.incidentId, route, new Date().toISOString());
   };
   // The slots for the low-blast-radius actions this run could execute at once are reserved together with
   // the decision (one local activity, not two in a row); the answers are recorded below, where each is used.
