@@ -1,9 +1,10 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
   chownSync,
   existsSync,
+  linkSync,
   lstatSync,
   mkdirSync,
   readdirSync,
@@ -99,6 +100,31 @@ describe.skipIf(gate.skip)('local responder: files', () => {
     expect(back.mode & 0o7777n).toBe(0o4751n);
     expect(back.mtimeNs).toBe(f.st.mtimeNs);
     expect(existsSync(vp)).toBe(false);
+  });
+
+  it('leaves a hard link outside the roots unable to run or read the content (the inode becomes 000)', async () => {
+    const f = plant('linked.bin');
+    const elsewhere = join(outside, 'innocent-name');
+    linkSync(f.p, elsewhere);
+    const res = await r.execute(req({ path: f.p, sha256: sha(f.bytes) }));
+    expect(res).toMatchObject({ status: 'applied' });
+    expect(res.effect).toMatchObject({ mode: '4751', otherLinks: 1, otherLinksMode: '0000' });
+    expect(existsSync(f.p)).toBe(false);
+    // The content is still reachable through the other link, but nobody but root may open or run it.
+    expect(statSync(elsewhere).mode & 0o7777).toBe(0);
+    const asNobody = spawnSync('setpriv', [
+      '--reuid=12345',
+      '--regid=23456',
+      '--clear-groups',
+      'cat',
+      elsewhere,
+    ]);
+    expect(asNobody.status).not.toBe(0);
+    // The restore puts the original mode back on the restored file (a new inode at the origin).
+    const un = await r.execute({ ...req({ path: f.p }), op: 'undo' });
+    expect(un.status).toBe('undone');
+    expect(statSync(f.p).mode & 0o7777).toBe(0o4751);
+    expect(readFileSync(f.p).equals(f.bytes)).toBe(true);
   });
 
   it('refuses a path outside the roots and a symlink escaping them, and touches neither', async () => {

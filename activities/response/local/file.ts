@@ -2,7 +2,9 @@
  * quarantine-file (undo: restore-file). A file under VIGIL_AGENT_ALLOWED_ROOTS is copied into the vault
  * (0700 dir, copy mode 000, fsynced), recorded in the store (sha256, owner, mode, times, origin), and only
  * then unlinked from its origin: a copy + fsync + unlink that works across file systems and leaves the
- * file in the vault if the agent dies half-way. Restore writes a temporary file beside the origin, sets
+ * file in the vault if the agent dies half-way. A file with other hard links keeps its content under them (their
+ * paths are unknown): its inode is made mode 000 before the unlink, so none of them can run or read it
+ * but root, and the answer counts them. Restore writes a temporary file beside the origin, sets
  * owner, mode and times, and link()s it into place, which fails rather than overwrite whatever now
  * exists at the origin.
  */
@@ -279,6 +281,8 @@ export const quarantineFile: LocalAction<FileTarget> = {
       const dest = vaultPath(ctx, id);
       const src = openForRead(t.origin);
       let st: BigIntStats;
+      let rec: Parameters<ActionContext['store']['putVault']>[0];
+      let otherLinks = 0;
       try {
         st = fstatSync(src, { bigint: true });
         if (!st.isFile() || String(st.dev) !== t.dev || String(st.ino) !== t.ino) {
@@ -304,28 +308,37 @@ export const quarantineFile: LocalAction<FileTarget> = {
         }
         renameSync(part, dest);
         fsyncDir(ctx.vaultDir);
+        // Recorded (with its mode, for the restore) before the origin is touched.
+        rec = {
+          id,
+          origin: t.origin,
+          sha256: t.sha256,
+          size: Number(st.size),
+          uid: Number(st.uid),
+          gid: Number(st.gid),
+          mode: Number(st.mode & 0o7777n),
+          mtimeNs: String(st.mtimeNs),
+          atimeNs: String(st.atimeNs),
+          key: ctx.key,
+        };
+        ctx.store.putVault(rec);
+        ctx.journal({ vaultId: id, origin: t.origin, sha256: t.sha256 });
+        // Unlink only the file we copied (same inode), never something swapped in meanwhile.
+        const now = lstatOrUndefined(t.origin);
+        if (now && String(now.dev) === t.dev && String(now.ino) === t.ino) {
+          // Other hard links (anywhere on the file system, also outside the roots) keep the content after
+          // the unlink: the inode itself becomes mode 000, so none of them can run it or hand it to anyone
+          // but root. Their paths are unknown (no reverse lookup); how many there were is reported.
+          const links = fstatSync(src, { bigint: true }).nlink;
+          if (links > 1n) {
+            fchmodSync(src, 0o000);
+            otherLinks = Number(links) - 1;
+          }
+          unlinkSync(t.origin);
+          fsyncDir(dirname(t.origin));
+        }
       } finally {
         closeSync(src);
-      }
-      const rec = {
-        id,
-        origin: t.origin,
-        sha256: t.sha256,
-        size: Number(st.size),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-        mode: Number(st.mode & 0o7777n),
-        mtimeNs: String(st.mtimeNs),
-        atimeNs: String(st.atimeNs),
-        key: ctx.key,
-      };
-      ctx.store.putVault(rec);
-      ctx.journal({ vaultId: id, origin: t.origin, sha256: t.sha256 });
-      // Unlink only the file we copied (same inode), never something swapped in meanwhile.
-      const now = lstatOrUndefined(t.origin);
-      if (now && String(now.dev) === t.dev && String(now.ino) === t.ino) {
-        unlinkSync(t.origin);
-        fsyncDir(dirname(t.origin));
       }
       return {
         vaultId: id,
@@ -336,6 +349,7 @@ export const quarantineFile: LocalAction<FileTarget> = {
         gid: rec.gid,
         mode: rec.mode.toString(8).padStart(4, '0'),
         mtime: new Date(Number(st.mtimeMs)).toISOString(),
+        ...(otherLinks ? { otherLinks, otherLinksMode: '0000' } : {}),
       };
     },
     async verify(_p, facts, ctx) {
