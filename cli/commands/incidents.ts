@@ -129,10 +129,18 @@ export async function show(opts: { incident?: string; json: boolean }): Promise<
     'Actions:',
     ...(s.actions ?? []).map(
       (a) =>
-        `  ${a.at}  ${a.action}: ${a.status}${a.error ? ` (${a.error})` : ''}${a.idempotencyKey ? `  [${a.idempotencyKey}]` : ''}`,
+        `  ${a.at}  ${a.action}: ${a.status}${a.error ? ` (${a.error})` : skippedWhy(a.detail)}${a.idempotencyKey ? `  [${a.idempotencyKey}]` : ''}`,
     ),
     'Timeline:',
     ...(s.timeline ?? []).map((t) => `  ${t.at}  ${t.kind.padEnd(8)} ${t.summary}`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** Why an action was skipped, from its detail: a dry run (planned, not applied) or the playbook's reason. */
+export function skippedWhy(detail: Record<string, unknown> | undefined): string {
+  const result = detail?.result as { status?: unknown; responder?: unknown } | undefined;
+  if (result?.status === 'dry-run')
+    return ` (dry run: ${typeof result.responder === 'string' ? `the ${result.responder} ` : ''}planned it and changed nothing; the plan is in --json)`;
+  return typeof detail?.why === 'string' ? ` (${detail.why})` : '';
 }
