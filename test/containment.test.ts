@@ -226,6 +226,50 @@ describe('containment by the endpoint agent', () => {
     },
   );
 
+  rootOnly(
+    'releases a suspension whose process died meanwhile: nothing is left to undo, nothing stays "active"',
+    async () => {
+      const host = `agent-${randomUUID().slice(0, 8)}`;
+      const queue = uniqueQueue('gone');
+      const worker = await startWorker(workerEnv(smtp.port, queue));
+      const agent = await startTestAgent(agentEnv(host, queue));
+      const v = victim();
+      try {
+        const ev = eventFor(host, v.pid);
+        await start(queue, ev);
+        await until('the process to be stopped', () => procState(v.pid) === 'T');
+        v.kill('SIGKILL');
+        await until('the process to be gone', () => (procState(v.pid) === undefined ? true : undefined));
+        const holdId = `containment-${ev.incidentId}-suspend-process`;
+        const hold = await until('the hold', async () => {
+          for await (const wf of client.workflow.list({
+            query: `WorkflowType = 'containment' AND WorkflowId STARTS_WITH '${holdId}'`,
+          }))
+            return client.workflow.getHandle(wf.workflowId);
+          return undefined;
+        });
+        const released = await hold.executeUpdate(releaseUpdate, {
+          args: [{ operator: 'lead-1', role: 'lead', reason: 'host rebooted' }],
+        });
+        expect(released).toMatchObject({ status: 'released' });
+        expect(released.error).toBeUndefined();
+        // The agent resumes what it recorded (the process is gone: nothing of it in state T); an agent without
+        // that record answers NotFound, which the hold takes as nothing left to undo.
+        expect(released.history.at(-1)?.what).toMatch(
+          /host rebooted; (undone: .*state gone|nothing left to undo)/,
+        );
+        await client.workflow.getHandle(ev.incidentId).signal(resolveSignal, {
+          operator: 'lead-1',
+          note: 'test over',
+          at: new Date().toISOString(),
+        });
+      } finally {
+        await agent.stop();
+        await worker.stop();
+      }
+    },
+  );
+
   it('refuses automatic containment while the kill switch is engaged, and leaves the incident to a person', async () => {
     const host = `agent-${randomUUID().slice(0, 8)}`;
     const queue = uniqueQueue('killswitch');

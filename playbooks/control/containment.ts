@@ -11,6 +11,7 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -26,8 +27,12 @@ import type {
   ExtendRequest,
   ReleaseRequest,
 } from '../../src/contracts/response.js';
+import { ErrorType } from '../../src/errors.js';
 import { describeFailure } from '../lib/failures.js';
 import { executorActivities } from '../lib/presets.js';
+
+/** Patch marker: an undo answered NotFound releases the hold (before: it stayed active, "undo failed"). */
+export const UNDO_NOTHING_LEFT = 'containment-undo-nothing-left-v1';
 
 export async function containment(hold: ContainmentHold): Promise<ContainmentState> {
   const state: ContainmentState = {
@@ -124,6 +129,22 @@ export async function containment(hold: ContainmentHold): Promise<ContainmentSta
       });
     } catch (e) {
       if (!(e instanceof ActivityFailure)) throw e;
+      // NotFound from an undo: nothing of the effect is left (the process and what was stopped with it are
+      // gone, no block or lock or vault copy of ours is recorded). Released, not "still in place".
+      if (
+        e.cause instanceof ApplicationFailure &&
+        e.cause.type === ErrorType.NotFound &&
+        patched(UNDO_NOTHING_LEFT)
+      ) {
+        state.status = 'released';
+        state.error = undefined;
+        state.history.push({
+          at: new Date().toISOString(),
+          by,
+          what: `${why}; nothing left to undo: ${e.cause.message}`,
+        });
+        return;
+      }
       state.error = describeFailure(e);
       state.history.push({
         at: new Date().toISOString(),

@@ -115,6 +115,30 @@ describe.skipIf(gate.skip)('local responder: processes', () => {
     for (const pid of tree) expect(stateOf(pid)).toMatch(/^[SR]$/);
   });
 
+  it('resumes what it stopped even when the suspended process itself is gone', async () => {
+    const c = await spawnTree();
+    children.push(c);
+    const rest = descendants(c.pid!).map((d) => d.pid);
+    expect(rest.length).toBeGreaterThan(0);
+    const res = await r.execute(req('suspend-process', { pid: c.pid!, startTime: startOf(c.pid!) }));
+    expect(res.status).toBe('applied');
+    // The root dies while stopped; its stopped children are re-parented out of its tree.
+    process.kill(c.pid!, 'SIGKILL');
+    for (let i = 0; i < 200 && !['Z', undefined].includes(stateOf(c.pid!)); i++) await sleep(5);
+    for (const pid of rest) expect(stateOf(pid)).toBe('T');
+
+    const un = await r.execute({ ...req('suspend-process', { pid: c.pid! }), op: 'undo' });
+    expect(un.status).toBe('undone');
+    expect(un.effect.rootGone).toMatch(/no longer exists/);
+    for (const pid of rest) expect(stateOf(pid)).toMatch(/^[SRZ]$/);
+    for (const pid of rest) process.kill(pid, 'SIGKILL');
+
+    // A second resume has nothing recorded left: the pid is simply gone.
+    await expect(r.execute({ ...req('suspend-process', { pid: c.pid! }), op: 'undo' })).rejects.toMatchObject(
+      { type: 'NotFound' },
+    );
+  });
+
   it('kills a process tree and leaves no child behind', async () => {
     const c = await spawnTree();
     children.push(c);

@@ -7,6 +7,7 @@
  * signal is a few microseconds, and every pid of the tree is re-checked against its start time.
  */
 import { basename } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import { ErrorType } from '../../../src/errors.js';
 import { ProcessTarget } from '../../../src/contracts/response-schemas.js';
 import { failure } from '../../lib/failures.js';
@@ -188,6 +189,9 @@ function stateLine(members: Member[]): { ok: boolean; saw: string } {
 
 const members = (facts: Record<string, unknown>): Member[] => (facts.pids as Member[] | undefined) ?? [];
 
+/** The agent store's subject for a suspension under `pid` (what the resume reads back). */
+const suspendSubject = (pid: number) => `suspend:${pid}`;
+
 export const suspendProcess: LocalAction<ProcessTarget> = {
   action: 'suspend-process',
   meta: {
@@ -216,6 +220,9 @@ export const suspendProcess: LocalAction<ProcessTarget> = {
     async run(_p, id, ctx) {
       ctx.journal({ root: id });
       const pids = await stopTree(id, ctx.config);
+      // What was stopped, for the resume: members outlive their root (a killed parent leaves its stopped
+      // children behind, re-parented where the root's tree no longer finds them).
+      ctx.store.putEffect(suspendSubject(id.pid), 'suspend-process', ctx.key, { root: id, pids });
       return { root: id, pids };
     },
     async verify(p, facts) {
@@ -231,20 +238,41 @@ export const suspendProcess: LocalAction<ProcessTarget> = {
     },
   }),
   undo: op({
+    /**
+     * The live process and what this agent stopped under its pid. The process being gone (or its pid
+     * reused) is no reason to leave the rest suspended: the recorded members that still run (same start
+     * time) are resumed. NotFound only when neither is there.
+     */
     async precheck(p, ctx) {
-      return resolveProcess(p, ctx.config);
+      const recorded = members(ctx.store.activeEffect(suspendSubject(p.pid))?.facts ?? {});
+      try {
+        return { id: resolveProcess(p, ctx.config), recorded };
+      } catch (e) {
+        if (!(e instanceof ApplicationFailure && e.type === ErrorType.NotFound) || !recorded.length) throw e;
+        return { id: undefined, gone: e.message, recorded };
+      }
     },
-    async plan(_p, id) {
-      return [`SIGCONT pid ${id.pid} (${id.comm}) and its descendants; verify none is left in state T`];
-    },
-    async run(_p, id) {
-      const tree: Member[] = [
-        { pid: id.pid, startTicks: id.startTicks, comm: id.comm },
-        ...descendants(id.pid).map(member),
+    async plan(_p, t) {
+      const alive = t.recorded.filter((m) => isAlive(m.pid, m.startTicks));
+      return [
+        t.id
+          ? `SIGCONT pid ${t.id.pid} (${t.id.comm}) and its descendants`
+          : `${t.gone ?? 'the process is gone'}: nothing to resume there`,
+        `SIGCONT the ${alive.length} process(es) stopped with it that still run${alive.length ? `: ${alive.map((m) => m.pid).join(', ')}` : ''}`,
+        'verify none is left in state T',
       ];
-      for (const m of tree) signal(m, 'SIGCONT');
-      for (let i = 0; i < 200 && tree.some((m) => readStat(m.pid)?.state === 'T'); i++) await sleep(5);
-      return { root: id, pids: tree };
+    },
+    async run(_p, t) {
+      const tree = new Map<number, Member>();
+      if (t.id) {
+        tree.set(t.id.pid, { pid: t.id.pid, startTicks: t.id.startTicks, comm: t.id.comm });
+        for (const d of descendants(t.id.pid)) tree.set(d.pid, member(d));
+      }
+      for (const m of t.recorded) if (!tree.has(m.pid) && isAlive(m.pid, m.startTicks)) tree.set(m.pid, m);
+      const pids = [...tree.values()];
+      for (const m of pids) signal(m, 'SIGCONT');
+      for (let i = 0; i < 200 && pids.some((m) => readStat(m.pid)?.state === 'T'); i++) await sleep(5);
+      return { root: t.id, ...(t.id ? {} : { rootGone: t.gone }), pids };
     },
     async verify(p, facts) {
       const list = members(facts);
@@ -257,8 +285,11 @@ export const suspendProcess: LocalAction<ProcessTarget> = {
       });
       return {
         ok: states.every((s) => s.state !== 'T'),
-        saw: states.map((s) => `/proc/${s.pid}/stat state ${s.state}`).join(', '),
+        saw: states.map((s) => `/proc/${s.pid}/stat state ${s.state}`).join(', ') || 'no process left of it',
       };
+    },
+    async settle(p, _f, ctx) {
+      ctx.store.endEffect(suspendSubject(p.pid));
     },
   }),
 };
