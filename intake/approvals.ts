@@ -112,6 +112,21 @@ export class AttemptLog {
   }
 }
 
+/**
+ * At most `limit` calls in each `windowMs` are let through (true): refusals that a sender without credentials
+ * (or with a leaked secret) can repeat without end are recorded at this rate, not without bound.
+ */
+export function rateBound(limit: number, windowMs: number, now: () => number = Date.now): () => boolean {
+  let start = Number.NEGATIVE_INFINITY;
+  let n = 0;
+  return () => {
+    const t = now();
+    // A clock that moved back starts a new window too (else nothing would be recorded until it caught up).
+    if (t - start > windowMs || t < start) [start, n] = [t, 0];
+    return ++n <= limit;
+  };
+}
+
 const STATUS_FOR_CODE: Record<string, number> = {
   'not-found': 404,
   'already-decided': 409,

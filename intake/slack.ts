@@ -14,6 +14,9 @@
  *     (Bolt 5.1 alone accepts future timestamps), a valid v0 signature in its exact form (`v0=` and 64 hex
  *     digits; Bolt ignores anything after a second '='), and the signature not seen before
  *     (single-use; seen ids are kept in SQLite with an expiry); refusals answer 401 and are recorded;
+ *     then the body must be a click our listeners take (block_actions, one of our buttons, a reference that
+ *     parses): correctly signed garbage (a bug, or a leaked signing secret) answers 400 and is recorded as
+ *     signed, with the ids it names and a digest of the body (never the body), at its own bounded rate;
  *  2. (http) Bolt's own verification of the same signature; (socket) the envelope checks above; then an
  *     immediate ack (Slack's 3 seconds);
  *  3. the payload's team and app ids are ours; the trigger and action are single-use too;
@@ -31,6 +34,7 @@
  * refusal is recorded in the decision log (approval_attempts), as the HTTP path records them.
  */
 import { createHash } from 'node:crypto';
+import { parse as parseForm } from 'node:querystring';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
@@ -64,7 +68,7 @@ import {
 } from '../src/slack/blocks.js';
 import { OPERATOR_ROLES } from '../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../src/policy/approval.js';
-import type { ApprovalDecider, AttemptLog } from './approvals.js';
+import { rateBound, type ApprovalDecider, type AttemptLog } from './approvals.js';
 import type { Operator, OperatorStore } from './operators.js';
 import { openSqlite } from './sqlite.js';
 import { giveVerdict, type VerdictDeps, type VerdictLabel } from './verdicts.js';
@@ -191,7 +195,7 @@ export interface SlackServerDeps {
   log?: (line: string) => void;
 }
 
-const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const sha = (s: string | Buffer) => createHash('sha256').update(s).digest('hex');
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -213,6 +217,7 @@ async function readLimited(req: IncomingMessage, limit: number): Promise<Buffer 
 
 interface Claimed {
   user?: string;
+  team?: string;
   decision: string;
   ref?: { incidentId: string; approvalId: string };
 }
@@ -221,13 +226,18 @@ interface Claimed {
 function claimedBy(payload: unknown): Claimed {
   const p = (payload ?? {}) as {
     user?: { id?: unknown };
+    team?: { id?: unknown };
     actions?: { action_id?: unknown; value?: unknown }[];
   };
   const a = p.actions?.[0];
   const verdict = a?.action_id === ACTION_VERDICT_TP ? 'tp' : a?.action_id === ACTION_VERDICT_FP ? 'fp' : '';
   const v = verdict ? parseVerdictRef(a?.value) : undefined;
+  // Claimed ids are only ever shown: printable ASCII, bounded.
+  const id = (v: unknown) =>
+    typeof v === 'string' ? v.slice(0, 32).replace(/[^\x21-\x7e]/g, '?') : undefined;
   return {
-    user: typeof p.user?.id === 'string' ? p.user.id.slice(0, 32) : undefined,
+    user: id(p.user?.id),
+    team: id(p.team?.id),
     decision: verdict
       ? `verdict:${verdict}`
       : a?.action_id === ACTION_APPROVE
@@ -246,6 +256,53 @@ function claimed(raw: Buffer): Claimed {
   } catch {
     return { decision: 'unknown' };
   }
+}
+
+/** What the listeners below take; in http mode the gate refuses anything else, so Bolt never answers it on its own. */
+const Interaction = z.object({
+  type: z.literal('block_actions'),
+  user: z.object({ id: z.string().min(1) }),
+  container: z.record(z.string(), z.unknown()),
+  trigger_id: z.string().min(1),
+  actions: z
+    .array(
+      z.object({
+        action_id: z.enum([ACTION_APPROVE, ACTION_DENY, ACTION_VERDICT_TP, ACTION_VERDICT_FP]),
+        value: z.string(),
+        action_ts: z.string(),
+      }),
+    )
+    .min(1),
+});
+
+/**
+ * Why a (correctly signed) HTTP interaction body is not one our listeners take, or undefined. Parsed exactly as
+ * Bolt parses it (its exact content type, node:querystring, a single `payload`), so both see the same object.
+ */
+function malformed(raw: Buffer, contentType: string | undefined): { reason?: string; payload?: unknown } {
+  if (contentType !== 'application/x-www-form-urlencoded')
+    return { reason: 'content type is not application/x-www-form-urlencoded' };
+  const form = parseForm(raw.toString());
+  if (typeof form.payload !== 'string') return { reason: 'no single payload field' };
+  let payload: unknown;
+  try {
+    payload = JSON.parse(form.payload);
+  } catch {
+    return { reason: 'payload is not JSON' };
+  }
+  const p = Interaction.safeParse(payload);
+  if (!p.success) {
+    const i = p.error.issues[0];
+    return { payload, reason: `${i?.path.join('.') ?? ''}: ${i?.message ?? 'invalid'}`.slice(0, 200) };
+  }
+  const a = p.data.actions[0];
+  const approval = a?.action_id === ACTION_APPROVE || a?.action_id === ACTION_DENY;
+  if (a && !(approval ? parseApprovalRef(a.value) : parseVerdictRef(a.value)))
+    return {
+      payload,
+      reason: `actions.0.value: not a Vigil ${approval ? 'approval' : 'incident'} reference`,
+    };
+  return {};
 }
 
 /** Slack's answers to apps.connections.open that mean the app-level token is wrong, not that Slack is down. */
@@ -331,6 +388,7 @@ function httpReceiver(
   log: (l: string) => void,
   logger: Logger,
   recordUnverified: (code: string, raw: Buffer | undefined, message: string) => void,
+  recordMalformed: (raw: Buffer, payload: unknown, reason: string) => void,
 ): HTTPReceiver {
   const signingSecret = cfg.SLACK_SIGNING_SECRET;
   if (!signingSecret) throw new Error('SLACK_SIGNING_SECRET is required with VIGIL_SLACK_MODE=http');
@@ -374,6 +432,14 @@ function httpReceiver(
     if (!valid) return deny(401, 'bad-signature', raw, 'signature mismatch (unverified request)');
     if (!d.seen.claim(`sig:${sha(signature)}`, nowS))
       return deny(401, 'replay', raw, 'this exact signed request was already received');
+    // Correctly signed but not a click we handle: a bug, or someone else holds the signing secret.
+    const bad = malformed(raw, header(req, 'content-type'));
+    if (bad.reason !== undefined) {
+      recordMalformed(raw, bad.payload, bad.reason);
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end('malformed');
+      return false;
+    }
     return true;
   };
 
@@ -415,12 +481,12 @@ export async function startSlackServer(
   const log = d.log ?? ((l: string) => process.stderr.write(`${redact(l)}\n`));
   const logger = quietLogger(log);
 
-  // Unverified refusals are recorded (without touching the incident), at a bounded rate.
-  let window = { start: 0, n: 0 };
-  const recordUnhandled = (code: string, c: Claimed, message: string) => {
-    const t = now();
-    if (t - window.start > 10_000) window = { start: t, n: 0 };
-    if (++window.n > 50) return;
+  // Unverified refusals are recorded (without touching the incident), at a bounded rate; correctly signed
+  // garbage at its own rate, so a flood of unsigned requests cannot hide it.
+  const unverifiedBound = rateBound(50, 10_000, now);
+  const signedBound = rateBound(50, 10_000, now);
+  const recordUnhandled = (code: string, c: Claimed, message: string, bound = unverifiedBound) => {
+    if (!bound()) return;
     d.attempts.record({
       incidentId: c.ref?.incidentId ?? '-',
       approvalId: c.ref?.approvalId ?? '-',
@@ -434,11 +500,21 @@ export async function startSlackServer(
   };
   const recordUnverified = (code: string, raw: Buffer | undefined, message: string) =>
     recordUnhandled(code, raw ? claimed(raw) : { decision: 'unknown' }, message);
+  // The ids the payload names and a digest of the body; never the body (it carries a token and a response URL).
+  const recordMalformed = (raw: Buffer, payload: unknown, reason: string) => {
+    const c = claimedBy(payload);
+    recordUnhandled(
+      'malformed',
+      c,
+      `correctly signed request, malformed payload (${reason}); team ${c.team ?? '-'}; body sha256 ${sha(raw)}`,
+      signedBound,
+    );
+  };
 
   const receiver: Receiver =
     cfg.VIGIL_SLACK_MODE === 'socket'
       ? socketReceiver(cfg, d, logger)
-      : httpReceiver(cfg, d, now, log, logger, recordUnverified);
+      : httpReceiver(cfg, d, now, log, logger, recordUnverified, recordMalformed);
 
   const app = new App({
     token: cfg.SLACK_BOT_TOKEN,
