@@ -3,7 +3,8 @@
  * decide them. The server re-checks the policy for the operator (defense in depth), then runs the
  * workflow's `decide` Update with a deadline; the workflow's validator is the final word. A refused
  * attempt never reaches history through the validator, so it is recorded here (SQLite) and signalled
- * to the incident's timeline.
+ * to the incident's timeline. So are refused resolves, bad bodies and, at a bounded rate, decision attempts
+ * without a valid token.
  */
 import {
   Client,
@@ -309,8 +310,14 @@ export function unreadable(e: unknown): 'not-found' | 'unavailable' {
     : 'unavailable';
 }
 
+/** Refused resolves share the decision log with approvals, under this approval id. */
+const RESOLVE_ATTEMPT = 'resolve';
+
 export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): void {
-  const { client, approvalsOf, decide } = createApprovalDecider(d);
+  const { client, approvalsOf, decide, recordRefusal } = createApprovalDecider(d);
+  const timeout = d.updateTimeoutMs ?? 10_000;
+  // Anyone can send a request without a valid token: those refusals are recorded at a bounded rate.
+  const unauthenticatedBound = rateBound(50, 10_000);
 
   const operatorOf = (req: FastifyRequest): Operator | undefined => {
     const auth = req.headers.authorization;
@@ -327,11 +334,29 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
   app.register(async (r) => {
     r.addHook('onRequest', async (req, reply) => {
       const op = operatorOf(req);
-      if (!op)
+      if (!op) {
+        // A decision attempt (approve, deny, resolve) is recorded: who the token claims to be, never the token.
+        const { id, approvalId } = req.params as { id?: string; approvalId?: string };
+        if (req.method === 'POST' && id !== undefined && unauthenticatedBound()) {
+          const claims = /^Bearer vop_([a-z0-9][a-z0-9._-]{0,63})\./.exec(
+            req.headers.authorization ?? '',
+          )?.[1];
+          await recordRefusal({
+            incidentId: id,
+            approvalId: approvalId ?? RESOLVE_ATTEMPT,
+            operator: 'unauthenticated',
+            via: 'http',
+            decision: approvalId === undefined ? 'resolve' : 'unknown',
+            code: 'unauthenticated',
+            message: `no valid operator token${claims ? ` (it names ${claims})` : ''}, from ${req.ip}`,
+            signal: false,
+          });
+        }
         return reply
           .code(401)
           .header('www-authenticate', 'Bearer')
           .send({ error: 'operator token required' });
+      }
       (req as FastifyRequest & { operator?: Operator }).operator = op;
     });
 
@@ -366,14 +391,22 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
       '/v1/incidents/:id/approvals/:approvalId',
       async (req, reply) => {
         const op = (req as FastifyRequest & { operator: Operator }).operator;
-        const parsed = Decision.safeParse(json(req.body));
-        if (!parsed.success)
-          return reply.code(400).send({
-            error: 'invalid-request',
-            issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-          });
-        const { decision, paramsHash, reason, via } = parsed.data;
         const { id, approvalId } = req.params;
+        const parsed = Decision.safeParse(json(req.body));
+        if (!parsed.success) {
+          const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+          await recordRefusal({
+            incidentId: id,
+            approvalId,
+            operator: op.id,
+            via: 'http',
+            decision: 'unknown',
+            code: 'invalid-request',
+            message: issues.join('; ').slice(0, 500),
+          });
+          return reply.code(400).send({ error: 'invalid-request', issues });
+        }
+        const { decision, paramsHash, reason, via } = parsed.data;
         const out = await decide({
           incidentId: id,
           approvalId,
@@ -399,17 +432,42 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
 
     r.post<{ Params: { id: string } }>('/v1/incidents/:id/resolve', async (req, reply) => {
       const op = (req as FastifyRequest & { operator: Operator }).operator;
-      if (op.role === 'analyst')
+      const id = req.params.id;
+      const refuse = async (status: number, code: string, message: string, signal = true) => {
+        await recordRefusal({
+          incidentId: id,
+          approvalId: RESOLVE_ATTEMPT,
+          operator: op.id,
+          via: 'http',
+          decision: 'resolve',
+          code,
+          message,
+          signal,
+        });
         return reply
-          .code(403)
-          .send({ error: 'unauthorized', message: 'a lead or admin resolves an incident left to a human' });
+          .code(status)
+          .send(code === 'invalid-request' ? { error: code, issues: [message] } : { error: code, message });
+      };
+      if (op.role === 'analyst')
+        return refuse(403, 'unauthorized', 'a lead or admin resolves an incident left to a human');
       const body = z.object({ note: z.string().min(1).max(2000) }).safeParse(json(req.body));
-      if (!body.success)
-        return reply.code(400).send({ error: 'invalid-request', issues: ['note: say what was done'] });
-      await client.workflow
-        .getHandle(req.params.id)
-        .signal(resolveSignal, { operator: op.id, note: body.data.note, at: new Date().toISOString() });
-      return { status: 'resolved', incidentId: req.params.id, by: op.id };
+      if (!body.success) return refuse(400, 'invalid-request', 'note: say what was done');
+      try {
+        await client.withDeadline(Date.now() + timeout, () =>
+          client.workflow
+            .getHandle(id)
+            .signal(resolveSignal, { operator: op.id, note: body.data.note, at: new Date().toISOString() }),
+        );
+      } catch (e) {
+        // No incident to signal (never was, or closed); anything else is an outage, not a refusal.
+        if (e instanceof WorkflowNotFoundError)
+          return refuse(404, 'not-found', `no open incident ${id}`, false);
+        return reply
+          .code(503)
+          .header('retry-after', '5')
+          .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
+      }
+      return { status: 'resolved', incidentId: id, by: op.id };
     });
   });
 

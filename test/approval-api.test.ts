@@ -138,11 +138,17 @@ describe('the approval HTTP API', () => {
           .list(e.incidentId)
           .map((a) => `${String(a.operator)}:${String(a.outcome)}:${String(a.code)}`),
       ).toEqual([
+        ...Array<string>(5).fill('unauthenticated:refused:unauthenticated'),
         'ana-1:refused:unauthorized',
         'lead-1:refused:wrong-parameters',
+        ...Array<string>(3).fill('lead-1:refused:invalid-request'),
         'lead-1:accepted:null',
         'lead-1:refused:already-decided',
       ]);
+      // Who a refused token claimed to be, never the token.
+      const log = JSON.stringify(attempts.list(e.incidentId));
+      expect(log).toContain('it names lead-1');
+      expect(log).not.toContain('vop_');
     } finally {
       await worker.stop();
     }
@@ -159,6 +165,33 @@ describe('the approval HTTP API', () => {
     expect(attempts.list(id).map((a) => `${String(a.operator)}:${String(a.code)}`)).toEqual([
       'lead-1:not-found',
     ]);
+  });
+
+  it('refuses a resolve without a token, from an analyst, without a note or of no incident, and records each refusal', async () => {
+    const id = `inc-nowhere-${randomUUID().slice(0, 8)}`;
+    const url = `/v1/incidents/${id}/resolve`;
+    const note = { note: 'host rebuilt' };
+    expect((await post(url, note)).statusCode).toBe(401);
+    expect((await post(url, note, `vop_lead-1.${'B'.repeat(43)}`)).statusCode).toBe(401);
+    const analyst = await post(url, note, tokens['ana-1']);
+    expect([analyst.statusCode, analyst.json().error]).toEqual([403, 'unauthorized']);
+    const empty = await post(url, { note: '' }, tokens['lead-1']);
+    expect([empty.statusCode, empty.json().error]).toEqual([400, 'invalid-request']);
+    const nowhere = await post(url, note, tokens['lead-1']);
+    expect([nowhere.statusCode, nowhere.json().error]).toEqual([404, 'not-found']);
+
+    const rows = attempts.list(id);
+    expect(
+      rows.map((a) => `${String(a.operator)}:${String(a.decision)}:${String(a.outcome)}:${String(a.code)}`),
+    ).toEqual([
+      'unauthenticated:resolve:refused:unauthenticated',
+      'unauthenticated:resolve:refused:unauthenticated',
+      'ana-1:resolve:refused:unauthorized',
+      'lead-1:resolve:refused:invalid-request',
+      'lead-1:resolve:refused:not-found',
+    ]);
+    expect(String(rows[1]?.message)).toContain('it names lead-1');
+    expect(JSON.stringify(rows)).not.toMatch(/vop_|BBBB/);
   });
 
   it('answers 503 with Retry-After, not "no open incident", while the incident\'s worker is down', async () => {
@@ -184,5 +217,15 @@ describe('the approval HTTP API', () => {
     } finally {
       await back.stop();
     }
+  });
+
+  // Last: it uses up the window of unauthenticated refusals the other tests record in.
+  it('records refusals without a valid token at a bounded rate', async () => {
+    const id = `inc-flood-${randomUUID().slice(0, 8)}`;
+    for (let i = 0; i < 120; i++)
+      expect((await post(`/v1/incidents/${id}/resolve`, { note: 'x' }, `nope-${i}`)).statusCode).toBe(401);
+    // 50 per 10 s: the flood (well under 10 s) spans one window, or the end of one and the start of the next.
+    expect(attempts.list(id).length).toBeGreaterThan(0);
+    expect(attempts.list(id).length).toBeLessThanOrEqual(100);
   });
 });
