@@ -86,7 +86,8 @@ export class LogVerifier {
   private readonly kinds: Partial<Record<AuditKind, number>> = {};
   private readonly watched = new Map<number, string>();
   private readonly trusted: Set<string>;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  // ignoreBOM keeps a byte order mark in the text (the default drops it), so a line behind one is not canonical.
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
   constructor(private readonly opts: VerifyOptions) {
     this.trusted = new Set(opts.trustedFingerprints.map((f) => normalizeFingerprint(f) ?? f));
