@@ -35,12 +35,32 @@ const B64 = (bytes: number) =>
       `expected ${bytes} bytes in canonical base64`,
     );
 
+/** A JSON value exactly as JSON.parse made it: plain objects, arrays, strings, finite numbers, booleans, null. */
+function isJson(v: unknown): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (Array.isArray(v)) return v.every(isJson);
+  if (typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return (proto === Object.prototype || proto === null) && Object.values(v).every(isJson);
+}
+
+/**
+ * The payload is checked, never copied: a copy made by assignment (z.record, z.json) drops a member named
+ * `__proto__`, which JSON.parse keeps (and the writer writes), so the entry read back would not be the one
+ * that was hashed.
+ */
+const JsonObject = z.custom<{ [key: string]: Json }>(
+  (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && isJson(v),
+  'expected a JSON object',
+);
+
 export const AuditEntry = z.strictObject({
   v: z.literal(LOG_VERSION),
   seq: z.number().int().positive(),
   time: z.iso.datetime(),
   kind: z.enum(AUDIT_KINDS),
-  payload: z.record(z.string(), z.json()),
+  payload: JsonObject,
   prevHash: Hex64,
   hash: Hex64,
 });
