@@ -206,7 +206,7 @@ export function verifyBundle(json: unknown, trustedFingerprints: readonly string
   const chainKeys = chain.length ? chain.map((k) => k.fingerprint) : [...signers];
   const trusted = chain.length ? chainTrusted : signers.size > 0;
 
-  const runs = new Map<string, { decisions: Set<number>; history: number; closed?: Entry }>();
+  const runs = new Map<string, { decisions: Set<number>; history: number; closed?: Entry; seq: number }>();
   const seen = new Set<number>();
   for (const { entry: e, checkpointSeq, proof } of b.entries) {
     if (seen.has(e.seq)) bad(e.seq, `entry ${e.seq} appears twice`);
@@ -247,16 +247,23 @@ export function verifyBundle(json: unknown, trustedFingerprints: readonly string
       continue;
     }
     const key = `${jsonText(e.payload.workflowId)}/${jsonText(e.payload.runId)}`;
-    const run = runs.get(key) ?? { decisions: new Set<number>(), history: 0 };
+    const run = runs.get(key) ?? { decisions: new Set<number>(), history: 0, seq: e.seq };
     runs.set(key, run);
     if (e.kind === 'history') run.history += 1;
     if (e.kind === 'decision') run.decisions.add(e.payload.index as number);
     if (e.kind === 'incident.closed') run.closed = e;
   }
-  // Per run: the closing record says how many decisions there were; all of them and the history must be here.
+  // Per run: the closing record says how many decisions there were; it, all of them and the history must be
+  // here (a bundle without the closing record would hide how many decisions to expect).
   for (const [key, run] of runs) {
     const closed = run.closed;
-    if (!closed) continue;
+    if (!closed) {
+      bad(
+        run.seq,
+        `run ${key} is incomplete in the bundle (no incident.closed: its decisions cannot be counted)`,
+      );
+      continue;
+    }
     const n = Number(closed.payload.decisionCount ?? 0);
     const missing = [...Array(n).keys()].filter((i) => !run.decisions.has(i));
     if (run.history !== 1 || missing.length)
