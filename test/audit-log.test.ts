@@ -537,11 +537,15 @@ describe('evidence bundles', () => {
     expect(new Set(bundle.checkpoints.map((c) => c.payload.keyFingerprint))).toEqual(
       new Set([a.fingerprint, b.fingerprint]),
     );
-    for (const pinned of [[a.fingerprint], [b.fingerprint]]) {
+    for (const pinned of [[a.fingerprint], [a.fingerprint, b.fingerprint]]) {
       const r = verifyBundle(JSON.parse(JSON.stringify(bundle)), pinned);
       expect(r.problems).toEqual([]);
       expect(r).toMatchObject({ ok: true, incidentId: id, runs: runs.size });
     }
+    // B alone does not vouch for A's older checkpoints: the bundle lacks the chain from them to the rotation.
+    expect(verifyBundle(JSON.parse(JSON.stringify(bundle)), [b.fingerprint]).firstBad?.reason).toMatch(
+      /retired before the pinned key .* took over/,
+    );
     const tamper = (f: (b: AuditBundle) => void) => {
       const copy = structuredClone(bundle);
       f(copy);

@@ -137,6 +137,8 @@ export function verifyBundle(json: unknown, trustedFingerprints: readonly string
 
   // The key chain: K0 -rot-> K1 -rot-> ...; each key signs from its rotation on (K0 until the first one).
   const chain: { fingerprint: string; publicKey: string; untilSeq: number }[] = [];
+  /** handovers[i] hands over from chain[i] to chain[i + 1]. */
+  const handovers: Entry[] = [];
   const rotations = [...b.rotations].sort((x, y) => x.seq - y.seq);
   for (const r of rotations) {
     if (!intact(r, 'key rotation')) continue;
@@ -164,12 +166,32 @@ export function verifyBundle(json: unknown, trustedFingerprints: readonly string
         chain.push({ fingerprint: k.oldFingerprint, publicKey: k.oldPublicKey, untilSeq: r.seq });
       else (chain[chain.length - 1] as { untilSeq: number }).untilSeq = r.seq;
       chain.push({ fingerprint: k.newFingerprint, publicKey: k.newPublicKey, untilSeq: Infinity });
+      handovers.push(r);
     }
   }
-  // With rotations, each checkpoint must be signed by the key active at its seq, and the chain must hold a
-  // pinned key; without any, every checkpoint's key must itself be pinned.
+  // With rotations, each checkpoint must be signed by the key active at its seq; without any, every
+  // checkpoint's key must itself be pinned. A pinned key vouches for the keys after it (it signed each
+  // handover). It does not vouch for the keys before it: in the log, the rotation's prevHash links the new
+  // key's signature to all the history before it, but a bundle lacks the entries between an older checkpoint
+  // and the rotation, so a leaked retired key could sign a forged one. Only a checkpoint the rotation (or a
+  // run of back-to-back rotations) directly follows is linked within the bundle.
   const chainTrusted = chain.some((k) => pinned.has(k.fingerprint));
-  const keyAt = (seq: number) => chain.find((k) => seq <= k.untilSeq)?.fingerprint;
+  const firstPinned = chain.findIndex((k) => pinned.has(k.fingerprint));
+  const keyIndexAt = (seq: number) => chain.findIndex((k) => seq <= k.untilSeq);
+  const keyAt = (seq: number) => chain[keyIndexAt(seq)]?.fingerprint;
+  const vouched = (cp: Entry, fingerprint: string): boolean => {
+    if (pinned.has(fingerprint)) return true;
+    if (firstPinned < 0) return false;
+    const i = keyIndexAt(cp.seq);
+    if (i >= firstPinned) return true;
+    let prev = cp;
+    for (let j = i; j < firstPinned; j++) {
+      const h = handovers[j];
+      if (!h || h.seq !== prev.seq + 1 || h.prevHash !== prev.hash) return false;
+      prev = h;
+    }
+    return true;
+  };
 
   const roots = new Map<number, { root: Buffer; from: number; to: number }>();
   const given = new Set(b.checkpoints.map((c) => c.seq));
@@ -191,7 +213,12 @@ export function verifyBundle(json: unknown, trustedFingerprints: readonly string
         cp.seq,
         `checkpoint ${cp.seq} is signed by ${short(c.keyFingerprint)}, not by the key active at that seq`,
       );
-    else if (chain.length ? !chainTrusted : !pinned.has(c.keyFingerprint))
+    else if (chainTrusted && !vouched(cp, c.keyFingerprint))
+      bad(
+        cp.seq,
+        `checkpoint ${cp.seq} is signed by key ${short(c.keyFingerprint)}, retired before the pinned key ${short(chain[firstPinned]?.fingerprint ?? '')} took over; a bundle cannot link it to that rotation: pin ${short(c.keyFingerprint)} too, or verify the full log`,
+      );
+    else if (!vouched(cp, c.keyFingerprint))
       bad(
         cp.seq,
         `checkpoint ${cp.seq} is signed by key ${short(c.keyFingerprint)} which is not pinned (VIGIL_AUDIT_TRUSTED_KEYS) nor endorsed by a pinned key`,
@@ -204,7 +231,8 @@ export function verifyBundle(json: unknown, trustedFingerprints: readonly string
     }
   }
   const chainKeys = chain.length ? chain.map((k) => k.fingerprint) : [...signers];
-  const trusted = chain.length ? chainTrusted : signers.size > 0;
+  const isTrusted = (fp: string, i: number) =>
+    pinned.has(fp) || signers.has(fp) || (firstPinned >= 0 && i >= firstPinned);
 
   const runs = new Map<string, { decisions: Set<number>; history: number; closed?: Entry; seq: number }>();
   const seen = new Set<number>();
@@ -279,7 +307,7 @@ export function verifyBundle(json: unknown, trustedFingerprints: readonly string
     entries: b.entries.length,
     runs: runs.size,
     checkpoints: b.checkpoints.length,
-    keys: chainKeys.map((fingerprint) => ({ fingerprint, trusted })),
+    keys: chainKeys.map((fingerprint, i) => ({ fingerprint, trusted: isTrusted(fingerprint, i) })),
     ...(problems[0]
       ? { firstBad: problems[0] }
       : b.entries.length

@@ -156,7 +156,8 @@ async function run(opts: AuditOptions): Promise<number> {
           process.stdout.write(
             `key.rotated at seq ${rot?.seq}: new key ${next.fingerprint}\n` +
               `Now point VIGIL_AUDIT_SIGNING_KEY at ${resolve(opts.arg)} and restart the exporter;\n` +
-              `verifiers may pin either key (the rotation is signed by both).\n`,
+              `verifiers of the log may pin either key (the rotation is signed by both); bundles of entries\n` +
+              `sealed before now verify only with the old key pinned.\n`,
           );
         return 0;
       } finally {
