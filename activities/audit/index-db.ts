@@ -2,7 +2,8 @@
  * The audit log's SQLite index (better-sqlite3, WAL), beside the log: where each entry sits in the file,
  * its hash and kind, which incident it belongs to, the exported records' idempotency keys, the active
  * signing key, and the exporter's cursors. The log is the source of truth: the index is rebuilt from it
- * when missing or when it does not match. Its write transaction (BEGIN IMMEDIATE) is also the writers'
+ * when missing; when it does not match, the writer refuses the log and a reader reads it with a private
+ * in-memory index, leaving this one as it is. Its write transaction (BEGIN IMMEDIATE) is also the writers'
  * lock: every append happens inside one, so two processes never interleave lines.
  */
 import { chmodSync, mkdirSync } from 'node:fs';
@@ -46,10 +47,12 @@ export class AuditIndex {
   readonly db: Database.Database;
   private readonly q;
 
+  /** `file` ':memory:' is a private index (a reader of a log that does not match the index beside it). */
   constructor(file: string) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    const memory = file === ':memory:';
+    if (!memory) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     this.db = new Database(file);
-    chmodSync(file, 0o600); // like the log: incident ids and times are nobody else's business
+    if (!memory) chmodSync(file, 0o600); // like the log: incident ids and times are nobody else's business
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 15000');
@@ -160,10 +163,6 @@ export class AuditIndex {
   }
   setCursor(name: string, value: string): void {
     this.q.setCursor.run(name, value, new Date().toISOString());
-  }
-  /** Forget every entry (the log is re-read); cursors stay (records are deduplicated by their keys). */
-  clearEntries(): void {
-    this.db.exec("DELETE FROM entries; DELETE FROM meta WHERE k LIKE 'key.%'");
   }
   close(): void {
     this.db.close();

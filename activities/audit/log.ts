@@ -37,6 +37,9 @@ export class AuditLogError extends Error {
   override readonly name = 'AuditLogError';
 }
 
+/** A reader found the log does not match the index beside it (it then reads with a private index). */
+class IndexMismatch extends Error {}
+
 export interface AuditLogOptions {
   logPath: string;
   /** Default: audit-index.db beside the log. */
@@ -75,7 +78,7 @@ const KEY_PUB = 'key.publicKey';
 export const defaultIndexPath = (logPath: string) => join(dirname(logPath), 'audit-index.db');
 
 export class AuditLog {
-  private readonly index: AuditIndex;
+  private index: AuditIndex;
   private readonly fd: number;
   private signer?: Signer;
   private readonly every: number;
@@ -94,7 +97,17 @@ export class AuditLog {
   static open(opts: AuditLogOptions): AuditLog {
     const log = new AuditLog(opts);
     try {
-      log.index.locked(() => log.sync());
+      try {
+        log.index.locked(() => log.sync());
+      } catch (e) {
+        if (!(e instanceof IndexMismatch)) throw e;
+        // Rebuilding the shared index from the altered log would let the writer continue (and sign) it:
+        // leave that index as it is and read the log through a private one.
+        log.index.close();
+        log.index = new AuditIndex(':memory:');
+        log.warning = `${e.message}; read from the log with a private index (the one beside it is left as it is, and the exporter refuses the log)`;
+        log.index.locked(() => log.sync());
+      }
     } catch (e) {
       log.close();
       throw e;
@@ -407,14 +420,11 @@ export class AuditLog {
   /** Bring the index up to the log: verify the indexed tail still matches and index what follows. */
   private sync(): void {
     const size = fstatSync(this.fd).size;
-    let last = this.index.last();
+    const last = this.index.last();
     const mismatch = this.indexMismatch(size, last);
     if (mismatch) {
-      if (this.opts.mode !== 'reader')
-        throw new AuditLogError(`${mismatch}; the log may have been altered: run vigil audit verify`);
-      this.warning = `${mismatch}; the index was rebuilt from the log`;
-      this.index.clearEntries();
-      last = undefined;
+      if (this.opts.mode === 'reader') throw new IndexMismatch(mismatch);
+      throw new AuditLogError(`${mismatch}; the log may have been altered: run vigil audit verify`);
     }
     let offset = last ? last.offset + last.length : 0;
     let seq = last?.seq ?? 0;
