@@ -16,7 +16,6 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportBundle, verifyBundle, type AuditBundle } from '../activities/audit/bundle.js';
 import { canonicalJson, sha256Hex } from '../activities/audit/canonical.js';
@@ -39,6 +38,7 @@ import { AuditLog, AuditLogError } from '../activities/audit/log.js';
 import { inclusionProof, merkleRoot, verifyInclusion } from '../activities/audit/merkle.js';
 import { verifyLog, verifyLogBuffer, type VerifyReport } from '../activities/audit/verify.js';
 import { ConfigError } from '../src/errors.js';
+import { historyRecord } from './helpers/audit.js';
 
 let dir: string;
 beforeAll(() => {
@@ -71,17 +71,7 @@ function records(i: number) {
   const history = JSON.stringify({ events: [{ eventId: '1', eventType: 'WORKFLOW_EXECUTION_STARTED', i }] });
   const decisions = 1 + (i % 2);
   return [
-    {
-      kind: 'history' as const,
-      payload: {
-        ...ids,
-        encoding: 'gzip+base64',
-        sha256: sha256Hex(history),
-        bytes: history.length,
-        events: 1,
-        data: gzipSync(history).toString('base64'),
-      },
-    },
+    historyRecord(ids, history, 1),
     ...Array.from({ length: decisions }, (_, index) => ({
       kind: 'decision' as const,
       payload: {

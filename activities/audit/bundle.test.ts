@@ -5,14 +5,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exportBundle, verifyBundle, type AuditBundle } from './bundle.js';
-import { sha256Hex } from './canonical.js';
 import { entryHash, LOG_VERSION, signedStatement, type AuditEntry, type UnhashedEntry } from './entry.js';
 import { generateSigningKey, type Signer } from './keys.js';
 import { AuditLog, type NewRecord } from './log.js';
 import { inclusionProof, merkleRoot } from './merkle.js';
+import { historyRecord } from '../../test/helpers/audit.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -23,17 +22,7 @@ function run(incidentId: string, runId: string, verdicts: string[]): NewRecord[]
   const ids = { workflowId: incidentId, runId, incidentId };
   const history = JSON.stringify({ events: [{ eventId: '1', runId }] });
   return [
-    {
-      kind: 'history',
-      payload: {
-        ...ids,
-        encoding: 'gzip+base64',
-        sha256: sha256Hex(history),
-        bytes: history.length,
-        events: 1,
-        data: gzipSync(history).toString('base64'),
-      },
-    },
+    historyRecord(ids, history, 1),
     ...verdicts.map((verdict, index) => ({
       kind: 'decision' as const,
       payload: { ...ids, index, record: { verdict } },

@@ -6,13 +6,12 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { exportBundle, verifyBundle } from './bundle.js';
-import { sha256Hex } from './canonical.js';
 import { generateSigningKey } from './keys.js';
 import { AuditLog } from './log.js';
 import { verifyLogBuffer } from './verify.js';
+import { historyRecord } from '../../test/helpers/audit.js';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -28,17 +27,7 @@ function sealed(payloads: Record<string, unknown>[]) {
   const ids = { workflowId: 'inc-1', runId: 'r1', incidentId: 'inc-1' };
   const history = '{"events":[]}';
   log.append([
-    {
-      kind: 'history',
-      payload: {
-        ...ids,
-        encoding: 'gzip+base64',
-        sha256: sha256Hex(history),
-        bytes: history.length,
-        events: 0,
-        data: gzipSync(history).toString('base64'),
-      },
-    },
+    historyRecord(ids, history, 0),
     ...payloads.map((p, index) => ({ kind: 'decision' as const, payload: { ...ids, index, ...p } })),
     { kind: 'incident.closed', payload: { ...ids, execution: 'COMPLETED', decisionCount: payloads.length } },
   ]);
