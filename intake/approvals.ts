@@ -453,10 +453,18 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
       const body = z.object({ note: z.string().min(1).max(2000) }).safeParse(json(req.body));
       if (!body.success) return refuse(400, 'invalid-request', 'note: say what was done');
       try {
+        const handle = client.workflow.getHandle(id);
+        // Only an open incident is resolved: a containment hold, the control workflow or an RPA job under
+        // this id would take the signal (and the answer would say "resolved") without meaning anything.
+        const d = await client.withDeadline(Date.now() + timeout, () => handle.describe());
+        if (d.type !== INCIDENT_WORKFLOW || d.status.name !== 'RUNNING')
+          return refuse(404, 'not-found', `no open incident ${id}`, false);
         await client.withDeadline(Date.now() + timeout, () =>
-          client.workflow
-            .getHandle(id)
-            .signal(resolveSignal, { operator: op.id, note: body.data.note, at: new Date().toISOString() }),
+          handle.signal(resolveSignal, {
+            operator: op.id,
+            note: body.data.note,
+            at: new Date().toISOString(),
+          }),
         );
       } catch (e) {
         // No incident to signal (never was, or closed); anything else is an outage, not a refusal.

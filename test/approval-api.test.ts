@@ -194,6 +194,26 @@ describe('the approval HTTP API', () => {
     expect(JSON.stringify(rows)).not.toMatch(/vop_|BBBB/);
   });
 
+  it('resolves only an incident: another workflow under the id is answered 404 and gets no signal', async () => {
+    const id = `containment-inc-x-${randomUUID().slice(0, 8)}`;
+    const other = await client.workflow.start('containment', {
+      taskQueue: uniqueQueue('not-an-incident'),
+      workflowId: id,
+      args: [{}],
+    });
+    try {
+      const res = await post(`/v1/incidents/${id}/resolve`, { note: 'x' }, tokens['lead-1']);
+      expect([res.statusCode, res.json().error]).toEqual([404, 'not-found']);
+      const { events } = await other.fetchHistory();
+      expect((events ?? []).some((e) => e.workflowExecutionSignaledEventAttributes)).toBe(false);
+      expect(attempts.list(id).map((a) => `${String(a.operator)}:${String(a.code)}`)).toEqual([
+        'lead-1:not-found',
+      ]);
+    } finally {
+      await other.terminate('test over');
+    }
+  });
+
   it('answers 503 with Retry-After, not "no open incident", while the incident\'s worker is down', async () => {
     const queue = uniqueQueue('approval-api-down');
     const e = reverseShell(`api-${randomUUID().slice(0, 8)}`);
