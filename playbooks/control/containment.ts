@@ -129,9 +129,11 @@ export async function containment(hold: ContainmentHold): Promise<ContainmentSta
       });
     } catch (e) {
       if (!(e instanceof ActivityFailure)) throw e;
-      // NotFound from an undo: nothing of the effect is left (the process and what was stopped with it are
-      // gone, no block or lock or vault copy of ours is recorded). Released, not "still in place".
+      // NotFound from the agent's undo: nothing of the effect is left (the process and what was stopped with
+      // it are gone, no block or lock or vault copy of ours is recorded). Released, not "still in place".
+      // An EDR's 404 can also mean a wrong tenant or device id: that stays a failed undo for a person.
       if (
+        hold.result.responder === 'agent' &&
         e.cause instanceof ApplicationFailure &&
         e.cause.type === ErrorType.NotFound &&
         patched(UNDO_NOTHING_LEFT)
