@@ -112,7 +112,7 @@ export const RecordPayload = z.looseObject({
 });
 
 export const LogRecoveredPayload = z.strictObject({
-  /** Bytes of an incomplete last line (a torn write) that the writer cut before appending again. */
+  /** Bytes the writer cut before appending again: a torn last line, or a tail its intent did not announce. */
   droppedBytes: z.number().int().positive(),
   droppedSha256: Hex64,
   offset: z.number().int().nonnegative(),

@@ -3,6 +3,8 @@
  * and its writer. Appends happen under the index's write lock, are fsync'd before the index records them,
  * and are idempotent on each record's export key, so a crash between the write and the index update
  * neither loses nor duplicates anything: the next open re-reads the log tail and indexes what is there.
+ * With a signing key, each write is first announced in a signed intent (intent.ts), and an unindexed tail
+ * that the intent does not announce exactly is cut (and recorded), never adopted and sealed.
  */
 import {
   closeSync,
@@ -14,6 +16,7 @@ import {
   readSync,
   writeSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { sha256Hex, toJson, type Json } from './canonical.js';
 import {
@@ -30,6 +33,7 @@ import {
   type UnhashedEntry,
 } from './entry.js';
 import { AuditIndex, type IndexedEntry } from './index-db.js';
+import { intentMatches, writeIntent } from './intent.js';
 import type { Signer } from './keys.js';
 import { merkleRoot } from './merkle.js';
 
@@ -353,6 +357,19 @@ export class AuditLog {
     let offset = fstatSync(this.fd).size;
     const lines = entries.map((e) => Buffer.from(encodeEntry(e), 'utf8'));
     const buf = Buffer.concat(lines);
+    // Announce the write, signed, so the next open adopts these bytes after a crash and nothing else.
+    if (this.signer)
+      writeIntent(
+        this.opts.logPath,
+        {
+          offset,
+          length: buf.length,
+          sha256: sha256Hex(buf),
+          firstSeq: entries[0]?.seq ?? 0,
+          lastSeq: entries[entries.length - 1]?.seq ?? 0,
+        },
+        this.signer,
+      );
     let done = 0;
     while (done < buf.length) done += writeSync(this.fd, buf, done, buf.length - done);
     fsyncSync(this.fd);
@@ -427,6 +444,16 @@ export class AuditLog {
       throw new AuditLogError(`${mismatch}; the log may have been altered: run vigil audit verify`);
     }
     let offset = last ? last.offset + last.length : 0;
+    if (last && size > offset && this.opts.mode !== 'reader' && this.signer) {
+      const tail = this.unannouncedTail(offset, size);
+      if (tail) {
+        // Not what this writer (or another holder of the key) announced: someone else appended it.
+        ftruncateSync(this.fd, offset);
+        fsyncSync(this.fd);
+        this.write([{ kind: 'log.recovered', payload: { ...tail, offset } }]);
+        return;
+      }
+    }
     let seq = last?.seq ?? 0;
     let prev = last?.hash ?? GENESIS_HASH;
     let carry = Buffer.alloc(0);
@@ -466,6 +493,30 @@ export class AuditLog {
         },
       ]);
     }
+  }
+
+  /**
+   * Bytes after the indexed end are adopted only when the signed intent announced exactly them (the
+   * writer's own crash between the write and the index update). Returns what to drop otherwise.
+   */
+  private unannouncedTail(
+    offset: number,
+    size: number,
+  ): { droppedBytes: number; droppedSha256: string } | undefined {
+    const signer = this.signer;
+    if (!signer) return undefined;
+    const h = createHash('sha256');
+    for (let pos = offset; pos < size;) {
+      const chunk = this.readAt(pos, Math.min(1 << 20, size - pos));
+      if (!chunk.length) break;
+      h.update(chunk);
+      pos += chunk.length;
+    }
+    const tail = { offset, length: size - offset, sha256: h.digest('hex') };
+    const fingerprint = this.index.meta(KEY_FP) ?? signer.fingerprint;
+    const publicKey = this.index.meta(KEY_PUB) ?? signer.publicKey;
+    if (intentMatches(this.opts.logPath, tail, { fingerprint, publicKey })) return undefined;
+    return { droppedBytes: tail.length, droppedSha256: tail.sha256 };
   }
 
   private indexMismatch(size: number, last: IndexedEntry | undefined): string | undefined {
