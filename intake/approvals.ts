@@ -114,19 +114,35 @@ export class AttemptLog {
 }
 
 /**
- * At most `limit` calls in each `windowMs` are let through (true): refusals that a sender without credentials
- * (or with a leaked secret) can repeat without end are recorded at this rate, not without bound.
+ * At most `limit` calls in each `windowMs` are let through: refusals that a sender without credentials (or with
+ * a leaked secret) can repeat without end are recorded at this rate, not without bound. A call let through gets
+ * how many were held back since the last one let through (so the record can say so); one held back gets false.
  */
-export function rateBound(limit: number, windowMs: number, now: () => number = Date.now): () => boolean {
+export function rateBound(
+  limit: number,
+  windowMs: number,
+  now: () => number = Date.now,
+): () => number | false {
   let start = Number.NEGATIVE_INFINITY;
   let n = 0;
+  let dropped = 0;
   return () => {
     const t = now();
     // A clock that moved back starts a new window too (else nothing would be recorded until it caught up).
     if (t - start > windowMs || t < start) [start, n] = [t, 0];
-    return ++n <= limit;
+    if (++n > limit) {
+      dropped++;
+      return false;
+    }
+    const before = dropped;
+    dropped = 0;
+    return before;
   };
 }
+
+/** The note a recorded refusal carries when earlier ones went unrecorded past the rate bound. */
+export const droppedNote = (dropped: number) =>
+  dropped ? `; ${dropped} earlier refusal(s) past the rate bound were not recorded` : '';
 
 const STATUS_FOR_CODE: Record<string, number> = {
   'not-found': 404,
@@ -337,7 +353,8 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
       if (!op) {
         // A decision attempt (approve, deny, resolve) is recorded: who the token claims to be, never the token.
         const { id, approvalId } = req.params as { id?: string; approvalId?: string };
-        if (req.method === 'POST' && id !== undefined && unauthenticatedBound()) {
+        const dropped = req.method === 'POST' && id !== undefined ? unauthenticatedBound() : false;
+        if (id !== undefined && dropped !== false) {
           const claims = /^Bearer vop_([a-z0-9][a-z0-9._-]{0,63})\./.exec(
             req.headers.authorization ?? '',
           )?.[1];
@@ -348,7 +365,7 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
             via: 'http',
             decision: approvalId === undefined ? 'resolve' : 'unknown',
             code: 'unauthenticated',
-            message: `no valid operator token${claims ? ` (it names ${claims})` : ''}, from ${req.ip}`,
+            message: `no valid operator token${claims ? ` (it names ${claims})` : ''}, from ${req.ip}${droppedNote(dropped)}`,
             signal: false,
           });
         }

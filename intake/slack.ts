@@ -68,7 +68,7 @@ import {
 } from '../src/slack/blocks.js';
 import { OPERATOR_ROLES } from '../src/policy/actions.js';
 import type { ApprovalRequestRecord } from '../src/policy/approval.js';
-import { rateBound, type ApprovalDecider, type AttemptLog } from './approvals.js';
+import { droppedNote, rateBound, type ApprovalDecider, type AttemptLog } from './approvals.js';
 import type { Operator, OperatorStore } from './operators.js';
 import { openSqlite } from './sqlite.js';
 import { giveVerdict, type VerdictDeps, type VerdictLabel } from './verdicts.js';
@@ -486,7 +486,8 @@ export async function startSlackServer(
   const unverifiedBound = rateBound(50, 10_000, now);
   const signedBound = rateBound(50, 10_000, now);
   const recordUnhandled = (code: string, c: Claimed, message: string, bound = unverifiedBound) => {
-    if (!bound()) return;
+    const dropped = bound();
+    if (dropped === false) return;
     d.attempts.record({
       incidentId: c.ref?.incidentId ?? '-',
       approvalId: c.ref?.approvalId ?? '-',
@@ -495,7 +496,7 @@ export async function startSlackServer(
       decision: c.decision,
       outcome: 'refused',
       code,
-      message,
+      message: `${message}${droppedNote(dropped)}`,
     });
   };
   const recordUnverified = (code: string, raw: Buffer | undefined, message: string) =>
