@@ -16,7 +16,7 @@ import {
 import { ApplicationFailure, type DataConverter } from '@temporalio/common';
 import type Database from 'better-sqlite3';
 import { openSqlite } from './sqlite.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   approvalRejectedSignal,
@@ -326,6 +326,14 @@ export function unreadable(e: unknown): 'not-found' | 'unavailable' {
     : 'unavailable';
 }
 
+/** 503 with Retry-After: Temporal (or, for a query, the incident's worker) did not answer in time. */
+function engineUnavailable(reply: FastifyReply) {
+  return reply
+    .code(503)
+    .header('retry-after', '5')
+    .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
+}
+
 /** Refused resolves share the decision log with approvals, under this approval id. */
 const RESOLVE_ATTEMPT = 'resolve';
 
@@ -397,10 +405,7 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
       } catch (e) {
         if (unreadable(e) === 'not-found')
           return reply.code(404).send({ error: `no open incident ${req.params.id}` });
-        return reply
-          .code(503)
-          .header('retry-after', '5')
-          .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
+        return engineUnavailable(reply);
       }
     });
 
@@ -469,29 +474,28 @@ export function registerApprovalRoutes(app: FastifyInstance, d: ApprovalDeps): v
         return refuse(403, 'unauthorized', 'a lead or admin resolves an incident left to a human');
       const body = z.object({ note: z.string().min(1).max(2000) }).safeParse(json(req.body));
       if (!body.success) return refuse(400, 'invalid-request', 'note: say what was done');
+      let outcome: 'resolved' | 'not-found' | 'unavailable';
       try {
         const handle = client.workflow.getHandle(id);
         // Only an open incident is resolved: a containment hold, the control workflow or an RPA job under
         // this id would take the signal (and the answer would say "resolved") without meaning anything.
         const d = await client.withDeadline(Date.now() + timeout, () => handle.describe());
-        if (d.type !== INCIDENT_WORKFLOW || d.status.name !== 'RUNNING')
-          return refuse(404, 'not-found', `no open incident ${id}`, false);
-        await client.withDeadline(Date.now() + timeout, () =>
-          handle.signal(resolveSignal, {
-            operator: op.id,
-            note: body.data.note,
-            at: new Date().toISOString(),
-          }),
-        );
+        if (d.type === INCIDENT_WORKFLOW && d.status.name === 'RUNNING') {
+          await client.withDeadline(Date.now() + timeout, () =>
+            handle.signal(resolveSignal, {
+              operator: op.id,
+              note: body.data.note,
+              at: new Date().toISOString(),
+            }),
+          );
+          outcome = 'resolved';
+        } else outcome = 'not-found';
       } catch (e) {
         // No incident to signal (never was, or closed); anything else is an outage, not a refusal.
-        if (e instanceof WorkflowNotFoundError)
-          return refuse(404, 'not-found', `no open incident ${id}`, false);
-        return reply
-          .code(503)
-          .header('retry-after', '5')
-          .send({ error: 'unavailable', message: 'the workflow engine did not answer in time; retry' });
+        outcome = unreadable(e);
       }
+      if (outcome === 'not-found') return refuse(404, 'not-found', `no open incident ${id}`, false);
+      if (outcome === 'unavailable') return engineUnavailable(reply);
       return { status: 'resolved', incidentId: id, by: op.id };
     });
   });

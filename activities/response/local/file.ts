@@ -349,7 +349,7 @@ export const quarantineFile: LocalAction<FileTarget> = {
         gid: rec.gid,
         mode: rec.mode.toString(8).padStart(4, '0'),
         mtime: new Date(Number(st.mtimeMs)).toISOString(),
-        ...(otherLinks ? { otherLinks, otherLinksMode: '0000' } : {}),
+        ...(otherLinks ? { otherLinks } : {}),
       };
     },
     async verify(_p, facts, ctx) {
